@@ -1,0 +1,1 @@
+"""Training of the human heads (and fine-tuning): losses, data, loop, evaluation metrics."""
