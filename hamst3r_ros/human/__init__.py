@@ -1,0 +1,14 @@
+"""People in 3D: cross-view identities, DensePose aggregation, body fitting, tracking, metrics.
+
+Modules (each has one job; import the one you need):
+
+- ``identities``: per-pair instance queries -> one person id per frame set (2D mask overlap).
+- ``densepose``: per-image confidence-weighted DensePose; per-person 3D points with
+  body-template coordinates.
+- ``body_fit``: batched, warm-started robust fit of a body model to those points.
+- ``tracking``: stable ids over time, velocity, track states with timeouts.
+- ``metrics``: W-/GA-/PA-MPJPE, id switches, fragmentation.
+- ``skeleton``: joint positions -> line segments for visualisation.
+
+Nothing here imports ROS; torch is imported only by the body-fitting modules.
+"""
