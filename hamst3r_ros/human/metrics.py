@@ -1,0 +1,168 @@
+"""Human pose and tracking metrics, in metres (paper section 4, following HSfM's protocol).
+
+Joint errors (all: mean Euclidean distance over people and joints):
+
+- **W-MPJPE** (world): joints compared in the world frame as they are, after an optional
+  given world alignment ``T`` (a 4x4 similarity mapping predicted world -> ground-truth
+  world; identity when the prediction is already in the ground truth's frame, e.g. with
+  known extrinsics). No per-person alignment: it measures placement, scale and pose.
+- **GA-MPJPE** (group-aligned): one similarity transform (rotation, translation, scale;
+  Umeyama) fitted to *all* people's joints at once, then the error. It forgives a global
+  frame/scale error but not errors in where people stand relative to each other.
+- **PA-MPJPE** (Procrustes-aligned): one similarity transform *per person*, then the error.
+  It measures body pose and proportions only.
+
+Tracking: ground truth and predictions are matched per frame (Hungarian on pelvis distance,
+gated). An **id switch** is a ground-truth person matched to a different predicted id than
+the one it was last matched to; a **fragmentation** is a ground-truth trajectory whose
+matching is interrupted (matched, then unmatched, then matched again) - as in CLEAR-MOT.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Mapping, Optional, Sequence
+
+import numpy as np
+from scipy.optimize import linear_sum_assignment
+
+
+def umeyama(src: np.ndarray, dst: np.ndarray, with_scale: bool = True) -> tuple[float, np.ndarray, np.ndarray]:
+    """Least-squares similarity ``dst ~ s * R @ src + t`` (Umeyama 1991).
+
+    Args:
+        src, dst: (N, 3) corresponding points, N >= 3 for a unique rotation.
+        with_scale: fit the scale (else s = 1).
+
+    Returns:
+        (s, R (3, 3), t (3,)).
+    """
+    src = np.asarray(src, np.float64)
+    dst = np.asarray(dst, np.float64)
+    if src.shape != dst.shape or src.ndim != 2 or src.shape[1] != 3:
+        raise ValueError(f"umeyama: expected two (N, 3) arrays of equal shape, got {src.shape} and {dst.shape}")
+    mu_s, mu_d = src.mean(0), dst.mean(0)
+    xs, xd = src - mu_s, dst - mu_d
+    cov = xd.T @ xs / len(src)
+    u, d, vt = np.linalg.svd(cov)
+    sign = np.ones(3)
+    if np.linalg.det(u) * np.linalg.det(vt) < 0:
+        sign[-1] = -1.0  # reflection -> proper rotation
+    r = u @ np.diag(sign) @ vt
+    var_s = (xs**2).sum() / len(src)
+    s = float((d * sign).sum() / var_s) if with_scale and var_s > 0 else 1.0
+    t = mu_d - s * r @ mu_s
+    return s, r, t
+
+
+def _check(pred: np.ndarray, gt: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    pred = np.asarray(pred, np.float64)
+    gt = np.asarray(gt, np.float64)
+    if pred.ndim == 2:
+        pred, gt = pred[None], gt[None]
+    if pred.shape != gt.shape or pred.ndim != 3 or pred.shape[-1] != 3:
+        raise ValueError(f"expected (P, J, 3) predicted and ground-truth joints of equal shape, "
+                         f"got {pred.shape} and {gt.shape}")
+    return pred, gt
+
+
+def w_mpjpe(pred: np.ndarray, gt: np.ndarray, T_gt_pred: Optional[np.ndarray] = None) -> float:
+    """World MPJPE, metres. ``pred``, ``gt``: (P, J, 3) or (J, 3); ``T_gt_pred``: optional
+    (4, 4) similarity applied to the prediction first."""
+    pred, gt = _check(pred, gt)
+    if T_gt_pred is not None:
+        pred = pred @ T_gt_pred[:3, :3].T + T_gt_pred[:3, 3]
+    return float(np.linalg.norm(pred - gt, axis=-1).mean())
+
+
+def ga_mpjpe(pred: np.ndarray, gt: np.ndarray) -> float:
+    """Group-aligned MPJPE, metres: one similarity over all people. (P, J, 3) inputs."""
+    pred, gt = _check(pred, gt)
+    s, r, t = umeyama(pred.reshape(-1, 3), gt.reshape(-1, 3))
+    aligned = s * pred @ r.T + t
+    return float(np.linalg.norm(aligned - gt, axis=-1).mean())
+
+
+def pa_mpjpe(pred: np.ndarray, gt: np.ndarray) -> float:
+    """Procrustes-aligned MPJPE, metres: one similarity per person. (P, J, 3) inputs."""
+    pred, gt = _check(pred, gt)
+    errs = []
+    for p, g in zip(pred, gt):
+        s, r, t = umeyama(p, g)
+        errs.append(np.linalg.norm(s * p @ r.T + t - g, axis=-1))
+    return float(np.mean(errs))
+
+
+def match_people(
+    gt: Mapping[int, np.ndarray], pred: Mapping[int, np.ndarray], max_distance: float = 0.5
+) -> dict[int, int]:
+    """Match ground-truth to predicted people in one frame by position (Hungarian).
+
+    Args:
+        gt, pred: id -> (3,) position (e.g. pelvis) or (J, 3) joints (mean distance used).
+        max_distance: pairs further apart than this (metres) are never matched.
+
+    Returns:
+        ground-truth id -> predicted id, for the matched people.
+    """
+    g_ids, p_ids = list(gt), list(pred)
+    if not g_ids or not p_ids:
+        return {}
+    cost = np.array([[np.linalg.norm(np.asarray(gt[g]) - np.asarray(pred[p]), axis=-1).mean()
+                      for p in p_ids] for g in g_ids])
+    big = 1e6
+    rows, cols = linear_sum_assignment(np.where(cost <= max_distance, cost, big))
+    return {g_ids[r]: p_ids[c] for r, c in zip(rows, cols) if cost[r, c] <= max_distance}
+
+
+@dataclass
+class TrackingMetrics:
+    """Identity metrics over a sequence.
+
+    Attributes:
+        id_switches: times a ground-truth person's matched predicted id changed.
+        fragmentations: times a ground-truth trajectory's matching resumed after a gap.
+        matched: number of (frame, ground-truth person) pairs that were matched.
+        missed: number of (frame, ground-truth person) pairs left unmatched.
+        false_positives: number of (frame, predicted person) pairs matched to nobody.
+    """
+
+    id_switches: int
+    fragmentations: int
+    matched: int
+    missed: int
+    false_positives: int
+
+
+def tracking_metrics(
+    gt_frames: Sequence[Mapping[int, np.ndarray]],
+    pred_frames: Sequence[Mapping[int, np.ndarray]],
+    max_distance: float = 0.5,
+) -> TrackingMetrics:
+    """Id switches and fragmentations over a sequence.
+
+    Args:
+        gt_frames, pred_frames: one mapping per frame, id -> (3,) position or (J, 3) joints.
+        max_distance: matching gate, metres.
+    """
+    if len(gt_frames) != len(pred_frames):
+        raise ValueError(f"tracking_metrics: {len(gt_frames)} ground-truth frames but "
+                         f"{len(pred_frames)} predicted frames")
+    last_pred: dict[int, int] = {}
+    was_matched: dict[int, bool] = {}
+    switches = frags = matched = missed = fps = 0
+    for gt, pred in zip(gt_frames, pred_frames):
+        m = match_people(gt, pred, max_distance)
+        matched += len(m)
+        missed += len(gt) - len(m)
+        fps += len(pred) - len(m)
+        for g in gt:
+            if g in m:
+                if g in last_pred and last_pred[g] != m[g]:
+                    switches += 1
+                if g in was_matched and not was_matched[g]:
+                    frags += 1
+                last_pred[g] = m[g]
+                was_matched[g] = True
+            elif g in was_matched:
+                was_matched[g] = False
+    return TrackingMetrics(switches, frags, matched, missed, fps)
