@@ -47,10 +47,10 @@ def test_alignment_levels_distinguish_errors():
     pred[1] += [0.0, 1.0, 0.0]
     assert ga_mpjpe(pred, gt) > 0.1
     assert pa_mpjpe(pred, gt) == pytest.approx(0.0, abs=1e-9)
-    # 3) A pose error (one joint 0.24 m off): PA sees it (less than the raw error).
+    # 3) A pose error (one joint 0.24 m off): PA sees it.
     pred = gt.copy()
     pred[0, 5] += [0.24, 0.0, 0.0]
-    assert 0.0 < pa_mpjpe(pred, gt) <= w_mpjpe(pred, gt) + 1e-12
+    assert pa_mpjpe(pred, gt) > 0.001  # (Procrustes minimises squared error, so not <= W)
     assert w_mpjpe(pred, gt) == pytest.approx(0.24 / 48)
 
 
