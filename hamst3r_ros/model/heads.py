@@ -1,0 +1,255 @@
+"""Geometry heads (pointmap + confidence, local descriptors) and MASt3R post-processing.
+
+Heads read the decoder's layer list ``decout = [enc, dec_1, ..., dec_L]`` (tokens (B, N, C),
+``dec_L`` after ``dec_norm``) and return dense NHWC maps at the input resolution:
+
+- ``pts3d`` (B, H, W, 3): points in view 1's camera frame (optical: x right, y down,
+  z forward), network scale (metres for metric MASt3R);
+- ``conf`` (B, H, W): confidence >= vmin (1 for MASt3R, ``1 + exp(x)``);
+- ``desc`` (B, H, W, D): L2-normalised local descriptors (MASt3R);
+- ``desc_conf`` (B, H, W): descriptor confidence (``exp(x)`` with ``two_confs``).
+
+Module and parameter names follow the official DUSt3R/MASt3R heads (``proj``, ``dpt.*``,
+``head_local_features.*``) so official state dicts load unchanged. Heads run in float32.
+"""
+from __future__ import annotations
+
+from typing import Optional
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from .config import NetConfig
+from .layers import Mlp
+
+
+# ---------------------------------------------------------------- post-processing (pure)
+
+def reg_dense_depth(xyz: torch.Tensor, mode: tuple) -> torch.Tensor:
+    """Map raw (..., 3) outputs to points. ``exp``: ``xyz/|xyz| * expm1(|xyz|)`` (|xyz| >= 1e-8)."""
+    kind, vmin, vmax = mode
+    if not (vmin == -float("inf") and vmax == float("inf")):
+        raise ValueError(f"depth_mode {mode}: only unbounded depth modes are supported (as officially)")
+    if kind == "linear":
+        return xyz
+    d = xyz.norm(dim=-1, keepdim=True)
+    xyz = xyz / d.clip(min=1e-8)
+    if kind == "square":
+        return xyz * d.square()
+    if kind == "exp":
+        return xyz * torch.expm1(d)
+    raise ValueError(f"depth_mode: unknown mode {kind!r}; expected 'linear', 'square' or 'exp'")
+
+
+def reg_dense_conf(x: torch.Tensor, mode: tuple) -> torch.Tensor:
+    """Confidence: ``exp``: ``vmin + exp(x)`` clipped to ``vmax - vmin``; ``sigmoid`` rescaled."""
+    kind, vmin, vmax = mode
+    if kind == "exp":
+        return vmin + x.exp().clip(max=vmax - vmin)
+    if kind == "sigmoid":
+        return (vmax - vmin) * torch.sigmoid(x) + vmin
+    raise ValueError(f"conf_mode: unknown mode {kind!r}; expected 'exp' or 'sigmoid'")
+
+
+def reg_desc(desc: torch.Tensor, mode: str) -> torch.Tensor:
+    """Descriptors: ``norm`` divides by the L2 norm (no epsilon, as officially)."""
+    if "norm" in mode:
+        return desc / desc.norm(dim=-1, keepdim=True)
+    raise ValueError(f"desc_mode: unknown mode {mode!r}; expected 'norm'")
+
+
+def postprocess(out: torch.Tensor, cfg: NetConfig) -> dict[str, torch.Tensor]:
+    """Raw (B, C, H, W) head output -> dict of NHWC maps (see module docstring)."""
+    fmap = out.permute(0, 2, 3, 1)
+    res = {"pts3d": reg_dense_depth(fmap[..., 0:3], cfg.depth_mode)}
+    if cfg.conf_mode is not None:
+        res["conf"] = reg_dense_conf(fmap[..., 3], cfg.conf_mode)
+    if cfg.desc_dim is not None:
+        start = 3 + int(cfg.conf_mode is not None)
+        res["desc"] = reg_desc(fmap[..., start:start + cfg.desc_dim], cfg.desc_mode)
+        if cfg.two_confs:
+            res["desc_conf"] = reg_dense_conf(fmap[..., start + cfg.desc_dim], cfg.desc_conf_mode or cfg.conf_mode)
+        else:
+            res["desc_conf"] = res["conf"].clone()
+    return res
+
+
+def tokens_to_pixels(feat: torch.Tensor, grid: tuple[int, int], patch: int) -> torch.Tensor:
+    """(B, N, C*p*p) per-token outputs -> (B, C, h*p, w*p) by pixel shuffle.
+
+    Channel ``c*p*p + i*p + j`` becomes channel c at pixel (i, j) of the token's patch.
+    """
+    b, n, _ = feat.shape
+    h, w = grid
+    feat = feat.transpose(-1, -2).reshape(b, -1, h, w)
+    return F.pixel_shuffle(feat, patch)
+
+
+def _num_out_channels(cfg: NetConfig) -> int:
+    return 3 + int(cfg.conf_mode is not None)
+
+
+# ---------------------------------------------------------------- linear head
+
+class LinearHead(nn.Module):
+    """DUSt3R linear head: ``proj(dec_L)`` then pixel shuffle (key ``proj``).
+
+    With an output_mode carrying descriptors (our small models), the same projection also
+    emits descriptor (+ descriptor confidence) channels.
+    """
+
+    def __init__(self, cfg: NetConfig):
+        super().__init__()
+        self.cfg = cfg
+        ch = _num_out_channels(cfg) + (cfg.desc_dim or 0) + int(cfg.desc_dim is not None and cfg.two_confs)
+        self.proj = nn.Linear(cfg.dec_embed_dim, ch * cfg.patch_size ** 2)
+
+    def forward(self, decout: list[torch.Tensor], grid: tuple[int, int]) -> dict[str, torch.Tensor]:
+        feat = tokens_to_pixels(self.proj(decout[-1]), grid, self.cfg.patch_size)
+        return postprocess(feat, self.cfg)
+
+
+# ---------------------------------------------------------------- DPT
+
+class ResidualConvUnit(nn.Module):
+    """Pre-activation residual unit: ``x + conv2(relu(conv1(relu(x))))``."""
+
+    def __init__(self, features: int):
+        super().__init__()
+        self.conv1 = nn.Conv2d(features, features, 3, padding=1)
+        self.conv2 = nn.Conv2d(features, features, 3, padding=1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        out = self.conv1(F.relu(x))
+        return x + self.conv2(F.relu(out))
+
+
+def _upsample2(x: torch.Tensor) -> torch.Tensor:
+    return F.interpolate(x, size=(x.shape[-2] * 2, x.shape[-1] * 2), mode="bilinear", align_corners=True)
+
+
+class FeatureFusionBlock(nn.Module):
+    """``out = x + RCU1(skip)`` (when a skip is given), ``RCU2``, bilinear x2, 1x1 ``out_conv``."""
+
+    def __init__(self, features: int):
+        super().__init__()
+        self.out_conv = nn.Conv2d(features, features, 1)
+        self.resConfUnit1 = ResidualConvUnit(features)
+        self.resConfUnit2 = ResidualConvUnit(features)
+
+    def forward(self, x: torch.Tensor, skip: Optional[torch.Tensor] = None) -> torch.Tensor:
+        if skip is not None:
+            x = x + self.resConfUnit1(skip)
+        x = self.resConfUnit2(x)
+        return self.out_conv(_upsample2(x))
+
+
+class _Scratch(nn.Module):
+    """DPT 'scratch': per-level 3x3 convs to ``features`` and the four fusion blocks.
+
+    ``layer_rn`` is a second name for ``layer{1..4}_rn`` (the same modules), as officially,
+    so both key spellings exist in state dicts.
+    """
+
+    def __init__(self, layer_dims: list[int], features: int):
+        super().__init__()
+        convs = [nn.Conv2d(d, features, 3, padding=1, bias=False) for d in layer_dims]
+        self.layer1_rn, self.layer2_rn, self.layer3_rn, self.layer4_rn = convs
+        self.layer_rn = nn.ModuleList(convs)
+        self.refinenet1 = FeatureFusionBlock(features)
+        self.refinenet2 = FeatureFusionBlock(features)
+        self.refinenet3 = FeatureFusionBlock(features)
+        self.refinenet4 = FeatureFusionBlock(features)
+
+
+class DPT(nn.Module):
+    """Dense prediction transformer adapter (DUSt3R's ``DPTOutputAdapter_fix``).
+
+    Hooks index ``decout``; the four hooked token maps are projected (1x1 conv), resampled to
+    strides p/4, p/8, p/16, p/32 (ConvT 4x4/s4, ConvT 2x2/s2, identity, conv 3x3/s2), fused
+    coarse to fine, and a small conv head brings the result to full resolution (bilinear with
+    align_corners=True by p/8: x2 for patch 16, x1.75 for patch 14).
+    """
+
+    def __init__(self, cfg: NetConfig, num_channels: int, feature_dim: int = 256,
+                 layer_dims: tuple[int, ...] = (96, 192, 384, 768)):
+        super().__init__()
+        self.hooks = cfg.dpt_hooks
+        self.patch_size = cfg.patch_size
+        dims = [cfg.encoder_dim] + [cfg.dec_embed_dim] * 3
+        ld = list(layer_dims)
+        self.act_postprocess = nn.ModuleList([
+            nn.Sequential(nn.Conv2d(dims[0], ld[0], 1), nn.ConvTranspose2d(ld[0], ld[0], 4, stride=4)),
+            nn.Sequential(nn.Conv2d(dims[1], ld[1], 1), nn.ConvTranspose2d(ld[1], ld[1], 2, stride=2)),
+            nn.Sequential(nn.Conv2d(dims[2], ld[2], 1)),
+            nn.Sequential(nn.Conv2d(dims[3], ld[3], 1), nn.Conv2d(ld[3], ld[3], 3, stride=2, padding=1)),
+        ])
+        self.scratch = _Scratch(ld, feature_dim)
+        last = feature_dim // 2
+        # Index 1 of the official head is a parameter-free Interpolate; see forward().
+        self.head = nn.Sequential(
+            nn.Conv2d(feature_dim, feature_dim // 2, 3, padding=1),
+            nn.Identity(),
+            nn.Conv2d(feature_dim // 2, last, 3, padding=1),
+            nn.ReLU(),
+            nn.Conv2d(last, num_channels, 1),
+        )
+
+    def forward(self, decout: list[torch.Tensor], grid: tuple[int, int]) -> torch.Tensor:
+        h, w = grid
+        layers = []
+        for idx, hook in enumerate(self.hooks):
+            t = decout[hook]
+            t = t.transpose(-1, -2).reshape(t.shape[0], t.shape[-1], h, w)
+            layers.append(self.scratch.layer_rn[idx](self.act_postprocess[idx](t)))
+        l1, l2, l3, l4 = layers
+        # Odd token grids: the stride-2 conv rounds up, so crop back to level 3's grid.
+        path = self.scratch.refinenet4(l4)[:, :, : l3.shape[2], : l3.shape[3]]
+        path = self.scratch.refinenet3(path, l3)
+        path = self.scratch.refinenet2(path, l2)
+        path = self.scratch.refinenet1(path, l1)
+        out = self.head[0](path)
+        out = F.interpolate(out, size=(h * self.patch_size, w * self.patch_size), mode="bilinear", align_corners=True)
+        for m in list(self.head)[2:]:
+            out = m(out)
+        return out
+
+
+class DPTHead(nn.Module):
+    """DUSt3R ``dpt`` head: pointmap + confidence from the DPT (key prefix ``dpt``)."""
+
+    def __init__(self, cfg: NetConfig):
+        super().__init__()
+        self.cfg = cfg
+        self.dpt = DPT(cfg, _num_out_channels(cfg))
+
+    def forward(self, decout: list[torch.Tensor], grid: tuple[int, int]) -> dict[str, torch.Tensor]:
+        return postprocess(self.dpt(decout, grid), self.cfg)
+
+
+class CatMLPDPTHead(nn.Module):
+    """MASt3R ``catmlp+dpt`` head: DPT for pts3d+conf, MLP on ``cat[enc, dec_L]`` for descriptors.
+
+    The MLP (hidden 4*(enc+dec)) emits (desc_dim + two_confs) * p^2 values per token, pixel
+    shuffled to full resolution: channels 0..D-1 descriptor, D descriptor confidence.
+    """
+
+    def __init__(self, cfg: NetConfig):
+        super().__init__()
+        self.cfg = cfg
+        self.dpt = DPT(cfg, _num_out_channels(cfg))
+        idim = cfg.encoder_dim + cfg.dec_embed_dim
+        out = (cfg.desc_dim + int(cfg.two_confs)) * cfg.patch_size ** 2
+        self.head_local_features = Mlp(idim, 4 * idim, out)
+
+    def forward(self, decout: list[torch.Tensor], grid: tuple[int, int]) -> dict[str, torch.Tensor]:
+        pts = self.dpt(decout, grid)
+        cat = torch.cat([decout[0], decout[-1]], dim=-1)
+        local = tokens_to_pixels(self.head_local_features(cat), grid, self.cfg.patch_size)
+        return postprocess(torch.cat([pts, local], dim=1), self.cfg)
+
+
+def build_head(cfg: NetConfig) -> nn.Module:
+    """The geometry head for ``cfg.head_type``."""
+    return {"linear": LinearHead, "dpt": DPTHead, "catmlp+dpt": CatMLPDPTHead}[cfg.head_type](cfg)

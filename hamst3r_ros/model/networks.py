@@ -1,0 +1,173 @@
+"""Pair networks with the official module layout, so official state dicts load directly.
+
+- :class:`PairNet`: ``AsymmetricCroCo3DStereo`` / ``AsymmetricMASt3R`` (CroCo ViT encoder,
+  two decoders, two heads). Keys: ``mask_token, patch_embed, enc_blocks, enc_norm,
+  decoder_embed, dec_blocks, dec_blocks2, dec_norm, downstream_head1, downstream_head2``.
+- :class:`DunePairNet`: ``AsymmetricMASt3RWithDUNEBackbone``: ``dune_backbone`` (DUNE ViT),
+  ``norm`` (LayerNorm eps 1e-5 on the un-normed DUNE patch tokens) and ``mast3r`` (a
+  :class:`PairNet` on a 14-px grid whose own CroCo encoder is stored but unused).
+
+Optional ``human_heads`` (see :mod:`.human_heads`) sit on the outermost network.
+
+The work is split into steps so the inference API can share them: ``encode`` (per image),
+``embed`` (``decoder_embed``, per image), ``decode`` (per pair), ``run_heads`` (per pair).
+Inputs to ``encode`` are (B, 3, H, W) float images normalised to [-1, 1] (``(u8/255-0.5)/0.5``).
+"""
+from __future__ import annotations
+
+import copy
+from typing import Optional
+
+import torch
+from torch import nn
+
+from .config import NetConfig
+from .decoder import run_decoder
+from .encoder import DuneViT, PatchEmbed
+from .heads import build_head
+from .human_heads import HumanHeads
+from .layers import Block, DecoderBlock
+from .rope import RopeTable, grid_positions
+
+Grid = tuple[int, int]
+
+
+class PairNet(nn.Module):
+    """CroCo-style pair network (MASt3R / DUSt3R)."""
+
+    def __init__(self, cfg: NetConfig, with_human: bool = True):
+        super().__init__()
+        self.cfg = cfg
+        e, d = cfg.enc_embed_dim, cfg.dec_embed_dim
+        self.mask_token = nn.Parameter(torch.zeros(1, 1, d))  # pre-training only; kept for key parity
+        self.patch_embed = PatchEmbed(cfg.patch_size, e)
+        self.enc_blocks = nn.ModuleList([Block(e, cfg.enc_num_heads, cfg.mlp_ratio) for _ in range(cfg.enc_depth)])
+        self.enc_norm = nn.LayerNorm(e, eps=1e-6)
+        self.decoder_embed = nn.Linear(cfg.encoder_dim, d)
+        self.dec_blocks = nn.ModuleList([DecoderBlock(d, cfg.dec_num_heads, cfg.mlp_ratio) for _ in range(cfg.dec_depth)])
+        self.dec_blocks2 = nn.ModuleList([DecoderBlock(d, cfg.dec_num_heads, cfg.mlp_ratio) for _ in range(cfg.dec_depth)])
+        self.dec_norm = nn.LayerNorm(d, eps=1e-6)
+        self.downstream_head1 = build_head(cfg)
+        self.downstream_head2 = build_head(cfg)
+        if with_human and cfg.human is not None:
+            self.human_heads = HumanHeads(cfg)
+
+    @property
+    def has_human_heads(self) -> bool:
+        return hasattr(self, "human_heads")
+
+    def grid_of(self, img_hw: tuple[int, int]) -> Grid:
+        p = self.cfg.patch_size
+        return img_hw[0] // p, img_hw[1] // p
+
+    def rope(self, grid: Grid, head_dim: int, device) -> RopeTable:
+        return RopeTable.build(grid_positions(*grid, device=device), head_dim, self.cfg.rope_freq)
+
+    def encode(self, img: torch.Tensor) -> torch.Tensor:
+        """(B, 3, H, W) in [-1, 1] -> (B, N, enc_dim) tokens after ``enc_norm``."""
+        x = self.patch_embed(img)
+        if len(self.enc_blocks):
+            rope = self.rope(self.grid_of(img.shape[-2:]), self.cfg.enc_embed_dim // self.cfg.enc_num_heads, x.device)
+            for blk in self.enc_blocks:
+                x = blk(x, rope)
+        return self.enc_norm(x)
+
+    def embed(self, enc: torch.Tensor) -> torch.Tensor:
+        """Encoder tokens -> decoder width (``decoder_embed``), (B, N, dec_dim)."""
+        return self.decoder_embed(enc)
+
+    def decode(self, x1: torch.Tensor, grid1: Grid, x2: torch.Tensor, grid2: Grid
+               ) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
+        """Embedded tokens of view 1 and view 2 -> per-view decoder block outputs."""
+        hd = self.cfg.dec_embed_dim // self.cfg.dec_num_heads
+        r1 = self.rope(grid1, hd, x1.device)
+        r2 = r1 if grid2 == grid1 else self.rope(grid2, hd, x1.device)
+        return run_decoder(self.dec_blocks, self.dec_blocks2, self.dec_norm, x1, x2, r1, r2)
+
+    def run_heads(self, enc1: torch.Tensor, dec1: list[torch.Tensor], grid1: Grid,
+                  enc2: torch.Tensor, dec2: list[torch.Tensor], grid2: Grid,
+                  human: bool = True) -> tuple[dict[str, torch.Tensor], dict[str, torch.Tensor], Optional[dict]]:
+        """Heads in float32 on ``[enc] + dec`` per view; returns (res1, res2, human outputs or None)."""
+        d1 = [t.float() for t in [enc1] + dec1]
+        d2 = [t.float() for t in [enc2] + dec2]
+        with torch.autocast(device_type=d1[0].device.type, enabled=False):
+            res1 = self.downstream_head1(d1, grid1)
+            res2 = self.downstream_head2(d2, grid2)
+            hum = self.human_heads(d1[-1], grid1, d2[-1], grid2) if (human and self.has_human_heads) else None
+        res2["pts3d_in_other_view"] = res2.pop("pts3d")
+        return res1, res2, hum
+
+    def forward(self, img1: torch.Tensor, img2: torch.Tensor):
+        """Official-style pair forward: (pred1, pred2) dicts of NHWC maps."""
+        g1, g2 = self.grid_of(img1.shape[-2:]), self.grid_of(img2.shape[-2:])
+        e1, e2 = self.encode(img1), self.encode(img2)
+        dec1, dec2 = self.decode(self.embed(e1), g1, self.embed(e2), g2)
+        res1, res2, _ = self.run_heads(e1, dec1, g1, e2, dec2, g2, human=False)
+        return res1, res2
+
+
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+
+
+class DunePairNet(nn.Module):
+    """DUNE-MASt3R: DUNE encoder + LayerNorm + MASt3R decoder and heads on a 14-px grid."""
+
+    def __init__(self, cfg: NetConfig):
+        super().__init__()
+        if cfg.dune is None:
+            raise ValueError("DunePairNet needs NetConfig.dune")
+        if cfg.enc_embed_dim != cfg.dune.embed_dim:
+            raise ValueError(f"DUNE-MASt3R: enc_embed_dim ({cfg.enc_embed_dim}) must equal the DUNE width "
+                             f"({cfg.dune.embed_dim}); it sizes decoder_embed and DPT hook 0")
+        if cfg.patch_size != cfg.dune.patch_size:
+            raise ValueError(f"DUNE-MASt3R: patch_size {cfg.patch_size} != DUNE patch {cfg.dune.patch_size}")
+        self.cfg = cfg
+        self.dune_backbone = DuneViT(cfg.dune)
+        self.norm = nn.LayerNorm(cfg.dune.embed_dim, eps=1e-5)
+        inner = copy.copy(cfg)
+        inner.backbone, inner.dune, inner.human = "croco", None, None
+        self.mast3r = PairNet(inner, with_human=False)
+        self.register_buffer("imagenet_mean", torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1), persistent=False)
+        self.register_buffer("imagenet_std", torch.tensor(IMAGENET_STD).view(1, 3, 1, 1), persistent=False)
+        if cfg.human is not None:
+            self.human_heads = HumanHeads(cfg)
+
+    @property
+    def has_human_heads(self) -> bool:
+        return hasattr(self, "human_heads")
+
+    def grid_of(self, img_hw: tuple[int, int]) -> Grid:
+        return self.mast3r.grid_of(img_hw)
+
+    def encode(self, img: torch.Tensor) -> torch.Tensor:
+        """(B, 3, H, W) in [-1, 1] -> (B, N, C) normed DUNE patch tokens (decoder input, hook 0)."""
+        x = (img * 0.5 + 0.5 - self.imagenet_mean) / self.imagenet_std
+        x = self.dune_backbone.forward_prenorm(x)[:, self.dune_backbone.num_prefix_tokens:]
+        return self.norm(x)
+
+    def embed(self, enc: torch.Tensor) -> torch.Tensor:
+        return self.mast3r.embed(enc)
+
+    def decode(self, x1, grid1, x2, grid2):
+        return self.mast3r.decode(x1, grid1, x2, grid2)
+
+    def run_heads(self, enc1, dec1, grid1, enc2, dec2, grid2, human: bool = True):
+        res1, res2, _ = self.mast3r.run_heads(enc1, dec1, grid1, enc2, dec2, grid2, human=False)
+        hum = None
+        if human and self.has_human_heads:
+            with torch.autocast(device_type=enc1.device.type, enabled=False):
+                hum = self.human_heads(dec1[-1].float(), grid1, dec2[-1].float(), grid2)
+        return res1, res2, hum
+
+    def forward(self, img1: torch.Tensor, img2: torch.Tensor):
+        g1, g2 = self.grid_of(img1.shape[-2:]), self.grid_of(img2.shape[-2:])
+        e1, e2 = self.encode(img1), self.encode(img2)
+        dec1, dec2 = self.decode(self.embed(e1), g1, self.embed(e2), g2)
+        res1, res2, _ = self.run_heads(e1, dec1, g1, e2, dec2, g2, human=False)
+        return res1, res2
+
+
+def build_net(cfg: NetConfig) -> nn.Module:
+    """The network for ``cfg`` (random init; load weights with :mod:`.checkpoints`)."""
+    return DunePairNet(cfg) if cfg.backbone == "dune" else PairNet(cfg)

@@ -1,0 +1,72 @@
+"""2D rotary position embedding (RoPE2D) as used by CroCo / DUSt3R / MASt3R.
+
+Token positions are integer patch coordinates ``(y, x)`` (row, column) on each image's own
+token grid. The attention head dimension ``Dh`` is split in halves: the first half is
+rotated by ``y``, the second by ``x``. Within a half of size ``D``, frequencies are
+``base ** (-arange(0, D, 2) / D)`` and pairs are ``(i, i + D/2)`` (rotate-half, not
+interleaved). Angles are computed in float32 whatever the activation dtype.
+
+Because the tables depend only on positions, they are computed once per token grid
+(:class:`RopeTable`) and reused by every attention layer of the encoder and decoder.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+
+def grid_positions(h: int, w: int, device: torch.device | str = "cpu") -> torch.Tensor:
+    """(h*w, 2) int64 ``(y, x)`` patch coordinates of an h x w grid, row-major."""
+    ys = torch.arange(h, device=device)
+    xs = torch.arange(w, device=device)
+    return torch.cartesian_prod(ys, xs)
+
+
+def _cos_sin_1d(pos: torch.Tensor, dim: int, base: float, dtype: torch.dtype) -> tuple[torch.Tensor, torch.Tensor]:
+    """cos/sin tables (..., N, dim) for integer positions (..., N) on one axis."""
+    inv_freq = 1.0 / (base ** (torch.arange(0, dim, 2, device=pos.device).float() / dim))
+    # The official code tabulates t * inv_freq for t = 0..max and looks rows up; computing
+    # the product directly on the float32 positions gives the same float32 values.
+    freqs = pos.float()[..., None] * inv_freq
+    freqs = torch.cat((freqs, freqs), dim=-1).to(dtype)
+    return freqs.cos(), freqs.sin()
+
+
+@dataclass
+class RopeTable:
+    """Precomputed rotations for one set of positions.
+
+    Attributes:
+        cos_y, sin_y, cos_x, sin_x: (B or 1, 1, N, Dh/2) tables broadcast over heads.
+    """
+
+    cos_y: torch.Tensor
+    sin_y: torch.Tensor
+    cos_x: torch.Tensor
+    sin_x: torch.Tensor
+
+    @staticmethod
+    def build(pos: torch.Tensor, head_dim: int, base: float = 100.0, dtype: torch.dtype = torch.float32) -> "RopeTable":
+        """Tables for positions ``pos`` ((N, 2) or (B, N, 2) int64 (y, x)) and head size ``head_dim``."""
+        if head_dim % 4:
+            raise ValueError(f"RoPE2D needs a head dimension divisible by 4, got {head_dim}")
+        if pos.dim() == 2:
+            pos = pos[None]
+        half = head_dim // 2
+        cy, sy = _cos_sin_1d(pos[..., 0], half, base, dtype)
+        cx, sx = _cos_sin_1d(pos[..., 1], half, base, dtype)
+        return RopeTable(cy[:, None], sy[:, None], cx[:, None], sx[:, None])
+
+
+def _rotate_half(x: torch.Tensor) -> torch.Tensor:
+    d = x.shape[-1] // 2
+    return torch.cat((-x[..., d:], x[..., :d]), dim=-1)
+
+
+def apply_rope(tokens: torch.Tensor, table: RopeTable) -> torch.Tensor:
+    """Rotate ``tokens`` (B, heads, N, Dh): first half of Dh by y, second half by x."""
+    y, x = tokens.chunk(2, dim=-1)
+    y = y * table.cos_y + _rotate_half(y) * table.sin_y
+    x = x * table.cos_x + _rotate_half(x) * table.sin_x
+    return torch.cat((y, x), dim=-1)
