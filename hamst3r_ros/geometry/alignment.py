@@ -1,0 +1,688 @@
+"""Global and incremental alignment of pairwise pointmaps into one fixed frame.
+
+Problem (the objective of DUSt3R's global alignment, with MASt3R's per-image
+parametrisation): every prediction e = (i, j) gives the points of views i and j in camera
+i's frame, at its own unknown scale. We look for
+
+* one pose per camera, T_fixed_cam[v] = (R_v, t_v) (shared by all predictions e with
+  e.i = v, so a pair's frame *is* its first camera's frame),
+* one scale s_e per prediction (the network's scale of that pair; the per-view depth
+  scale reported is the geometric mean of s_e over e.i = v),
+* one consensus point per (subsampled) pixel of every view, X_v, on the camera's pixel
+  rays once its intrinsics are known or estimated (so X_v is a per-view depth map),
+
+minimising  sum_e sum_{v in e} w * rho(|| X_v - (s_e R_{e.i} Y_e^v + t_{e.i}) ||)
+with w the network confidence and rho a Cauchy loss (IRLS). Pixel-aligned pointmaps give
+dense correspondences for free, so every block has a closed form: poses and pair scales
+by weighted Procrustes/Umeyama, consensus points by weighted averages, depths by
+projection on the rays, focals by Weiszfeld. Block-coordinate descent then decreases the
+objective monotonically (for fixed IRLS weights) without learning rates, which is what
+makes the warm start cheap: a few sweeps from the previous frame's solution.
+
+Initialisation (cold start): a maximum spanning tree over pairs scored by robust
+Procrustes inlier mass, each edge's relative Sim(3) in closed form (robust Umeyama of a
+view's points seen from two predictions), chained from the anchor camera.
+
+Gauge: with no extrinsic prior, the anchor camera (first camera; in incremental mode the
+previous anchor) sits at its previous pose (identity on a cold start) and the scale is
+that of the anchor's pairs (cold) or the previous solution's (incremental). Priors on
+extrinsics (hard or soft) replace the pose gauge; two or more with distinct centres fix the
+scale, and only then is the output metric.
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Optional, Sequence
+
+import numpy as np
+
+from hamst3r_ros.geometry.focal import estimate_focal_from_pixels, pinhole, rescale_intrinsics, unscale_intrinsics
+from hamst3r_ros.geometry.pair_graph import maximum_spanning_tree
+from hamst3r_ros.geometry.sim3 import Sim3, robust_umeyama, rotation_angle_deg, umeyama
+from hamst3r_ros.types import PairPrediction
+
+
+@dataclass
+class CameraPrior:
+    """What is known about one camera before alignment.
+
+    Attributes:
+        K: (3, 3) intrinsics at ``image_size`` (CameraInfo), or None when unknown.
+        image_size: (width, height) of the image K belongs to; None means K is already at
+            the network's resolution. The network input is assumed to be that image
+            resized to cover and centre-cropped (MASt3R's preprocessing).
+        T_fixed_cam: (4, 4) camera optical-frame pose in the fixed frame (TF or YAML),
+            metres, or None.
+        fixed: True: T_fixed_cam is held exactly; False: it is a soft prior.
+        weight: strength of a soft prior relative to the camera's own data term.
+    """
+
+    K: Optional[np.ndarray] = None
+    image_size: Optional[tuple[int, int]] = None
+    T_fixed_cam: Optional[np.ndarray] = None
+    fixed: bool = True
+    weight: float = 1.0
+
+
+@dataclass
+class AlignmentOptions:
+    """Tuning of the solver (defaults suit 2-16 cameras at network resolution).
+
+    Attributes:
+        n_subsample: pixels per view (on a regular grid) used by the iterations; the
+            dense output uses every pixel.
+        iters_global: block-coordinate sweeps of a cold start.
+        iters_incremental: sweeps of a warm start.
+        robust_c: Cauchy scale as a multiple of the median residual.
+        min_conf: confidences below this get zero weight.
+        reinit_residual_ratio: a warm solve whose relative residual exceeds this multiple
+            of the previous one (plus ``reinit_residual_floor``) is redone cold.
+        reinit_rot_deg, reinit_trans_rel: a camera that moved more than this (degrees;
+            fraction of the rig's size) since the previous solve triggers a cold solve.
+    """
+
+    n_subsample: int = 2048
+    iters_global: int = 30
+    iters_incremental: int = 4
+    robust_c: float = 2.5
+    min_conf: float = 1.0
+    reinit_residual_ratio: float = 2.0
+    reinit_residual_floor: float = 0.005
+    reinit_rot_deg: float = 2.0
+    reinit_trans_rel: float = 0.05
+
+
+@dataclass
+class AlignmentState:
+    """Warm-start memory between frame sets, keyed by camera name.
+
+    Attributes:
+        T_fixed_cam: camera name -> (4, 4) pose of the last solve.
+        K_net: camera name -> (3, 3) intrinsics at network resolution.
+        residual: camera name -> relative residual (median distance / median depth).
+        anchor: camera holding the gauge when there is no extrinsic prior.
+        rig_size: RMS distance of camera centres from the anchor, output units.
+        metric: whether the last solve was metric.
+        frames_since_init: warm solves since the last cold one.
+    """
+
+    T_fixed_cam: dict[str, np.ndarray] = field(default_factory=dict)
+    K_net: dict[str, np.ndarray] = field(default_factory=dict)
+    residual: dict[str, float] = field(default_factory=dict)
+    anchor: str = ""
+    rig_size: float = 0.0
+    metric: bool = False
+    frames_since_init: int = 0
+
+
+@dataclass
+class AlignmentResult:
+    """One solve. N = number of cameras in this frame set, in the given order.
+
+    Attributes:
+        camera_names: N names.
+        T_fixed_cam: (N, 4, 4) float64 camera optical-frame poses in the fixed frame.
+        K_net: (N, 3, 3) intrinsics at network resolution.
+        K: (N, 3, 3) intrinsics at each camera's input resolution (equal to K_net when
+            the input size is unknown).
+        depth: N arrays (H_v, W_v) float32 z-depth in output units.
+        points: N arrays (H_v, W_v, 3) float32 consensus points in the fixed frame.
+        confidence: N arrays (H_v, W_v) float32 consensus confidence (mean over the
+            predictions of confidence times robust agreement weight; 0 = no support).
+        view_scale: (N,) per-view depth scale (output units per network unit).
+        pair_scale: (i, j) -> scale of that prediction.
+        metric: True when the scale is metric (>= 2 extrinsic priors with distinct centres).
+        scale_note: human-readable statement of the scale.
+        residual: (N,) relative residual (median point distance / median depth).
+        mode: "global", "incremental" or "global (re-initialised: <reason>)".
+        iterations: sweeps done.
+        time_s: wall time of the solve.
+        state: warm-start state for the next frame set.
+    """
+
+    camera_names: list[str]
+    T_fixed_cam: np.ndarray
+    K_net: np.ndarray
+    K: np.ndarray
+    depth: list[np.ndarray]
+    points: list[np.ndarray]
+    confidence: list[np.ndarray]
+    view_scale: np.ndarray
+    pair_scale: dict[tuple[int, int], float]
+    metric: bool
+    scale_note: str
+    residual: np.ndarray
+    mode: str
+    iterations: int
+    time_s: float
+    state: AlignmentState
+
+
+# --------------------------------------------------------------------------------------
+# problem set-up
+
+
+class _Problem:
+    """Subsampled data of one frame set (internal; arrays float64)."""
+
+    def __init__(self, preds: Sequence[PairPrediction], n: int, opts: AlignmentOptions):
+        if not preds:
+            raise ValueError("alignment needs at least one PairPrediction")
+        self.n = n
+        self.preds = list(preds)
+        self.sizes: list[Optional[tuple[int, int]]] = [None] * n  # (H, W)
+        for e, p in enumerate(preds):
+            if not (0 <= p.i < n and 0 <= p.j < n) or p.i == p.j:
+                raise ValueError(f"PairPrediction {e} has views ({p.i}, {p.j}); expected two different indices < {n}")
+            for v, pts, conf in ((p.i, p.pts_i, p.conf_i), (p.j, p.pts_j, p.conf_j)):
+                pts = np.asarray(pts)
+                if pts.ndim != 3 or pts.shape[2] != 3 or np.asarray(conf).shape != pts.shape[:2]:
+                    raise ValueError(f"PairPrediction ({p.i}, {p.j}): pointmap of view {v} must be (H, W, 3) with "
+                                     f"(H, W) confidences, got {pts.shape} and {np.asarray(conf).shape}")
+                if self.sizes[v] is None:
+                    self.sizes[v] = pts.shape[:2]
+                elif self.sizes[v] != pts.shape[:2]:
+                    raise ValueError(f"view {v} has pointmaps of sizes {self.sizes[v]} and {pts.shape[:2]} in different pairs")
+        missing = [v for v in range(n) if self.sizes[v] is None]
+        if missing:
+            raise ValueError(f"cameras {missing} appear in no PairPrediction")
+        self.first = [[e for e, p in enumerate(preds) if p.i == v] for v in range(n)]
+        no_first = [v for v in range(n) if not self.first[v]]
+        if no_first:
+            raise ValueError(f"cameras {no_first} are never the first view of a pair; run pairs in both directions")
+        self.involving = [[(e, 0 if p.i == v else 1) for e, p in enumerate(preds) if v in (p.i, p.j)] for v in range(n)]
+        # a fixed regular pixel grid per view, shared by every prediction of that view
+        self.idx, self.uv = [], []
+        for v in range(n):
+            H, W = self.sizes[v]
+            stride = max(1, int(np.floor(np.sqrt(H * W / max(opts.n_subsample, 1)))))
+            vv, uu = np.mgrid[stride // 2:H:stride, stride // 2:W:stride]
+            self.idx.append((vv * W + uu).ravel())
+            self.uv.append(np.stack([uu.ravel(), vv.ravel()], 1).astype(np.float64))
+        self.Y: list[list[np.ndarray]] = []  # [e][side] (S_v, 3)
+        self.C: list[list[np.ndarray]] = []  # [e][side] (S_v,)
+        for p in preds:
+            ys, cs = [], []
+            for v, pts, conf in ((p.i, p.pts_i, p.conf_i), (p.j, p.pts_j, p.conf_j)):
+                y = np.asarray(pts, dtype=np.float64).reshape(-1, 3)[self.idx[v]]
+                c = np.asarray(conf, dtype=np.float64).reshape(-1)[self.idx[v]]
+                c = np.where(np.isfinite(y).all(1) & np.isfinite(c) & (c >= opts.min_conf), c, 0.0)
+                ys.append(np.nan_to_num(y))
+                cs.append(c)
+            self.Y.append(ys)
+            self.C.append(cs)
+        self.view_of = [(p.i, p.j) for p in preds]
+
+
+def _rays(K: np.ndarray, uv: np.ndarray) -> np.ndarray:
+    """(S, 3) camera-frame rays with z = 1 through pixels uv (S, 2)."""
+    return np.stack([(uv[:, 0] - K[0, 2]) / K[0, 0], (uv[:, 1] - K[1, 2]) / K[1, 1], np.ones(len(uv))], 1)
+
+
+class _Solver:
+    """Block-coordinate descent state over one _Problem (internal)."""
+
+    def __init__(self, prob: _Problem, opts: AlignmentOptions, K_net: list[Optional[np.ndarray]],
+                 priors: list[Optional[CameraPrior]]):
+        self.p, self.o = prob, opts
+        n = prob.n
+        self.R = [np.eye(3) for _ in range(n)]
+        self.t = [np.zeros(3) for _ in range(n)]
+        self.s = np.ones(len(prob.preds))
+        self.X: list[np.ndarray] = [np.zeros((len(i), 3)) for i in prob.idx]
+        self.rw = [[np.ones(len(y)) for y in ys] for ys in prob.Y]
+        self.K_known = [k is not None for k in K_net]
+        self.K = [k.copy() if k is not None else None for k in K_net]
+        self.priors = priors
+        self.hard = [pr is not None and pr.T_fixed_cam is not None and pr.fixed for pr in priors]
+        self.soft = [pr is not None and pr.T_fixed_cam is not None and not pr.fixed for pr in priors]
+
+    # -- blocks ---------------------------------------------------------------------
+    def solve_poses(self, pinned: Optional[int] = None, scale_only_views: Sequence[int] = ()) -> None:
+        """Per camera: pose and the scales of the pairs it is first in, given X."""
+        p = self.p
+        for v in range(p.n):
+            es = p.first[v]
+            src = [[p.Y[e][0], p.Y[e][1]] for e in es]
+            dst = [[self.X[p.view_of[e][0]], self.X[p.view_of[e][1]]] for e in es]
+            w = [[p.C[e][0] * self.rw[e][0], p.C[e][1] * self.rw[e][1]] for e in es]
+            fixed_pose = self.hard[v] or v == pinned or v in scale_only_views
+            for _ in range(1 if fixed_pose else 2):
+                if not fixed_pose:
+                    S = np.concatenate([self.s[e] * y for k, e in enumerate(es) for y in src[k]])
+                    D = np.concatenate([d for k in range(len(es)) for d in dst[k]])
+                    W = np.concatenate([x for k in range(len(es)) for x in w[k]])
+                    if self.soft[v]:
+                        S, D, W = self._with_soft_prior(v, S, D, W)
+                    T = umeyama(S, D, W, with_scale=False)
+                    self.R[v], self.t[v] = T.R, T.t
+                for k, e in enumerate(es):
+                    num = den = 0.0
+                    for y, d, ww in zip(src[k], dst[k], w[k]):
+                        ry = y @ self.R[v].T
+                        num += float((ww * ((d - self.t[v]) * ry).sum(1)).sum())
+                        den += float((ww * (ry * ry).sum(1)).sum())
+                    if den > 0 and num > 0:
+                        self.s[e] = num / den
+
+    def _with_soft_prior(self, v, S, D, W):
+        """Append the prior camera's centre and axis tips (length = median depth) as
+        pseudo-correspondences weighted ``prior.weight`` times the data's mean weight
+        per point times the number of points / 4 (so weight 1 balances data and prior)."""
+        pr = self.priors[v]
+        L = float(np.median(np.linalg.norm(S, axis=1))) or 1.0
+        q = np.array([[0, 0, 0], [L, 0, 0], [0, L, 0], [0, 0, L]], dtype=np.float64)
+        T = pr.T_fixed_cam
+        qd = q @ T[:3, :3].T + T[:3, 3]
+        wq = np.full(4, pr.weight * W.sum() / 4.0)
+        return np.concatenate([S, q]), np.concatenate([D, qd]), np.concatenate([W, wq])
+
+    def targets(self, v: int) -> tuple[np.ndarray, np.ndarray, list[tuple[int, int]]]:
+        """(P, S_v, 3) transformed predictions of view v and (P, S_v) weights."""
+        p = self.p
+        ys, ws = [], []
+        for e, side in p.involving[v]:
+            i = p.view_of[e][0]
+            ys.append(self.s[e] * p.Y[e][side] @ self.R[i].T + self.t[i])
+            ws.append(p.C[e][side])
+        return np.stack(ys), np.stack(ws), p.involving[v]
+
+    def solve_points(self, update_weights: bool = True) -> None:
+        """Consensus points (robust weighted mean), projected on rays when K is set."""
+        for v in range(self.p.n):
+            Ys, Cs, inv = self.targets(v)
+            rw = np.stack([self.rw[e][side] for e, side in inv])
+            if update_weights:
+                mean = (Ys * (Cs * rw)[..., None]).sum(0) / np.maximum((Cs * rw).sum(0), 1e-12)[:, None]
+                r = np.linalg.norm(Ys - mean, axis=2)
+                good = Cs > 0
+                sigma = self.o.robust_c * max(float(np.median(r[good])) if good.any() else 0.0, 1e-9)
+                rw = 1.0 / (1.0 + (r / sigma) ** 2)
+                for k, (e, side) in enumerate(inv):
+                    self.rw[e][side] = rw[k]
+            wsum = (Cs * rw).sum(0)
+            Xbar = (Ys * (Cs * rw)[..., None]).sum(0) / np.maximum(wsum, 1e-12)[:, None]
+            self.Xbar_cache = getattr(self, "Xbar_cache", {})
+            self.Xbar_cache[v] = Xbar
+            if self.K[v] is not None:
+                Xbar = self._on_rays(v, Xbar)
+            self.X[v] = Xbar
+
+    def _on_rays(self, v: int, Xw: np.ndarray) -> np.ndarray:
+        r = _rays(self.K[v], self.p.uv[v])
+        pc = (Xw - self.t[v]) @ self.R[v]
+        d = (pc * r).sum(1) / (r * r).sum(1)
+        return (d[:, None] * r) @ self.R[v].T + self.t[v]
+
+    def solve_focals(self) -> None:
+        """Weiszfeld focal per camera whose intrinsics are unknown (pp at image centre)."""
+        for v in range(self.p.n):
+            if self.K_known[v]:
+                continue
+            H, W = self.p.sizes[v]
+            Xbar = self.Xbar_cache[v]
+            pc = (Xbar - self.t[v]) @ self.R[v]
+            uv = self.p.uv[v] - [(W - 1) / 2.0, (H - 1) / 2.0]
+            _, Cs, inv = self.targets(v)
+            w = np.stack([Cs[k] * self.rw[e][side] for k, (e, side) in enumerate(inv)]).sum(0)
+            try:
+                f = estimate_focal_from_pixels(uv, pc, w)
+            except ValueError:
+                continue
+            self.K[v] = pinhole(f, W, H)
+
+    def residuals(self) -> np.ndarray:
+        """(N,) median distance of predictions to consensus / median depth, per view."""
+        out = np.zeros(self.p.n)
+        for v in range(self.p.n):
+            Ys, Cs, _ = self.targets(v)
+            r = np.linalg.norm(Ys - self.X[v], axis=2)[Cs > 0]
+            depth = np.median(((self.X[v] - self.t[v]) @ self.R[v])[:, 2])
+            out[v] = float(np.median(r)) / max(abs(float(depth)), 1e-9) if r.size else np.inf
+        return out
+
+    # -- gauge ------------------------------------------------------------------------
+    def apply_similarity(self, G: Sim3) -> None:
+        """Move the whole solution by G (a gauge change; the objective only scales)."""
+        for v in range(self.p.n):
+            self.R[v] = G.R @ self.R[v]
+            self.t[v] = G.apply(self.t[v][None])[0]
+            self.X[v] = G.apply(self.X[v])
+        self.s *= G.s
+
+    def rescale_about(self, v: int, g: float) -> None:
+        c = self.t[v].copy()
+        self.apply_similarity(Sim3(g, np.eye(3), c - g * c))
+
+    def rig_size(self, anchor: int) -> float:
+        c = np.stack(self.t)
+        return float(np.sqrt(np.mean(np.sum((c - c[anchor]) ** 2, 1))))
+
+
+# --------------------------------------------------------------------------------------
+# initialisation
+
+
+def _mst_init(sol: _Solver, anchor: int, anchor_pose: np.ndarray) -> None:
+    """Spanning tree over the most reliable pairs, relative Sim(3)s in closed form."""
+    p = sol.p
+    n = p.n
+    # reference prediction per view: its first-view pointmap fixes that view's own frame
+    ref = [max(p.first[v], key=lambda e: float(p.C[e][0].mean())) for v in range(n)]
+    best: dict[tuple[int, int], tuple[float, Sim3]] = {}
+    for e, (i, j) in enumerate(p.view_of):
+        # j's reference frame -> this pair's frame (camera i, scale of e)
+        Te, rw = robust_umeyama(p.Y[ref[j]][0], p.Y[e][1], np.minimum(p.C[ref[j]][0], p.C[e][1]), True)
+        # i's reference frame -> this pair's frame: a pure scale (same camera)
+        if e == ref[i]:
+            sig = 1.0
+        else:
+            Ti, _ = robust_umeyama(p.Y[ref[i]][0], p.Y[e][0], np.minimum(p.C[ref[i]][0], p.C[e][0]), True)
+            sig = Ti.s
+        M = Sim3(1.0 / sig, np.eye(3), np.zeros(3)).compose(Te)  # ref(j) frame -> ref(i) frame
+        w = np.minimum(p.C[ref[j]][0], p.C[e][1])
+        score = float((w * rw).sum() / max(w.sum(), 1e-12)) * float(np.log1p(w.mean()))
+        key = (min(i, j), max(i, j))
+        if key not in best or score > best[key][0]:
+            best[key] = (score, M if i < j else M.inverse())
+    S = np.full((n, n), -np.inf)
+    for (a, b), (score, _) in best.items():
+        S[a, b] = S[b, a] = score
+    W = [None] * n
+    W[anchor] = Sim3(1.0, anchor_pose[:3, :3].copy(), anchor_pose[:3, 3].copy())
+    for a, b in maximum_spanning_tree(S, root=anchor):
+        # best[(lo, hi)] maps ref(hi) -> ref(lo); for the edge a -> b we need ref(b) -> ref(a)
+        M_ba = best[(min(a, b), max(a, b))][1] if a < b else best[(min(a, b), max(a, b))][1].inverse()
+        W[b] = W[a].compose(M_ba)
+    for v in range(n):
+        sol.R[v], sol.t[v] = W[v].R, W[v].t
+        sol.X[v] = W[v].apply(p.Y[ref[v]][0])
+        sol.Xbar_cache = getattr(sol, "Xbar_cache", {})
+        sol.Xbar_cache[v] = sol.X[v]
+        for e in p.first[v]:
+            sol.s[e] = W[v].s
+
+
+def _warm_init(sol: _Solver, state_poses: list[Optional[np.ndarray]]) -> None:
+    """Poses from the previous solve; pair scales by linear least squares.
+
+    With poses known, every view seen by two predictions gives a constraint linear in
+    their scales:  s_e R_{e.i} Y_e^v + t_{e.i} ≈ s_f R_{f.i} Y_f^v + t_{f.i};  the camera
+    baselines on the right-hand side make it absolute. Each prediction is tied to the
+    view's best-confidence prediction, so the system has one equation block per
+    (prediction, view) and costs linear time.
+    """
+    p = sol.p
+    for v, T in enumerate(state_poses):
+        sol.R[v], sol.t[v] = T[:3, :3].copy(), T[:3, 3].copy()
+    m = len(p.preds)
+    A = np.zeros((m, m))
+    b = np.zeros(m)
+    for v in range(p.n):
+        inv = p.involving[v]
+        if len(inv) < 2:
+            continue
+        e0, s0 = max(inv, key=lambda es: float(p.C[es[0]][es[1]].mean()))
+        q = p.Y[e0][s0] @ sol.R[p.view_of[e0][0]].T
+        tq = sol.t[p.view_of[e0][0]]
+        for e, side in inv:
+            if e == e0:
+                continue
+            pe = p.Y[e][side] @ sol.R[p.view_of[e][0]].T
+            te = sol.t[p.view_of[e][0]]
+            w = np.minimum(p.C[e][side], p.C[e0][s0])
+            rhs = tq - te  # s_e pe - s_0 q = tq - te
+            A[e, e] += float((w * (pe * pe).sum(1)).sum())
+            A[e0, e0] += float((w * (q * q).sum(1)).sum())
+            A[e, e0] -= float((w * (pe * q).sum(1)).sum())
+            A[e0, e] -= float((w * (pe * q).sum(1)).sum())
+            b[e] += float((w * (pe * rhs).sum(1)).sum())
+            b[e0] -= float((w * (q * rhs).sum(1)).sum())
+    A += np.eye(m) * 1e-9 * max(np.trace(A) / m, 1e-12)
+    s = np.linalg.solve(A, b)
+    sol.s = np.where(s > 0, s, np.median(s[s > 0]) if (s > 0).any() else 1.0)
+
+
+# --------------------------------------------------------------------------------------
+# public API
+
+
+def _resolve_priors(prob: _Problem, priors: Optional[Sequence[Optional[CameraPrior]]]) -> tuple[list, list]:
+    n = prob.n
+    priors = list(priors) if priors is not None else [None] * n
+    if len(priors) != n:
+        raise ValueError(f"got {len(priors)} camera priors for {n} cameras")
+    K_net: list[Optional[np.ndarray]] = []
+    for v, pr in enumerate(priors):
+        if pr is None or pr.K is None:
+            K_net.append(None)
+            continue
+        K = np.asarray(pr.K, dtype=np.float64)
+        if K.shape != (3, 3):
+            raise ValueError(f"camera {v}: intrinsics must be (3, 3), got {K.shape}")
+        H, W = prob.sizes[v]
+        K_net.append(rescale_intrinsics(K, pr.image_size, (W, H)) if pr.image_size else K)
+        if pr.T_fixed_cam is not None and np.asarray(pr.T_fixed_cam).shape != (4, 4):
+            raise ValueError(f"camera {v}: T_fixed_cam must be (4, 4), got {np.asarray(pr.T_fixed_cam).shape}")
+    return priors, K_net
+
+
+def _metric(priors) -> bool:
+    c = [np.asarray(pr.T_fixed_cam)[:3, 3] for pr in priors if pr is not None and pr.T_fixed_cam is not None]
+    return len(c) >= 2 and float(np.max(np.linalg.norm(np.stack(c) - c[0], axis=1))) > 0.01
+
+
+def _prior_gauge(sol: _Solver) -> None:
+    """Move a cold-start solution onto the extrinsic priors (closed form)."""
+    idx = [v for v, pr in enumerate(sol.priors) if pr is not None and pr.T_fixed_cam is not None]
+    if not idx:
+        return
+    if len(idx) == 1 or not _metric(sol.priors):
+        v = idx[0]
+        T = sol.priors[v].T_fixed_cam
+        cur = Sim3(1.0, sol.R[v], sol.t[v])
+        G = Sim3(1.0, T[:3, :3], T[:3, 3]).compose(cur.inverse())
+    else:
+        L = max(float(np.linalg.norm(sol.t[idx[0]] - sol.t[idx[1]])), 1e-9)
+        # centres determine the scale; orientations enter through axis tips of matching length
+        Gc = umeyama(np.stack([sol.t[v] for v in idx]), np.stack([sol.priors[v].T_fixed_cam[:3, 3] for v in idx]),
+                     with_scale=True)
+        src = np.concatenate([np.stack([sol.t[v], sol.t[v] + L * sol.R[v][:, 0], sol.t[v] + L * sol.R[v][:, 1],
+                                        sol.t[v] + L * sol.R[v][:, 2]]) for v in idx])
+        Ls = L * Gc.s
+        dst = np.concatenate([np.stack([T[:3, 3], T[:3, 3] + Ls * T[:3, 0], T[:3, 3] + Ls * T[:3, 1],
+                                        T[:3, 3] + Ls * T[:3, 2]]) for T in (sol.priors[v].T_fixed_cam for v in idx)])
+        G = umeyama(src, dst, with_scale=True)
+    sol.apply_similarity(G)
+
+
+def _iterate(sol: _Solver, iters: int, pinned: Optional[int], scale_gauge: Optional[tuple[int, float]],
+             size_gauge: Optional[tuple[int, float]]) -> None:
+    for it in range(iters):
+        sol.solve_poses(pinned=pinned)
+        if scale_gauge is not None:
+            v, target = scale_gauge
+            g = target / float(np.exp(np.mean(np.log(sol.s[sol.p.first[v]]))))
+            sol.rescale_about(v, g)
+        if size_gauge is not None:
+            v, target = size_gauge
+            cur = sol.rig_size(v)
+            if cur > 0 and target > 0:
+                sol.rescale_about(v, target / cur)
+        sol.solve_points()
+        if it % 3 == 2 or it == iters - 1:
+            sol.solve_focals()
+
+
+def _dense_output(sol: _Solver, prob: _Problem) -> tuple[list, list, list]:
+    """Full-resolution consensus points, depth and confidence per view."""
+    pts_out, depth_out, conf_out = [], [], []
+    res_med = []
+    for v in range(prob.n):
+        Ys, Cs, _ = sol.targets(v)
+        res_med.append(float(np.median(np.linalg.norm(Ys - sol.X[v], axis=2)[Cs > 0])) if (Cs > 0).any() else 0.0)
+    for v in range(prob.n):
+        H, W = prob.sizes[v]
+        Ys, Cs = [], []
+        for e, side in prob.involving[v]:
+            pr = prob.preds[e]
+            i = prob.view_of[e][0]
+            y = np.asarray(pr.pts_i if side == 0 else pr.pts_j, dtype=np.float32).reshape(-1, 3)
+            c = np.asarray(pr.conf_i if side == 0 else pr.conf_j, dtype=np.float32).reshape(-1)
+            ok = np.isfinite(y).all(1) & np.isfinite(c) & (c >= sol.o.min_conf)
+            Ys.append((sol.s[e] * np.nan_to_num(y) @ sol.R[i].T.astype(np.float32) + sol.t[i].astype(np.float32)))
+            Cs.append(np.where(ok, c, 0.0).astype(np.float32))
+        Ys, Cs = np.stack(Ys), np.stack(Cs)
+        sigma = np.float32(sol.o.robust_c * max(res_med[v], 1e-9))
+        # two IRLS passes per pixel: mean -> Cauchy weights -> mean
+        rw = np.ones_like(Cs)
+        for _ in range(2):
+            w = Cs * rw
+            X = (Ys * w[..., None]).sum(0) / np.maximum(w.sum(0), 1e-12)[:, None]
+            r = np.linalg.norm(Ys - X, axis=2)
+            rw = 1.0 / (1.0 + (r / sigma) ** 2)
+        w = Cs * rw
+        X = (Ys * w[..., None]).sum(0) / np.maximum(w.sum(0), 1e-12)[:, None]
+        if sol.K[v] is not None:
+            vv, uu = np.mgrid[0:H, 0:W]
+            r = _rays(sol.K[v], np.stack([uu.ravel(), vv.ravel()], 1).astype(np.float64)).astype(np.float32)
+            pc = (X - sol.t[v].astype(np.float32)) @ sol.R[v].astype(np.float32)
+            d = (pc * r).sum(1) / (r * r).sum(1)
+            X = (d[:, None] * r) @ sol.R[v].T.astype(np.float32) + sol.t[v].astype(np.float32)
+        else:
+            d = ((X - sol.t[v].astype(np.float32)) @ sol.R[v].astype(np.float32))[:, 2]
+        pts_out.append(X.reshape(H, W, 3).astype(np.float32))
+        depth_out.append(d.reshape(H, W).astype(np.float32))
+        conf_out.append((w.sum(0) / len(Cs)).reshape(H, W).astype(np.float32))
+    return pts_out, depth_out, conf_out
+
+
+def _finish(sol: _Solver, prob: _Problem, names: list[str], priors, mode: str, iters: int, t0: float,
+            anchor: int, frames_since_init: int) -> AlignmentResult:
+    n = prob.n
+    pts, depth, conf = _dense_output(sol, prob)
+    for v in range(n):  # cameras whose focal could not be estimated still get one
+        if sol.K[v] is None:
+            H, W = prob.sizes[v]
+            sol.K[v] = pinhole(float(max(H, W)), W, H)
+    T = np.stack([np.block([[sol.R[v], sol.t[v][:, None]], [np.zeros((1, 3)), np.ones((1, 1))]]) for v in range(n)])
+    K_net = np.stack(sol.K)
+    K_in = np.stack([unscale_intrinsics(K_net[v], priors[v].image_size, prob.sizes[v][::-1])
+                     if priors[v] is not None and priors[v].image_size else K_net[v] for v in range(n)])
+    metric = _metric(priors)
+    note = ("metric: scale fixed by known extrinsics of cameras "
+            + ", ".join(names[v] for v, pr in enumerate(priors) if pr is not None and pr.T_fixed_cam is not None)
+            if metric else "network scale: no metric prior (needs >= 2 known camera extrinsics with distinct centres)")
+    res = sol.residuals()
+    view_scale = np.array([float(np.exp(np.mean(np.log(sol.s[prob.first[v]])))) for v in range(n)])
+    state = AlignmentState(
+        T_fixed_cam={names[v]: T[v].copy() for v in range(n)},
+        K_net={names[v]: K_net[v].copy() for v in range(n)},
+        residual={names[v]: float(res[v]) for v in range(n)},
+        anchor=names[anchor], rig_size=sol.rig_size(anchor), metric=metric,
+        frames_since_init=frames_since_init)
+    return AlignmentResult(
+        camera_names=list(names), T_fixed_cam=T, K_net=K_net, K=K_in, depth=depth, points=pts,
+        confidence=conf, view_scale=view_scale,
+        pair_scale={prob.view_of[e]: float(sol.s[e]) for e in range(len(prob.preds))},
+        metric=metric, scale_note=note, residual=res, mode=mode, iterations=iters,
+        time_s=time.perf_counter() - t0, state=state)
+
+
+def global_alignment(preds: Sequence[PairPrediction], camera_names: Sequence[str],
+                     priors: Optional[Sequence[Optional[CameraPrior]]] = None,
+                     options: Optional[AlignmentOptions] = None, _mode: str = "global") -> AlignmentResult:
+    """Cold-start alignment of one frame set.
+
+    Args:
+        preds: pair predictions; view indices index ``camera_names``. Every camera must be
+            the first view of at least one prediction (run pairs in both directions).
+        camera_names: N camera names (stable across frame sets).
+        priors: N CameraPrior or None entries.
+        options: solver settings.
+    """
+    t0 = time.perf_counter()
+    opts = options or AlignmentOptions()
+    names = list(camera_names)
+    prob = _Problem(preds, len(names), opts)
+    priors, K_net = _resolve_priors(prob, priors)
+    sol = _Solver(prob, opts, K_net, priors)
+    has_prior = [pr is not None and pr.T_fixed_cam is not None for pr in priors]
+    anchor = next((v for v in range(prob.n) if sol.hard[v]), next((v for v in range(prob.n) if has_prior[v]), 0))
+    _mst_init(sol, anchor, np.eye(4))
+    _prior_gauge(sol)
+    pinned = anchor if not any(has_prior) else None
+    scale_gauge = None if _metric(priors) else (anchor, float(np.exp(np.mean(np.log(sol.s[prob.first[anchor]])))))
+    sol.solve_points()
+    _iterate(sol, opts.iters_global, pinned, scale_gauge, None)
+    return _finish(sol, prob, names, priors, _mode, opts.iters_global, t0, anchor, 0)
+
+
+def incremental_alignment(preds: Sequence[PairPrediction], camera_names: Sequence[str], state: Optional[AlignmentState],
+                          priors: Optional[Sequence[Optional[CameraPrior]]] = None,
+                          options: Optional[AlignmentOptions] = None) -> AlignmentResult:
+    """Warm-started alignment of a later frame set of the same rig.
+
+    Starts from ``state`` (the previous result's ``.state``), runs a few sweeps, and falls
+    back to :func:`global_alignment` (mode says why) when there is no usable state, a new
+    camera appears, the residual jumps, or a camera moved. Cameras absent from this frame
+    set are simply not in the result; the state keeps their last pose for when they return.
+    """
+    t0 = time.perf_counter()
+    opts = options or AlignmentOptions()
+    names = list(camera_names)
+    if state is None or not state.T_fixed_cam:
+        return global_alignment(preds, names, priors, opts, _mode="global")
+    new = [nm for nm in names if nm not in state.T_fixed_cam]
+    if new:
+        return _keep_absent(global_alignment(preds, names, priors, opts, _mode=f"global (re-initialised: new cameras {new})"), state)
+    prob = _Problem(preds, len(names), opts)
+    priors, K_net = _resolve_priors(prob, priors)
+    # cameras whose focal was estimated before keep it as a starting point
+    K_start = [K_net[v] if K_net[v] is not None else state.K_net.get(names[v]) for v in range(prob.n)]
+    sol = _Solver(prob, opts, K_start, priors)
+    sol.K_known = [k is not None for k in K_net]
+    has_prior = [pr is not None and pr.T_fixed_cam is not None for pr in priors]
+    poses = [np.asarray(priors[v].T_fixed_cam) if sol.hard[v] else state.T_fixed_cam[names[v]] for v in range(prob.n)]
+    _warm_init(sol, poses)
+    anchor = names.index(state.anchor) if state.anchor in names else 0
+    if any(has_prior):
+        anchor = next((v for v in range(prob.n) if sol.hard[v]), next(v for v in range(prob.n) if has_prior[v]))
+    pinned = anchor if not any(has_prior) else None
+    size_gauge = None if _metric(priors) else (anchor, state.rig_size if state.anchor == names[anchor] else 0.0)
+    sol.solve_points()
+    _iterate(sol, opts.iters_incremental, pinned, None, size_gauge)
+    res = _finish(sol, prob, names, priors, "incremental", opts.iters_incremental, t0, anchor,
+                  state.frames_since_init + 1)
+    reason = _reinit_reason(res, state, opts)
+    if reason:
+        return _keep_absent(global_alignment(preds, names, priors, opts, _mode=f"global (re-initialised: {reason})"), state)
+    return _keep_absent(res, state)
+
+
+def _keep_absent(res: AlignmentResult, prev: AlignmentState) -> AlignmentResult:
+    """Carry cameras absent from this frame set over in the state (last known pose)."""
+    for nm, T in prev.T_fixed_cam.items():
+        if nm not in res.state.T_fixed_cam:
+            res.state.T_fixed_cam[nm] = T
+            if nm in prev.K_net:
+                res.state.K_net[nm] = prev.K_net[nm]
+            if nm in prev.residual:
+                res.state.residual[nm] = prev.residual[nm]
+    return res
+
+
+def _reinit_reason(res: AlignmentResult, prev: AlignmentState, opts: AlignmentOptions) -> str:
+    for v, nm in enumerate(res.camera_names):
+        r0 = prev.residual.get(nm)
+        if r0 is not None and res.residual[v] > opts.reinit_residual_ratio * r0 + opts.reinit_residual_floor:
+            return f"residual of {nm} rose from {r0:.4f} to {res.residual[v]:.4f}"
+    size = max(prev.rig_size, 1e-9)
+    for v, nm in enumerate(res.camera_names):
+        T0 = prev.T_fixed_cam[nm]
+        dR = float(rotation_angle_deg(T0[:3, :3].T @ res.T_fixed_cam[v][:3, :3]))
+        dt = float(np.linalg.norm(T0[:3, 3] - res.T_fixed_cam[v][:3, 3]))
+        if dR > opts.reinit_rot_deg or dt > opts.reinit_trans_rel * size:
+            return f"camera {nm} moved {dR:.2f} deg / {dt:.3f}"
+    return ""

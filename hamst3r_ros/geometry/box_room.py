@@ -1,0 +1,155 @@
+"""An analytic test scene: cameras in a box-shaped room with two boxes inside.
+
+Depth is exact (ray/box intersection), so pairwise pointmaps as DUSt3R/MASt3R define them
+(both views in camera i's optical frame) are known exactly; noise, outliers and an
+unknown per-pair scale are then added to mimic a network. The taller inner box plays a
+"person": its pixels carry instance id 1 and body-template coordinates, so that fusion
+can be checked to carry them through. World frame: REP-103, z up, metres.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from hamst3r_ros.types import PairPrediction
+
+ROOM_LO = np.array([-3.0, -3.0, 0.0])
+ROOM_HI = np.array([3.0, 3.0, 2.6])
+#: (lo, hi) of the inner boxes; index 0 is the "person".
+BOXES = (
+    (np.array([0.05, -0.45, 0.0]), np.array([0.55, -0.05, 1.75])),
+    (np.array([-1.5, 0.7, 0.0]), np.array([-0.5, 1.3, 0.75])),
+)
+
+
+@dataclass
+class BoxRoomScene:
+    """Ground truth of N cameras in the box room.
+
+    Attributes:
+        T_world_cam: (N, 4, 4) float64 camera optical-frame poses in the world frame.
+        K: (N, 3, 3) float64 intrinsics at (width, height).
+        width, height: image size, pixels.
+        points: (N, H, W, 3) float64 world points seen by each pixel.
+        colors: (N, H, W, 3) uint8 RGB.
+        instance: (N, H, W) int32, 1 on the "person" box, 0 elsewhere.
+        body_coords: (N, H, W, 3) float32 box-normalised coordinates on the person, NaN off it.
+    """
+
+    T_world_cam: np.ndarray
+    K: np.ndarray
+    width: int
+    height: int
+    points: np.ndarray
+    colors: np.ndarray
+    instance: np.ndarray
+    body_coords: np.ndarray
+
+    @property
+    def n(self) -> int:
+        return len(self.T_world_cam)
+
+    def depth(self, k: int) -> np.ndarray:
+        """(H, W) z-depth of camera k, metres."""
+        T = np.linalg.inv(self.T_world_cam[k])
+        return (self.points[k] @ T[:3, :3].T + T[:3, 3])[..., 2]
+
+
+def look_at(center: np.ndarray, target: np.ndarray) -> np.ndarray:
+    """(4, 4) optical-frame pose (z forward, x right, y down) at ``center`` facing ``target``."""
+    z = target - center
+    z = z / np.linalg.norm(z)
+    x = np.cross(z, [0.0, 0.0, 1.0])
+    x = x / np.linalg.norm(x)
+    y = np.cross(z, x)
+    T = np.eye(4)
+    T[:3, :3] = np.stack([x, y, z], 1)
+    T[:3, 3] = center
+    return T
+
+
+def _raycast(o: np.ndarray, d: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Distance along unit rays d (M, 3) from o (3,) to the first surface, and hit id
+    (-1 room, k for BOXES[k])."""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        t_room = np.min(np.where(d > 0, (ROOM_HI - o) / d, (ROOM_LO - o) / d), axis=1)
+        t = t_room.copy()
+        hit = np.full(len(d), -1)
+        for k, (lo, hi) in enumerate(BOXES):
+            t1, t2 = (lo - o) / d, (hi - o) / d
+            tmin = np.max(np.minimum(t1, t2), axis=1)
+            tmax = np.min(np.maximum(t1, t2), axis=1)
+            ok = (tmax >= tmin) & (tmin > 1e-6) & (tmin < t)
+            t = np.where(ok, tmin, t)
+            hit = np.where(ok, k, hit)
+    return t, hit
+
+
+def make_scene(n_cameras: int = 4, width: int = 64, height: int = 48, fov_deg: float = 70.0,
+               radius: float = 2.3, seed: int = 0) -> BoxRoomScene:
+    """Cameras on a circle around the room centre, at 1.3-1.9 m, looking at the boxes."""
+    rng = np.random.default_rng(seed)
+    f = (width / 2.0) / np.tan(np.radians(fov_deg) / 2.0)
+    K1 = np.array([[f, 0, (width - 1) / 2.0], [0, f, (height - 1) / 2.0], [0, 0, 1.0]])
+    v, u = np.mgrid[0:height, 0:width]
+    rays_cam = np.stack([(u - K1[0, 2]) / f, (v - K1[1, 2]) / f, np.ones_like(u, float)], -1).reshape(-1, 3)
+    rays_cam /= np.linalg.norm(rays_cam, axis=1, keepdims=True)
+    poses, pts, cols, inst, body = [], [], [], [], []
+    for k in range(n_cameras):
+        a = 2 * np.pi * k / n_cameras + rng.uniform(-0.15, 0.15)
+        c = np.array([radius * np.cos(a), radius * np.sin(a), rng.uniform(1.3, 1.9)])
+        target = np.array([0.0, 0.0, 0.9]) + rng.uniform(-0.3, 0.3, 3)
+        T = look_at(c, target)
+        d = rays_cam @ T[:3, :3].T
+        t, hit = _raycast(c, d)
+        P = c + t[:, None] * d
+        checker = (np.floor(P * 4.0).astype(int).sum(1) % 2).astype(np.float64)
+        base = np.where(hit[:, None] == 0, [200, 80, 60], np.where(hit[:, None] == 1, [60, 160, 80], [150, 150, 170]))
+        col = np.clip(base * (0.6 + 0.4 * checker[:, None]), 0, 255).astype(np.uint8)
+        lo, hi = BOXES[0]
+        bc = np.where((hit == 0)[:, None], (P - lo) / (hi - lo), np.nan).astype(np.float32)
+        poses.append(T)
+        pts.append(P.reshape(height, width, 3))
+        cols.append(col.reshape(height, width, 3))
+        inst.append((hit == 0).astype(np.int32).reshape(height, width))
+        body.append(bc.reshape(height, width, 3))
+    return BoxRoomScene(np.stack(poses), np.stack([K1] * n_cameras), width, height,
+                        np.stack(pts), np.stack(cols), np.stack(inst), np.stack(body))
+
+
+def pair_predictions(scene: BoxRoomScene, pairs: list[tuple[int, int]], noise: float = 0.0,
+                     outliers: float = 0.0, scale_range: tuple[float, float] = (1.0, 1.0),
+                     seed: int = 0) -> list[PairPrediction]:
+    """Pairwise pointmaps from ground truth, degraded like a network's.
+
+    Args:
+        noise: relative depth noise: each point's distance from the camera that sees it is
+            multiplied by (1 + noise * N(0, 1)), independently per pair.
+        outliers: fraction of pixels per pointmap replaced by wrong points (distance
+            scaled by U(0.3, 2.5) and shifted by N(0, 0.3 m)), with normal confidences.
+        scale_range: each pair's pointmaps are multiplied by U(*scale_range) (log-uniform),
+            the unknown per-pair scale of a network.
+    """
+    rng = np.random.default_rng(seed)
+    out = []
+    inst_prob = scene.instance.astype(np.float32)
+    for i, j in pairs:
+        T_i_w = np.linalg.inv(scene.T_world_cam[i])
+        lam = float(np.exp(rng.uniform(np.log(scale_range[0]), np.log(scale_range[1]))))
+        maps, confs = [], []
+        for v in (i, j):
+            c_v = scene.T_world_cam[v][:3, 3]
+            rel = scene.points[v] - c_v
+            factor = 1.0 + noise * rng.standard_normal(rel.shape[:2])
+            bad = rng.random(rel.shape[:2]) < outliers
+            factor = np.where(bad, rng.uniform(0.3, 2.5, rel.shape[:2]), factor)
+            P = c_v + rel * factor[..., None] + bad[..., None] * rng.normal(0, 0.3, rel.shape)
+            maps.append((lam * (P @ T_i_w[:3, :3].T + T_i_w[:3, 3])).astype(np.float32))
+            confs.append((1.0 + np.exp(rng.normal(1.0, 0.5, rel.shape[:2]))).astype(np.float32))
+        out.append(PairPrediction(
+            i=i, j=j, pts_i=maps[0], pts_j=maps[1], conf_i=confs[0], conf_j=confs[1],
+            inst_i=inst_prob[i][None], inst_j=inst_prob[j][None], inst_score=np.ones(1, np.float32),
+            dp_i=np.nan_to_num(scene.body_coords[i]), dp_j=np.nan_to_num(scene.body_coords[j]),
+            body_i=inst_prob[i], body_j=inst_prob[j]))
+    return out
