@@ -1,0 +1,62 @@
+"""sensor_msgs/CameraInfo -> intrinsics K (hamst3r_ros.types convention: (3, 3) float64,
+pixels of the image it belongs to)."""
+from __future__ import annotations
+
+from typing import Optional
+
+import numpy as np
+
+from .errors import ConversionError
+
+
+def camera_info_to_K(msg, image_size: Optional[tuple[int, int]] = None) -> np.ndarray:
+    """(3, 3) float64 K of a CameraInfo, optionally rescaled to another image size.
+
+    Uses ``k`` (the raw camera's intrinsics, right for unrectified images). When
+    ``image_size`` = (width, height) differs from the CameraInfo's (a resized or binned
+    stream), K is scaled per axis; both axes must scale alike within 1 %.
+
+    Raises:
+        ConversionError("nan") for non-finite entries, ("camera_info") for a K without
+        positive focal lengths, an unset size, or an image size of another aspect ratio.
+    """
+    K = np.asarray(msg.k, dtype=np.float64).reshape(3, 3).copy()
+    if not np.all(np.isfinite(K)):
+        raise ConversionError("nan", f"camera_info {msg.header.frame_id!r} has non-finite K entries")
+    if K[0, 0] <= 0 or K[1, 1] <= 0 or K[2, 2] != 1.0:
+        raise ConversionError("camera_info", f"camera_info {msg.header.frame_id!r} K has fx={K[0, 0]}, "
+                                             f"fy={K[1, 1]}, K[2,2]={K[2, 2]} (expected fx, fy > 0 and 1)")
+    if image_size is None:
+        return K
+    w_img, h_img = int(image_size[0]), int(image_size[1])
+    if msg.width == 0 or msg.height == 0:
+        raise ConversionError("camera_info", f"camera_info {msg.header.frame_id!r} has no image size")
+    if (w_img, h_img) == (msg.width, msg.height):
+        return K
+    sx, sy = w_img / msg.width, h_img / msg.height
+    if abs(sx - sy) > 0.01 * max(sx, sy):
+        raise ConversionError("camera_info", f"image is {w_img}x{h_img} but camera_info "
+                                             f"{msg.header.frame_id!r} is {msg.width}x{msg.height} (other aspect)")
+    # Pixel centres: u' + 0.5 = s (u + 0.5).
+    K[0, 0] *= sx
+    K[1, 1] *= sy
+    K[0, 1] *= sx
+    K[0, 2] = (K[0, 2] + 0.5) * sx - 0.5
+    K[1, 2] = (K[1, 2] + 0.5) * sy - 0.5
+    return K
+
+
+def K_to_camera_info(K: np.ndarray, width: int, height: int, frame_id: str = "", stamp_ns: int = 0):
+    """A distortion-free CameraInfo (plumb_bob, zero D) with intrinsics K and P = [K | 0]."""
+    from sensor_msgs.msg import CameraInfo
+
+    from .stamps import make_header
+
+    K = np.asarray(K, dtype=np.float64)
+    if K.shape != (3, 3) or not np.all(np.isfinite(K)):
+        raise ValueError(f"K must be a finite (3, 3) matrix, got shape {K.shape}")
+    P = np.zeros((3, 4))
+    P[:, :3] = K
+    return CameraInfo(header=make_header(frame_id, stamp_ns), width=int(width), height=int(height),
+                      distortion_model="plumb_bob", d=[0.0] * 5, k=K.reshape(-1).tolist(),
+                      r=np.eye(3).reshape(-1).tolist(), p=P.reshape(-1).tolist())

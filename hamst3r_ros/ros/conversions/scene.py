@@ -1,0 +1,99 @@
+"""SceneResult -> PointCloud2 (the node's ``~/points``) and camera TF transforms.
+
+Cloud fields, one point per fused 3D point, all in the fixed frame:
+
+    x, y, z      float32  position, metres (network scale when the result is not metric)
+    rgb          float32  packed 0x00RRGGBB (RViz's colour field)
+    confidence   float32  MASt3R confidence (>= 1)
+    instance     int32    person track id, 0 = background
+    u, v, w      float32  body-template coordinates (NaN off bodies)
+"""
+from __future__ import annotations
+
+from typing import Optional, Sequence
+
+import numpy as np
+
+from hamst3r_ros.types import SceneResult
+
+from .geometry import matrix_to_transform_stamped
+from .pointcloud import numpy_to_pointcloud2, pack_rgb
+
+#: The ~/points layout (point_step 36 bytes).
+SCENE_CLOUD_DTYPE = np.dtype([
+    ("x", np.float32), ("y", np.float32), ("z", np.float32), ("rgb", np.float32),
+    ("confidence", np.float32), ("instance", np.int32),
+    ("u", np.float32), ("v", np.float32), ("w", np.float32),
+])
+
+
+def select_points(points: np.ndarray, confidence: np.ndarray, min_confidence: float = 0.0,
+                  voxel_size: float = 0.0, max_points: int = 0) -> np.ndarray:
+    """Indices (ascending) of the points to publish.
+
+    Drops non-finite points and those below ``min_confidence``; with ``voxel_size`` > 0
+    keeps the most confident point per cubic voxel of that edge (metres); with
+    ``max_points`` > 0 keeps at most that many, evenly spread over what is left
+    (deterministic, so a static scene gives a steady cloud).
+
+    Args:
+        points: (M, 3) float positions.
+        confidence: (M,) float confidences.
+    """
+    points = np.asarray(points)
+    confidence = np.asarray(confidence)
+    if points.ndim != 2 or points.shape[1] != 3 or confidence.shape != (points.shape[0],):
+        raise ValueError(f"points must be (M, 3) with confidence (M,), got {points.shape} and {confidence.shape}")
+    keep = np.isfinite(points).all(axis=1) & np.isfinite(confidence) & (confidence >= min_confidence)
+    idx = np.flatnonzero(keep)
+    if voxel_size > 0 and idx.size:
+        keys = np.floor(points[idx] / voxel_size).astype(np.int64)
+        # Most confident first, then the first row of each voxel wins.
+        order = np.argsort(-confidence[idx], kind="stable")
+        _, first = np.unique(keys[order], axis=0, return_index=True)
+        idx = np.sort(idx[order[first]])
+    if max_points > 0 and idx.size > max_points:
+        idx = idx[np.linspace(0, idx.size - 1, max_points).round().astype(np.int64)]
+    return idx
+
+
+def scene_points_array(result: SceneResult, index: Optional[np.ndarray] = None) -> np.ndarray:
+    """(M',) structured array of SCENE_CLOUD_DTYPE for the result's points (all or ``index``)."""
+    m = result.points.shape[0]
+    for name, arr, shape in (("points", result.points, (m, 3)), ("colors", result.colors, (m, 3)),
+                             ("confidence", result.confidence, (m,)), ("instance", result.instance, (m,)),
+                             ("body_coords", result.body_coords, (m, 3))):
+        if np.shape(arr) != shape:
+            raise ValueError(f"SceneResult.{name} has shape {np.shape(arr)}, expected {shape}")
+    sel = slice(None) if index is None else np.asarray(index)
+    p = result.points[sel]
+    out = np.empty(p.shape[0], dtype=SCENE_CLOUD_DTYPE)
+    out["x"], out["y"], out["z"] = p[:, 0], p[:, 1], p[:, 2]
+    out["rgb"] = pack_rgb(np.asarray(result.colors[sel], dtype=np.uint8))
+    out["confidence"] = result.confidence[sel]
+    out["instance"] = result.instance[sel]
+    b = result.body_coords[sel]
+    out["u"], out["v"], out["w"] = b[:, 0], b[:, 1], b[:, 2]
+    return out
+
+
+def scene_to_pointcloud2(result: SceneResult, fixed_frame: str, min_confidence: float = 0.0,
+                         voxel_size: float = 0.0, max_points: int = 0):
+    """The ``~/points`` PointCloud2 of a result (see select_points for the filters)."""
+    idx = select_points(result.points, result.confidence, min_confidence, voxel_size, max_points)
+    return numpy_to_pointcloud2(scene_points_array(result, idx), frame_id=fixed_frame, stamp_ns=result.stamp_ns)
+
+
+def camera_transforms(result: SceneResult, fixed_frame: str, child_frames: Sequence[str]) -> list:
+    """TransformStamped fixed_frame -> each camera's optical frame, at the result's stamp.
+
+    ``child_frames[i]`` names camera ``result.camera_names[i]``'s frame (its images'
+    frame_id, or a dedicated name when the robot's TF tree already has that frame).
+    """
+    if len(child_frames) != len(result.camera_names):
+        raise ValueError(f"{len(child_frames)} child frames for {len(result.camera_names)} cameras")
+    T = np.asarray(result.T_fixed_cam)
+    if T.shape != (len(child_frames), 4, 4):
+        raise ValueError(f"SceneResult.T_fixed_cam has shape {T.shape}, expected ({len(child_frames)}, 4, 4)")
+    return [matrix_to_transform_stamped(T[i], fixed_frame, child, result.stamp_ns)
+            for i, child in enumerate(child_frames)]
