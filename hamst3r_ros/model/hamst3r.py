@@ -1,0 +1,220 @@
+"""Multi-view inference API: encode each image of a frame set once, decode pairs in batches.
+
+Usage::
+
+    model = Hamst3rModel.from_checkpoint("MASt3R.pth")            # or build_model({...})
+    pre = [preprocess_image(f.image, model.image_size, model.patch_size) for f in frames]
+    feats = model.encode([p.tensor for p in pre])                # one pass per image
+    preds = model.decode_pairs(feats, [(0, 1), (1, 0), (0, 2)])  # list[PairPrediction]
+
+What is shared:
+
+- Every image is encoded exactly once per call to :meth:`Hamst3rModel.encode` (images of the
+  same shape go through the encoder as one batch). Its ``decoder_embed`` projection is also
+  computed once and reused by every pair the image appears in, in either role.
+- :meth:`Hamst3rModel.decode_pairs` groups the requested ordered pairs by (shape of i, shape
+  of j) and runs each group through both decoders as one batch (heads in chunks of
+  ``head_chunk`` pairs to bound memory). RoPE tables are built once per token grid.
+- When both (i, j) and (j, i) are requested, each direction still needs its own decoder
+  pass: view 1 goes through ``dec_blocks``/``downstream_head1`` and view 2 through
+  ``dec_blocks2``/``downstream_head2``, so (j, i) is not a permutation of (i, j). Only the
+  per-image work above is shared. Callers that need one direction should request one.
+
+Different shapes: images of any shape that is a multiple of the patch size work in one set,
+including a landscape + portrait pair: each view keeps its own token grid and RoPE
+positions; cross-attention between N1 and N2 tokens needs no equal sizes. (The official code
+raises ValueError there, and NameError on batched symmetric DUNE pairs; we batch per shape
+pair instead.)
+
+Precision: float32 on CPU; on CUDA, encoder and decoder run under bf16 autocast (SDPA picks
+fused kernels) and the heads run in float32, as officially.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Optional, Sequence, Union
+
+import numpy as np
+import torch
+from torch import nn
+
+from ..types import PairPrediction
+from .config import NetConfig, named_config
+from .networks import build_net
+
+Grid = tuple[int, int]
+
+
+@dataclass
+class ImageFeatures:
+    """Per-image encoder output, computed once per frame set.
+
+    Attributes:
+        enc: (N, C_enc) encoder tokens (decoder input and DPT hook 0), row-major over ``grid``.
+        emb: (N, C_dec) ``decoder_embed(enc)``.
+        grid: (h, w) token grid.
+        image_hw: (H, W) network input size, pixels.
+    """
+
+    enc: torch.Tensor
+    emb: torch.Tensor
+    grid: Grid
+    image_hw: tuple[int, int]
+
+
+class Hamst3rModel(nn.Module):
+    """A pair network (MASt3R, DUSt3R, DUNE-MASt3R or ours) with the multi-view API.
+
+    Args:
+        net: a :class:`~.networks.PairNet` or :class:`~.networks.DunePairNet`.
+        device: where to run ("cpu", "cuda", ...).
+        autocast_bf16: bf16 autocast for encoder/decoder; default True on CUDA, False on CPU.
+    """
+
+    def __init__(self, net: nn.Module, device: Union[str, torch.device] = "cpu", autocast_bf16: Optional[bool] = None):
+        super().__init__()
+        self.net = net.eval()
+        self.device = torch.device(device)
+        self.net.to(self.device)
+        self.autocast_bf16 = (self.device.type == "cuda") if autocast_bf16 is None else autocast_bf16
+
+    # ------------------------------------------------------------------ construction
+    @classmethod
+    def from_checkpoint(cls, path, encoder_path=None, device="cpu", autocast_bf16: Optional[bool] = None) -> "Hamst3rModel":
+        """Load any supported checkpoint (see :func:`.checkpoints.load_checkpoint`)."""
+        from .checkpoints import load_checkpoint
+
+        return cls(load_checkpoint(path, encoder_path), device, autocast_bf16)
+
+    @property
+    def cfg(self) -> NetConfig:
+        return self.net.cfg
+
+    @property
+    def patch_size(self) -> int:
+        return self.cfg.patch_size
+
+    @property
+    def image_size(self) -> int:
+        """The official long-side resolution for this patch size (512 for 16, 518 for 14)."""
+        return 518 if self.patch_size == 14 else 512
+
+    @property
+    def has_human_heads(self) -> bool:
+        """False for official checkpoints: predictions then carry geometry (+ descriptors) only."""
+        return bool(self.net.has_human_heads)
+
+    @property
+    def body_model(self) -> Optional[str]:
+        """Body template of the DensePose coordinates, or None without human heads."""
+        return self.cfg.human.body_model if self.has_human_heads else None
+
+    def _autocast(self):
+        return torch.autocast(device_type=self.device.type, dtype=torch.bfloat16, enabled=self.autocast_bf16)
+
+    # ------------------------------------------------------------------ encode
+    @torch.inference_mode()
+    def encode(self, images: Sequence[torch.Tensor]) -> list[ImageFeatures]:
+        """Encode each image once. ``images``: (3, H, W) or (1, 3, H, W) float in [-1, 1]."""
+        imgs = []
+        for k, im in enumerate(images):
+            im = torch.as_tensor(im)
+            if im.dim() == 4 and im.shape[0] == 1:
+                im = im[0]
+            if im.dim() != 3 or im.shape[0] != 3:
+                raise ValueError(f"encode: image {k}: expected (3, H, W) or (1, 3, H, W), found {tuple(im.shape)}")
+            h, w = im.shape[-2:]
+            if h % self.patch_size or w % self.patch_size:
+                raise ValueError(f"encode: image {k}: size {h}x{w} is not a multiple of the patch size {self.patch_size}")
+            imgs.append(im)
+        by_shape: dict[tuple[int, int], list[int]] = {}
+        for k, im in enumerate(imgs):
+            by_shape.setdefault(tuple(im.shape[-2:]), []).append(k)
+        out: list[Optional[ImageFeatures]] = [None] * len(imgs)
+        for hw, idx in by_shape.items():
+            batch = torch.stack([imgs[k] for k in idx]).to(self.device, torch.float32)
+            with self._autocast():
+                enc = self.net.encode(batch)
+                emb = self.net.embed(enc)
+            grid = self.net.grid_of(hw)
+            for n, k in enumerate(idx):
+                out[k] = ImageFeatures(enc[n], emb[n], grid, hw)
+        return out  # type: ignore[return-value]
+
+    # ------------------------------------------------------------------ decode
+    @torch.inference_mode()
+    def decode_pairs(self, feats: Sequence[ImageFeatures], pairs: Sequence[tuple[int, int]],
+                     head_chunk: int = 4, as_numpy: bool = True) -> list[PairPrediction]:
+        """Decode ordered pairs (i, j) of encoded images; one prediction per pair, in order.
+
+        ``head_chunk``: pairs per head batch (heads dominate memory at full resolution).
+        ``as_numpy``: float32 numpy arrays (True) or tensors on the model's device (False).
+        """
+        n = len(feats)
+        for i, j in pairs:
+            if not (0 <= i < n and 0 <= j < n):
+                raise ValueError(f"decode_pairs: pair ({i}, {j}) out of range for {n} images")
+        groups: dict[tuple, list[int]] = {}
+        for p, (i, j) in enumerate(pairs):
+            groups.setdefault((feats[i].grid, feats[j].grid), []).append(p)
+        results: list[Optional[PairPrediction]] = [None] * len(pairs)
+        for (g1, g2), idx in groups.items():
+            i_s = [pairs[p][0] for p in idx]
+            j_s = [pairs[p][1] for p in idx]
+            x1 = torch.stack([feats[i].emb for i in i_s])
+            x2 = torch.stack([feats[j].emb for j in j_s])
+            with self._autocast():
+                dec1, dec2 = self.net.decode(x1, g1, x2, g2)
+            for s in range(0, len(idx), head_chunk):
+                sl = slice(s, s + head_chunk)
+                e1 = torch.stack([feats[i].enc for i in i_s[sl]])
+                e2 = torch.stack([feats[j].enc for j in j_s[sl]])
+                res1, res2, hum = self.net.run_heads(e1, [t[sl] for t in dec1], g1, e2, [t[sl] for t in dec2], g2)
+                for b, p in enumerate(idx[sl]):
+                    results[p] = self._to_prediction(pairs[p], b, res1, res2, hum, as_numpy)
+        return results  # type: ignore[return-value]
+
+    def predict(self, images: Sequence[torch.Tensor], pairs: Sequence[tuple[int, int]], **kw) -> list[PairPrediction]:
+        """:meth:`encode` then :meth:`decode_pairs`."""
+        return self.decode_pairs(self.encode(images), pairs, **kw)
+
+    @staticmethod
+    def _to_prediction(pair, b, res1, res2, hum, as_numpy) -> PairPrediction:
+        def cv(t):
+            if t is None:
+                return None
+            t = t[b].float()
+            return t.cpu().numpy() if as_numpy else t
+
+        kw = dict(i=int(pair[0]), j=int(pair[1]), pts_i=cv(res1["pts3d"]), pts_j=cv(res2["pts3d_in_other_view"]),
+                  conf_i=cv(res1.get("conf")), conf_j=cv(res2.get("conf")),
+                  desc_i=cv(res1.get("desc")), desc_j=cv(res2.get("desc")),
+                  desc_conf_i=cv(res1.get("desc_conf")), desc_conf_j=cv(res2.get("desc_conf")))
+        if hum is not None:
+            kw.update(inst_i=cv(hum["mask_logits1"].sigmoid()), inst_j=cv(hum["mask_logits2"].sigmoid()),
+                      inst_score=cv(hum["class_logits"].softmax(-1)[..., 0]),
+                      dp_i=cv(hum["dp1"]), dp_j=cv(hum["dp2"]),
+                      body_i=cv(hum["body_logits1"].sigmoid()), body_j=cv(hum["body_logits2"].sigmoid()))
+        return PairPrediction(**kw)
+
+
+def build_model(config: Union[dict, str, NetConfig], device="cpu", seed: Optional[int] = None,
+                autocast_bf16: Optional[bool] = None) -> Hamst3rModel:
+    """A randomly initialised model from a config: a :class:`NetConfig`, its JSON dict (as in
+    our checkpoint's ``network`` entry), a name from :data:`.config.NAMED_CONFIGS`, or
+    ``{"name": <named config>, <field>: <override>, ...}``."""
+    if isinstance(config, str):
+        cfg = named_config(config)
+    elif isinstance(config, NetConfig):
+        cfg = config
+    elif isinstance(config, dict) and "name" in config:
+        base = named_config(config["name"]).to_json()
+        base.update({k: v for k, v in config.items() if k != "name"})
+        cfg = NetConfig.from_json(base)
+    elif isinstance(config, dict):
+        cfg = NetConfig.from_json(config)
+    else:
+        raise TypeError(f"build_model: expected a NetConfig, dict or config name, found {type(config).__name__}")
+    if seed is not None:
+        torch.manual_seed(seed)
+    return Hamst3rModel(build_net(cfg), device, autocast_bf16)
