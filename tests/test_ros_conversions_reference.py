@@ -1,0 +1,97 @@
+"""Identical results to ROS's own converters, where a ROS install provides them.
+
+sensor_msgs_py (point clouds) and cv_bridge (images) are not installable from PyPI; these
+tests skip, saying so, unless a ROS 2 install puts them on the path.
+"""
+import array
+import struct
+
+import numpy as np
+import pytest
+
+pytest.importorskip("sensor_msgs.msg", reason="needs ROS 2 sensor_msgs (ROS wheels or a ROS install)")
+from sensor_msgs.msg import PointCloud2, PointField  # noqa: E402
+from std_msgs.msg import Header  # noqa: E402
+
+from hamst3r_ros.ros.conversions import (ENCODINGS, fields_from_dtype, image_to_numpy,  # noqa: E402
+                                         compressed_to_numpy, numpy_to_compressed, numpy_to_image,
+                                         numpy_to_pointcloud2, pointcloud2_to_numpy, scene_points_array)
+
+
+def same_fields(a: np.ndarray, b: np.ndarray) -> None:
+    assert a.dtype == b.dtype and a.shape == b.shape
+    for name in a.dtype.names:
+        np.testing.assert_array_equal(a[name], b[name])  # NaN == NaN here
+
+
+def hand_built_clouds():
+    f = PointField
+    padded = PointCloud2(height=1, width=2, point_step=16, row_step=32, is_bigendian=False, fields=[
+        f(name="x", offset=0, datatype=f.FLOAT32, count=1), f(name="y", offset=4, datatype=f.FLOAT32, count=1),
+        f(name="z", offset=8, datatype=f.FLOAT32, count=1), f(name="i", offset=12, datatype=f.UINT8, count=1)],
+        data=array.array("B", struct.pack("<3fB3x", 1, 2, 3, 4) + struct.pack("<3fB3x", 5, float("nan"), 7, 8)))
+    counted = PointCloud2(height=1, width=1, point_step=20, row_step=20, fields=[
+        f(name="n", offset=0, datatype=f.FLOAT32, count=3), f(name="", offset=12, datatype=f.FLOAT64, count=1)],
+        data=array.array("B", struct.pack("<3fd", 1, 2, 3, 4.5)))
+    return [padded, counted]
+
+
+def test_reading_matches_sensor_msgs_py():
+    pc2 = pytest.importorskip("sensor_msgs_py.point_cloud2", reason="sensor_msgs_py comes with a ROS 2 install")
+    for msg in hand_built_clouds():
+        same_fields(pointcloud2_to_numpy(msg), pc2.read_points(msg))
+
+
+def test_writing_matches_sensor_msgs_py():
+    pc2 = pytest.importorskip("sensor_msgs_py.point_cloud2", reason="sensor_msgs_py comes with a ROS 2 install")
+    from rclpy.serialization import serialize_message
+
+    from test_ros_conversions_clouds import scene
+
+    pts = scene_points_array(scene(np.random.default_rng(0).random((100, 3)), np.full(100, 2.0)))
+    header = Header(frame_id="world")
+    ours = numpy_to_pointcloud2(pts, header=header)
+    theirs = pc2.create_cloud(header, fields_from_dtype(pts.dtype), pts)
+    assert serialize_message(ours) == serialize_message(theirs)
+    same_fields(pointcloud2_to_numpy(ours), pc2.read_points(theirs))
+
+
+def _bridge():
+    pytest.importorskip("cv2", reason="cv_bridge needs OpenCV (comes with a ROS 2 install)")
+    cv_bridge = pytest.importorskip("cv_bridge", reason="cv_bridge comes with a ROS 2 install")
+    return cv_bridge.CvBridge()
+
+
+@pytest.mark.parametrize("encoding", sorted(ENCODINGS))
+def test_images_match_cv_bridge(encoding):
+    bridge = _bridge()
+    dtype, ch = ENCODINGS[encoding]
+    a = (np.random.default_rng(3).random((4, 6) if ch == 1 else (4, 6, ch)) * 200).astype(dtype)
+    ours = numpy_to_image(a, encoding)
+    theirs = bridge.cv2_to_imgmsg(a, encoding)
+    assert (ours.height, ours.width, ours.encoding, ours.step, ours.is_bigendian) == \
+        (theirs.height, theirs.width, theirs.encoding, theirs.step, theirs.is_bigendian)
+    assert bytes(ours.data) == bytes(theirs.data)
+    # Reading a padded message (step larger than a row).
+    pad = numpy_to_image(a, encoding)
+    pad.step += 4 * dtype.itemsize
+    rows = np.frombuffer(bytes(ours.data), np.uint8).reshape(4, -1)
+    pad.data = array.array("B", np.hstack([rows, np.zeros((4, 4 * dtype.itemsize), np.uint8)]).tobytes())
+    for msg in (ours, pad):
+        mine, ref = image_to_numpy(msg), bridge.imgmsg_to_cv2(msg, "passthrough")
+        assert mine.dtype == ref.dtype and mine.shape == ref.shape
+        np.testing.assert_array_equal(mine, ref)
+
+
+@pytest.mark.parametrize("encoding", ["rgb8", "mono8", "mono16", "rgba8"])
+def test_png_decoding_matches_cv_bridge(encoding):
+    bridge = _bridge()
+    shape = {"rgb8": (5, 7, 3), "rgba8": (5, 7, 4)}.get(encoding, (5, 7))
+    dtype = np.uint16 if encoding == "mono16" else np.uint8
+    a = (np.random.default_rng(4).random(shape) * 250).astype(dtype)
+    msg = numpy_to_compressed(a, encoding, "png")
+    mine, _ = compressed_to_numpy(msg)
+    ref = bridge.compressed_imgmsg_to_cv2(msg, "passthrough")  # OpenCV order: BGR(A)
+    if mine.ndim == 3:
+        ref = ref[:, :, [2, 1, 0, 3][: mine.shape[2]]]
+    np.testing.assert_array_equal(mine, ref)
