@@ -143,21 +143,24 @@ class Hamst3rModel(nn.Module):
 
     # ------------------------------------------------------------------ decode
     @torch.inference_mode()
-    def decode_pairs(self, feats: Sequence[ImageFeatures], pairs: Sequence[tuple[int, int]],
-                     head_chunk: int = 4, as_numpy: bool = True) -> list[PairPrediction]:
-        """Decode ordered pairs (i, j) of encoded images; one prediction per pair, in order.
+    def iter_decoded(self, feats: Sequence[ImageFeatures], pairs: Sequence[tuple[int, int]],
+                     head_chunk: int = 4, keep_tokens: bool = False):
+        """Raw decoding, chunk by chunk: yields ``(pair_indices, res1, res2, human, dec1, dec2)``.
 
-        ``head_chunk``: pairs per head batch (heads dominate memory at full resolution).
-        ``as_numpy``: float32 numpy arrays (True) or tensors on the model's device (False).
+        ``res1``/``res2`` are the heads' NHWC dicts for the chunk's pairs (batch order =
+        ``pair_indices``), ``human`` the human-head dict or None, ``dec1``/``dec2`` the
+        per-view decoder block outputs (lists of (b, N, C); last one normed) when
+        ``keep_tokens`` else None.
         """
         n = len(feats)
         for i, j in pairs:
             if not (0 <= i < n and 0 <= j < n):
                 raise ValueError(f"decode_pairs: pair ({i}, {j}) out of range for {n} images")
+        if head_chunk < 1:
+            raise ValueError(f"decode_pairs: head_chunk must be >= 1, found {head_chunk}")
         groups: dict[tuple, list[int]] = {}
         for p, (i, j) in enumerate(pairs):
             groups.setdefault((feats[i].grid, feats[j].grid), []).append(p)
-        results: list[Optional[PairPrediction]] = [None] * len(pairs)
         for (g1, g2), idx in groups.items():
             i_s = [pairs[p][0] for p in idx]
             j_s = [pairs[p][1] for p in idx]
@@ -169,9 +172,21 @@ class Hamst3rModel(nn.Module):
                 sl = slice(s, s + head_chunk)
                 e1 = torch.stack([feats[i].enc for i in i_s[sl]])
                 e2 = torch.stack([feats[j].enc for j in j_s[sl]])
-                res1, res2, hum = self.net.run_heads(e1, [t[sl] for t in dec1], g1, e2, [t[sl] for t in dec2], g2)
-                for b, p in enumerate(idx[sl]):
-                    results[p] = self._to_prediction(pairs[p], b, res1, res2, hum, as_numpy)
+                d1, d2 = [t[sl] for t in dec1], [t[sl] for t in dec2]
+                res1, res2, hum = self.net.run_heads(e1, d1, g1, e2, d2, g2)
+                yield idx[sl], res1, res2, hum, (d1 if keep_tokens else None), (d2 if keep_tokens else None)
+
+    def decode_pairs(self, feats: Sequence[ImageFeatures], pairs: Sequence[tuple[int, int]],
+                     head_chunk: int = 4, as_numpy: bool = True) -> list[PairPrediction]:
+        """Decode ordered pairs (i, j) of encoded images; one prediction per pair, in order.
+
+        ``head_chunk``: pairs per head batch (heads dominate memory at full resolution).
+        ``as_numpy``: float32 numpy arrays (True) or tensors on the model's device (False).
+        """
+        results: list[Optional[PairPrediction]] = [None] * len(pairs)
+        for idx, res1, res2, hum, _, _ in self.iter_decoded(feats, pairs, head_chunk):
+            for b, p in enumerate(idx):
+                results[p] = self._to_prediction(pairs[p], b, res1, res2, hum, as_numpy)
         return results  # type: ignore[return-value]
 
     def predict(self, images: Sequence[torch.Tensor], pairs: Sequence[tuple[int, int]], **kw) -> list[PairPrediction]:
