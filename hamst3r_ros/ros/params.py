@@ -1,0 +1,318 @@
+"""The parameters of ``hamst3r_node``: names, types, defaults, descriptions, validation.
+
+One table (:data:`NODE_PARAMETERS`) is the source of truth for the node (declare_params),
+config/hamst3r.yaml (tests check every key there is declared here), the launch file and
+``hamst3r`` tools. Validation is plain Python (:func:`validate`), so it runs and is tested
+without ROS; :func:`declare_params` declares everything on a node with descriptions and
+returns the validated :class:`NodeParams`.
+
+Every problem is reported by :class:`ParameterError` naming the parameter, the value and
+what was expected; all problems are collected into one message, not just the first.
+
+Units: seconds (``*_s``), metres, hertz (``*_hz``).
+"""
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass, field
+from typing import Any, Callable, Mapping, Optional
+
+import yaml
+
+
+class ParameterError(ValueError):
+    """One or more node parameters with wrong values (the message names each one)."""
+
+
+#: Parameter types, named as in rcl_interfaces/ParameterType.
+BOOL, INTEGER, DOUBLE, STRING, STRING_ARRAY = "bool", "integer", "double", "string", "string_array"
+
+
+@dataclass(frozen=True)
+class ParamSpec:
+    """One parameter. ``check(value, all_values)`` returns an error text or None."""
+
+    name: str
+    type: str
+    default: Any
+    description: str
+    check: Optional[Callable[[Any, Mapping[str, Any]], Optional[str]]] = None
+    read_only: bool = True  # the node reads parameters once, at start
+
+
+# --- checks -------------------------------------------------------------------------------
+
+_NAME_RE = re.compile(r"^[A-Za-z][A-Za-z0-9_]*$")
+_TOPIC_RE = re.compile(r"^[~/]?[A-Za-z_{][A-Za-z0-9_{}]*(/[A-Za-z0-9_{}]+)*$")
+_PIPELINE_RE = re.compile(r"^[A-Za-z_][\w.]*:[A-Za-z_]\w*$")
+_DEVICE_RE = re.compile(r"^(auto|cpu|cuda(:\d+)?)$")
+
+
+def _positive(v, _):
+    return None if v > 0 else "must be > 0"
+
+
+def _non_negative(v, _):
+    return None if v >= 0 else "must be >= 0"
+
+
+def _one_of(*choices):
+    def check(v, _):
+        return None if v in choices else f"must be one of {list(choices)}"
+    return check
+
+
+def _cameras(v, _):
+    if not v:
+        return "must list at least one camera name (e.g. [cam0, cam1])"
+    bad = [n for n in v if not _NAME_RE.match(n)]
+    if bad:
+        return f"names must be letters, digits and '_' starting with a letter; bad: {bad}"
+    if len(set(v)) != len(v):
+        return "names must be unique"
+    return None
+
+
+def _per_camera(allow_empty_entries: bool):
+    def check(v, values):
+        n = len(values.get("cameras") or [])
+        if v and len(v) != n:
+            return f"has {len(v)} entries for {n} cameras (give one per camera, or none for the default)"
+        bad = [t for t in v if not (allow_empty_entries and t == "") and not _TOPIC_RE.match(t)]
+        return f"entries are not valid topic names: {bad}" if bad else None
+    return check
+
+
+def _min_cameras(v, values):
+    n = len(values.get("cameras") or [])
+    return None if 1 <= v <= max(n, 1) else f"must be in [1, {n}] (the number of cameras)"
+
+
+def _fixed_frame(v, _):
+    if not v:
+        return "must name the frame outputs are expressed in (e.g. 'world' or 'map')"
+    return "must not start with '/' (tf2 frame ids are bare names)" if v.startswith("/") else None
+
+
+def _pipeline(v, _):
+    return None if v == "" or _PIPELINE_RE.match(v) else "must be '' (the HAMSt3R pipeline) or 'package.module:factory'"
+
+
+def _checkpoint(v, _):
+    if v == "":
+        return None
+    path = os.path.expanduser(v)
+    if not os.path.isfile(path):
+        return f"file {path!r} does not exist (give a .safetensors/.pth checkpoint, or '' for the default)"
+    return None
+
+
+def _device(v, _):
+    return None if _DEVICE_RE.match(v) else "must be 'auto', 'cpu', 'cuda' or 'cuda:<index>'"
+
+
+# --- the table ----------------------------------------------------------------------------
+
+NODE_PARAMETERS: tuple[ParamSpec, ...] = (
+    # Inputs
+    ParamSpec("cameras", STRING_ARRAY, [], "camera names, one per camera; they name the cameras in outputs "
+              "and diagnostics", _cameras),
+    ParamSpec("image_topics", STRING_ARRAY, [], "image topic per camera (default <name>/image_raw, or "
+              "<name>/image_raw/compressed with image_transport 'compressed')", _per_camera(False)),
+    ParamSpec("camera_info_topics", STRING_ARRAY, [], "camera_info topic per camera ('' = none: intrinsics "
+              "are estimated); empty list = no camera_info at all", _per_camera(True)),
+    ParamSpec("image_transport", STRING, "raw", "'raw' (sensor_msgs/Image) or 'compressed' "
+              "(sensor_msgs/CompressedImage, jpeg/png)", _one_of("raw", "compressed")),
+    ParamSpec("fixed_frame", STRING, "world", "frame of every output (points, humans, TF parent)", _fixed_frame),
+    # Synchronisation and stale input
+    ParamSpec("sync_slop_s", DOUBLE, 0.02, "largest stamp spread within one frame set, seconds", _positive),
+    ParamSpec("sync_queue_size", INTEGER, 10, "images kept per camera while waiting for a match",
+              lambda v, _: None if v >= 1 else "must be >= 1"),
+    ParamSpec("camera_timeout_s", DOUBLE, 1.0, "a camera silent this long is left out of frame sets "
+              "until it publishes again, seconds", _positive),
+    ParamSpec("min_cameras", INTEGER, 1, "fewest cameras a frame set needs", _min_cameras),
+    ParamSpec("max_input_age_s", DOUBLE, 2.0, "images older than this (stamp vs. node clock) are stale "
+              "and skipped, seconds", _positive),
+    # Pipeline
+    ParamSpec("pipeline", STRING, "", "'' for the HAMSt3R pipeline, or 'package.module:factory' of another "
+              "(tests, benchmarks)", _pipeline),
+    ParamSpec("checkpoint", STRING, "", "model weights file ('' = the default model)", _checkpoint),
+    ParamSpec("device", STRING, "auto", "'auto' (cuda when available), 'cpu', 'cuda' or 'cuda:<index>'", _device),
+    ParamSpec("precision", STRING, "fp32", "'fp32', or 'bf16' (GPU only)", _one_of("fp32", "bf16")),
+    # Outputs
+    ParamSpec("diagnostics_period_s", DOUBLE, 1.0, "period of /diagnostics, seconds", _positive),
+    ParamSpec("points_min_period_s", DOUBLE, 0.0, "least time between two ~/points clouds, seconds "
+              "(0 = every frame set)", _non_negative),
+    ParamSpec("min_confidence", DOUBLE, 0.0, "points below this confidence are not published", _non_negative),
+    ParamSpec("voxel_size", DOUBLE, 0.0, "keep the most confident point per voxel of this edge, metres "
+              "(0 = off)", _non_negative),
+    ParamSpec("max_points", INTEGER, 0, "most points per ~/points cloud (0 = no limit)", _non_negative),
+    ParamSpec("publish_camera_tf", BOOL, True, "publish fixed_frame -> camera optical frames on /tf "
+              "(turn off when the robot's TF tree already has them)"),
+    ParamSpec("marker_lifetime_s", DOUBLE, 0.0, "lifetime of ~/markers, seconds (0 = until deleted)",
+              _non_negative),
+)
+
+SPECS: dict[str, ParamSpec] = {s.name: s for s in NODE_PARAMETERS}
+
+
+@dataclass(frozen=True)
+class CameraConfig:
+    """One input camera, resolved from the parameters."""
+
+    name: str
+    image_topic: str
+    camera_info_topic: str  # "" = none
+    compressed: bool
+
+
+@dataclass(frozen=True)
+class NodeParams:
+    """Validated parameters of hamst3r_node (see NODE_PARAMETERS for meanings and units)."""
+
+    cameras: list[CameraConfig]
+    fixed_frame: str
+    sync_slop_s: float
+    sync_queue_size: int
+    camera_timeout_s: float
+    min_cameras: int
+    max_input_age_s: float
+    pipeline: str
+    checkpoint: str
+    device: str
+    precision: str
+    diagnostics_period_s: float
+    points_min_period_s: float
+    min_confidence: float
+    voxel_size: float
+    max_points: int
+    publish_camera_tf: bool
+    marker_lifetime_s: float
+    values: dict[str, Any] = field(default_factory=dict)  # every parameter by name, as validated
+
+
+def defaults() -> dict[str, Any]:
+    """Every parameter's default value (fresh copies)."""
+    return {s.name: (list(s.default) if isinstance(s.default, list) else s.default) for s in NODE_PARAMETERS}
+
+
+def _coerce(spec: ParamSpec, v: Any) -> tuple[Any, Optional[str]]:
+    """Value converted to the spec's type, or an error text."""
+    t = spec.type
+    if t == BOOL:
+        return (v, None) if isinstance(v, bool) else (v, "must be true or false")
+    if t == INTEGER:
+        if isinstance(v, bool) or not isinstance(v, (int, float)) or (isinstance(v, float) and not v.is_integer()):
+            return v, "must be an integer"
+        return int(v), None
+    if t == DOUBLE:
+        if isinstance(v, bool) or not isinstance(v, (int, float)):
+            return v, "must be a number"
+        return float(v), None
+    if t == STRING:
+        return (v, None) if isinstance(v, str) else (v, "must be a string")
+    if t == STRING_ARRAY:
+        if v is None:
+            return [], None
+        if isinstance(v, (list, tuple)) and all(isinstance(x, str) for x in v):
+            return list(v), None
+        return v, "must be a list of strings"
+    raise AssertionError(f"unknown parameter type {t}")
+
+
+def validate(overrides: Mapping[str, Any]) -> NodeParams:
+    """Defaults updated with ``overrides``, type-checked and validated.
+
+    Raises:
+        ParameterError: listing every unknown name and every wrong value.
+    """
+    problems = [f"unknown parameter {k!r} (known: {', '.join(SPECS)})" for k in overrides if k not in SPECS]
+    values = defaults()
+    for k, v in overrides.items():
+        if k in SPECS:
+            values[k], err = _coerce(SPECS[k], v)
+            if err:
+                problems.append(f"parameter {k!r} = {v!r} {err}")
+    if not problems:
+        for spec in NODE_PARAMETERS:
+            if spec.check is not None:
+                err = spec.check(values[spec.name], values)
+                if err:
+                    problems.append(f"parameter {spec.name!r} = {values[spec.name]!r} {err}")
+    if problems:
+        raise ParameterError("hamst3r_node: " + "; ".join(problems))
+    compressed = values["image_transport"] == "compressed"
+    topics = values["image_topics"] or [f"{n}/image_raw" + ("/compressed" if compressed else "")
+                                        for n in values["cameras"]]
+    infos = values["camera_info_topics"] or [""] * len(values["cameras"])
+    cams = [CameraConfig(n, topics[i], infos[i], compressed) for i, n in enumerate(values["cameras"])]
+    scalar = {k: v for k, v in values.items() if k not in ("cameras", "image_topics", "camera_info_topics",
+                                                            "image_transport")}
+    return NodeParams(cameras=cams, values=dict(values), **scalar)
+
+
+def declare_params(node) -> NodeParams:
+    """Declare every parameter on an rclpy node (with its description) and validate the values
+    it was started with (``--ros-args -p``/``--params-file``). Raises ParameterError."""
+    from rcl_interfaces.msg import ParameterDescriptor, ParameterType
+    from rclpy.exceptions import InvalidParameterTypeException
+    from rclpy.parameter import Parameter
+
+    ptype = {BOOL: ParameterType.PARAMETER_BOOL, INTEGER: ParameterType.PARAMETER_INTEGER,
+             DOUBLE: ParameterType.PARAMETER_DOUBLE, STRING: ParameterType.PARAMETER_STRING,
+             STRING_ARRAY: ParameterType.PARAMETER_STRING_ARRAY}
+    got: dict[str, Any] = {}
+    problems = []
+    for spec in NODE_PARAMETERS:
+        desc = ParameterDescriptor(name=spec.name, type=ptype[spec.type], description=spec.description,
+                                   read_only=spec.read_only)
+        try:
+            if spec.type == STRING_ARRAY:
+                # Declared by type: an empty-list default would be typed as a byte array.
+                value = node.declare_parameter(spec.name, Parameter.Type.STRING_ARRAY, desc).value
+            else:
+                # Dynamic typing so that "1" for a double reaches validate() and gets coerced
+                # (or a clear message) instead of rclpy's type exception.
+                desc.dynamic_typing = True
+                value = node.declare_parameter(spec.name, spec.default, desc).value
+        except InvalidParameterTypeException as e:
+            problems.append(f"parameter {spec.name!r} has the wrong type ({e}); expected {spec.type}")
+            continue
+        got[spec.name] = [] if value is None else value
+    if problems:
+        raise ParameterError("hamst3r_node: " + "; ".join(problems))
+    return validate(got)
+
+
+def _key_matches(key: str, fqn: str) -> bool:
+    """Whether a parameter-file key (rcl syntax: '/**' any namespaces, '*' one token)
+    names the node with fully qualified name ``fqn``."""
+    key = key if key.startswith("/") else "/" + key
+    rx = "".join("(/[^/]+)*" if tok == "**" else "/[^/]+" if tok == "*" else "/" + re.escape(tok)
+                 for tok in key.strip("/").split("/"))
+    if key.strip("/") == "**":
+        return True
+    return re.fullmatch(rx, fqn) is not None
+
+
+def load_params_file(path: str, node_name: str = "hamst3r_node", namespace: str = "/") -> dict[str, Any]:
+    """The ``ros__parameters`` a ROS 2 parameter YAML file gives node ``namespace/node_name``
+    (keys as rcl reads them: '/**', '/**/name', '/ns/name'; a bare 'name' is '/name').
+    Matching entries are merged in file order."""
+    try:
+        with open(path) as f:
+            doc = yaml.safe_load(f) or {}
+    except OSError as e:
+        raise ParameterError(f"cannot read parameter file {path!r}: {e}") from None
+    if not isinstance(doc, dict):
+        raise ParameterError(f"parameter file {path!r} must map node names to {{ros__parameters: ...}}")
+    fqn = "/" + "/".join(t for t in (namespace.strip("/"), node_name) if t)
+    out: dict[str, Any] = {}
+    for key, section in doc.items():
+        if not _key_matches(str(key), fqn):
+            continue
+        if not isinstance(section, dict) or not isinstance(section.get("ros__parameters"), dict):
+            raise ParameterError(f"parameter file {path!r}: entry {key!r} needs a 'ros__parameters' mapping")
+        out.update(section["ros__parameters"])
+    return out
