@@ -85,14 +85,16 @@ class NodeDiagnostics:
 
     Args:
         node_name: prefix of every status name.
-        cameras: camera name -> input topic (the hardware id in diagnostics).
+        cameras: camera name -> input topic (the hardware id of the camera's status).
         window_s: window of rates and latency statistics, seconds.
+        hardware_id: hardware id of the pipeline status (default: ``node_name``).
         clock: monotonic clock for rates (injectable for tests).
     """
 
     def __init__(self, node_name: str, cameras: dict[str, str], window_s: float = 5.0,
-                 clock: Callable[[], float] = time.monotonic):
+                 clock: Callable[[], float] = time.monotonic, hardware_id: str = ""):
         self.node_name = node_name
+        self.hardware_id = hardware_id or node_name
         self._lock = threading.Lock()
         self._clock = clock
         self._cams = {n: _Camera(topic, RateMeter(window_s, clock)) for n, topic in cameras.items()}
@@ -186,6 +188,11 @@ class NodeDiagnostics:
 
     # -- reading ---------------------------------------------------------------------------
 
+    def received(self, camera: str) -> int:
+        """Image messages received on this camera's topic so far."""
+        with self._lock:
+            return self._cams[camera].received
+
     def bad_counts(self, camera: str) -> dict[str, int]:
         with self._lock:
             return dict(self._cams[camera].bad)
@@ -238,7 +245,7 @@ class NodeDiagnostics:
                 "latency_max_s": f"{lat[-1]:.4f}" if lat else "nan",
                 "pipeline_mean_s": f"{sum(pipe) / len(pipe):.4f}" if pipe else "nan",
             }
-            out.append(Status(f"{self.node_name}: pipeline", level, msg, self.node_name, values))
+            out.append(Status(f"{self.node_name}: pipeline", level, msg, self.hardware_id, values))
         return out
 
 

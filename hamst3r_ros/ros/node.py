@@ -1,0 +1,289 @@
+"""``hamst3r_node``: N camera topics in, a human-aware 3D scene out.
+
+Threads: the ROS executor (one thread) receives images and camera_info, validates and
+converts them, synchronises them (:mod:`hamst3r_ros.ros.sync`) and hands each frame set to
+the pipeline worker (:mod:`hamst3r_ros.ros.worker`: latest wins, never on the executor). The
+worker runs ``pipeline.process(FrameSet) -> SceneResult`` and publishes ``~/points``,
+``~/markers``, ``~/humans`` and ``/tf``. A timer publishes ``/diagnostics``.
+
+Bad input (wrong or unknown encoding, size disagreeing with step, empty or truncated data,
+NaN, stale or out-of-order stamps) is logged once per camera and reason, counted in
+/diagnostics and skipped; a camera that stops is left out of frame sets until it comes back.
+
+The pipeline is, in order of precedence: an object passed to :class:`Hamst3rNode`; the
+``pipeline`` parameter ``module:factory`` (the factory is called with the node's parameters as
+a dict and returns an object with ``process``); ``hamst3r_ros.pipeline.build_pipeline``.
+"""
+from __future__ import annotations
+
+import importlib
+import signal
+import sys
+import threading
+from typing import Any, Optional, Sequence
+
+import rclpy
+from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
+from rclpy.node import Node
+from rclpy.qos import QoSProfile, qos_profile_sensor_data
+
+from diagnostic_msgs.msg import DiagnosticArray
+from hamst3r_msgs.msg import HumanArray
+from sensor_msgs.msg import CameraInfo, CompressedImage, Image, PointCloud2
+from tf2_msgs.msg import TFMessage
+from visualization_msgs.msg import MarkerArray
+
+from hamst3r_ros.ros.conversions import (ConversionError, camera_info_to_K, camera_transforms,
+                                         clear_markers, compressed_to_rgb8, humans_to_array,
+                                         humans_to_markers, humans_to_transforms, image_to_rgb8,
+                                         scene_to_pointcloud2, stamp_to_ns)
+from hamst3r_ros.ros.params import ParameterError, declare_params
+from hamst3r_ros.ros.diagnostics import NodeDiagnostics, to_diagnostic_array
+from hamst3r_ros.ros.sync import ApproximateSync, AddResult
+from hamst3r_ros.ros.worker import LatestWinsWorker
+from hamst3r_ros.types import CameraFrame, FrameSet, SceneResult
+
+NODE_NAME = "hamst3r_node"
+
+
+class PipelineUnavailable(RuntimeError):
+    """No pipeline could be built (none injected, none named, the real one not importable)."""
+
+
+def load_pipeline(spec: str, params: dict[str, Any]):
+    """Build a pipeline from ``"module:factory"``: ``factory(params)`` must return an object
+    with a ``process(FrameSet) -> SceneResult`` method."""
+    module_name, sep, attr = spec.partition(":")
+    if not sep or not module_name or not attr:
+        raise PipelineUnavailable(
+            f"parameter 'pipeline' must look like 'package.module:factory', got {spec!r}")
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError as exc:
+        raise PipelineUnavailable(f"parameter 'pipeline': cannot import {module_name!r}: {exc}")
+    factory = getattr(module, attr, None)
+    if not callable(factory):
+        raise PipelineUnavailable(
+            f"parameter 'pipeline': {module_name!r} has no callable {attr!r}")
+    pipeline = factory(params)
+    if not callable(getattr(pipeline, "process", None)):
+        raise PipelineUnavailable(
+            f"parameter 'pipeline': {spec} returned {type(pipeline).__name__}, which has no "
+            "process(FrameSet) -> SceneResult method")
+    return pipeline
+
+
+def build_default_pipeline(params: dict[str, Any]):
+    """The real pipeline, ``hamst3r_ros.pipeline.build_pipeline(params)``."""
+    try:
+        module = importlib.import_module("hamst3r_ros.pipeline")
+    except ModuleNotFoundError as exc:
+        if exc.name != "hamst3r_ros.pipeline":
+            raise
+        raise PipelineUnavailable(
+            "the HAMSt3R pipeline (hamst3r_ros.pipeline) is not available in this install; "
+            "set the parameter 'pipeline' to 'module:factory' of a pipeline to run") from None
+    return module.build_pipeline(params)
+
+
+class Hamst3rNode(Node):
+    """The live node. ``pipeline``: inject a pipeline object (tests); otherwise see module doc.
+
+    Other keyword arguments go to ``rclpy.node.Node`` (``context``, ``cli_args``,
+    ``parameter_overrides``, ``namespace``...).
+    """
+
+    def __init__(self, pipeline=None, node_name: str = NODE_NAME, **node_kwargs):
+        super().__init__(node_name, **node_kwargs)
+        self.cfg = declare_params(self)
+        cams = self.cfg.cameras
+        self.camera_names = [c.name for c in cams]
+        self.sync = ApproximateSync(
+            self.camera_names, slop_s=self.cfg.sync_slop_s, queue_size=self.cfg.sync_queue_size,
+            camera_timeout_s=self.cfg.camera_timeout_s, min_cameras=self.cfg.min_cameras)
+        self._camera_info: dict[str, CameraInfo] = {}
+        self._shutdown = threading.Event()
+        if pipeline is None:
+            params = dict(self.cfg.values)
+            if self.cfg.pipeline:
+                pipeline = load_pipeline(self.cfg.pipeline, params)
+            else:
+                pipeline = build_default_pipeline(params)
+        self.pipeline = pipeline
+
+        reliable = QoSProfile(depth=10)
+        self.pub_points = self.create_publisher(PointCloud2, "~/points", reliable)
+        self.pub_markers = self.create_publisher(MarkerArray, "~/markers", reliable)
+        self.pub_humans = self.create_publisher(HumanArray, "~/humans", reliable)
+        self.pub_tf = self.create_publisher(TFMessage, "/tf", reliable)
+        self.pub_diag = self.create_publisher(DiagnosticArray, "/diagnostics", reliable)
+        self._last_points_ns = 0
+
+        # Forget markers a previous run left in RViz.
+        self.pub_markers.publish(clear_markers(self.cfg.fixed_frame))
+
+        resolved = {}
+        for cam in cams:
+            msg_type = CompressedImage if cam.compressed else Image
+            sub = self.create_subscription(
+                msg_type, cam.image_topic,
+                lambda msg, name=cam.name, c=cam.compressed: self._on_image(name, msg, c),
+                qos_profile_sensor_data)
+            resolved[cam.name] = sub.topic_name
+            if cam.camera_info_topic:
+                self.create_subscription(
+                    CameraInfo, cam.camera_info_topic,
+                    lambda msg, name=cam.name: self._on_camera_info(name, msg),
+                    qos_profile_sensor_data)
+
+        self.diag = NodeDiagnostics(self.get_name(), resolved,
+                                    hardware_id=self.get_fully_qualified_name())
+        self.worker = LatestWinsWorker(self.pipeline.process, self._on_result, self._on_error,
+                                       name="hamst3r-pipeline")
+        self.create_timer(self.cfg.diagnostics_period_s, self._publish_diagnostics)
+        self.get_logger().info(
+            f"{len(cams)} cameras ({', '.join(self.camera_names)}), slop "
+            f"{self.cfg.sync_slop_s * 1e3:.0f} ms, fixed frame '{self.cfg.fixed_frame}', "
+            f"pipeline {type(self.pipeline).__name__}")
+
+    # -- input (executor thread) --------------------------------------------------------------
+
+    def _bad(self, camera: str, reason: str, detail: str) -> None:
+        if self.diag.record_bad(camera, reason):
+            self.get_logger().warning(
+                f"camera {camera}: skipping input ({reason}): {detail} "
+                "(logged once; counted in /diagnostics)")
+
+    def _on_camera_info(self, name: str, msg: CameraInfo) -> None:
+        """Keep the newest usable CameraInfo; a bad one is counted once per message and the
+        camera's images are used without intrinsics until a good one arrives."""
+        if not any(msg.k):
+            # All-zero K is an uncalibrated camera (REP-104): intrinsics unknown, not bad input.
+            self._camera_info.pop(name, None)
+            return
+        try:
+            camera_info_to_K(msg)
+        except ConversionError as exc:
+            self._camera_info.pop(name, None)
+            self._bad(name, exc.reason, exc.detail)
+            return
+        self._camera_info[name] = msg
+
+    def _on_image(self, name: str, msg, compressed: bool) -> None:
+        self.diag.record_received(name)
+        stamp_ns = stamp_to_ns(msg.header.stamp)
+        now_ns = self.get_clock().now().nanoseconds
+        if self.cfg.max_input_age_s > 0 and now_ns - stamp_ns > self.cfg.max_input_age_s * 1e9:
+            self._bad(name, "stale", f"stamp {stamp_ns * 1e-9:.3f} s is "
+                      f"{(now_ns - stamp_ns) * 1e-9:.2f} s old (max_input_age_s "
+                      f"{self.cfg.max_input_age_s})")
+            return
+        try:
+            image = compressed_to_rgb8(msg) if compressed else image_to_rgb8(msg)
+        except ConversionError as exc:
+            self._bad(name, exc.reason, exc.detail)
+            return
+        K = None
+        info = self._camera_info.get(name)
+        if info is not None:
+            try:
+                K = camera_info_to_K(info, (image.shape[1], image.shape[0]))
+            except ConversionError as exc:
+                # The image itself is fine: use it without intrinsics.
+                self._bad(name, exc.reason, exc.detail)
+        frame = CameraFrame(name=name, image=image, stamp_ns=stamp_ns,
+                            frame_id=msg.header.frame_id, K=K)
+        self._handle_sync(name, self.sync.add(name, stamp_ns, frame))
+
+    def _handle_sync(self, name: str, r: AddResult) -> None:
+        if not r.accepted:
+            self._bad(name, r.reason, "stamp not newer than this camera's previous one"
+                      if r.reason == "out_of_order" else
+                      "stamp older than the frame sets already produced")
+            return
+        for cam, _ in r.dropped:
+            self.diag.record_dropped(cam)
+        for cam in r.went_absent:
+            self.diag.record_presence(cam, True)
+            self.get_logger().warning(
+                f"camera {cam}: no image for {self.cfg.camera_timeout_s} s; continuing without it")
+        for cam in r.came_back:
+            self.diag.record_presence(cam, False)
+            self.get_logger().info(f"camera {cam}: back")
+        if r.synced is None:
+            return
+        s = r.synced
+        self.diag.record_synced(s.items)
+        frames = [payload for _, payload in s.items.values()]
+        frameset = FrameSet(frames=frames, stamp_ns=s.stamp_ns)
+        if self.worker.submit(frameset) is not None:
+            self.diag.record_replaced()
+
+    # -- output (worker thread) -----------------------------------------------------------------
+
+    def _on_result(self, frameset: FrameSet, result: SceneResult, seconds: float) -> None:
+        self.diag.record_processed(seconds)
+        if self._shutdown.is_set() or not self.context.ok():
+            return
+        frame, stamp = self.cfg.fixed_frame, result.stamp_ns
+        transforms = humans_to_transforms(result.humans, frame, stamp)
+        if self.cfg.publish_camera_tf:
+            frame_ids = {f.name: f.frame_id for f in frameset.frames}
+            transforms = camera_transforms(result, frame, [
+                frame_ids.get(n) or f"{n}_optical_frame" for n in result.camera_names]) + transforms
+        if transforms:
+            self.pub_tf.publish(TFMessage(transforms=transforms))
+        self.pub_humans.publish(humans_to_array(result.humans, frame, stamp))
+        self.pub_markers.publish(humans_to_markers(result.humans, frame, stamp,
+                                                   self.cfg.marker_lifetime_s))
+        # ~/points last: its arrival means everything of this set is out.
+        if self.cfg.points_min_period_s <= 0 or \
+                stamp - self._last_points_ns >= self.cfg.points_min_period_s * 1e9:
+            self.pub_points.publish(scene_to_pointcloud2(
+                result, frame, self.cfg.min_confidence, self.cfg.voxel_size, self.cfg.max_points))
+            self._last_points_ns = stamp
+        self.diag.record_published(result.stamp_ns, self.get_clock().now().nanoseconds)
+
+    def _on_error(self, frameset: FrameSet, exc: BaseException) -> None:
+        message = f"{type(exc).__name__}: {exc}"
+        if self.diag.record_pipeline_error(message):
+            self.get_logger().error(f"pipeline failed on the frame set at "
+                                    f"{frameset.stamp_ns * 1e-9:.3f} s: {message} "
+                                    "(logged once; counted in /diagnostics)")
+
+    def _publish_diagnostics(self) -> None:
+        stamp = self.get_clock().now().to_msg()
+        self.pub_diag.publish(to_diagnostic_array(self.diag.statuses(), stamp))
+
+    def destroy_node(self):
+        self._shutdown.set()
+        self.worker.stop(timeout=5.0)
+        return super().destroy_node()
+
+
+def main(args: Optional[Sequence[str]] = None) -> int:
+    """Console script ``hamst3r_node``: spin until Ctrl-C or SIGTERM, then exit cleanly."""
+    rclpy.init(args=args)
+    # SIGTERM as SIGINT: rclpy then raises ExternalShutdownException out of spin.
+    signal.signal(signal.SIGTERM, lambda *_: rclpy.try_shutdown())
+    node = None
+    code = 0
+    try:
+        node = Hamst3rNode()
+        executor = SingleThreadedExecutor()
+        executor.add_node(node)
+        executor.spin()
+    except (KeyboardInterrupt, ExternalShutdownException):
+        pass
+    except (ParameterError, PipelineUnavailable) as exc:
+        print(f"hamst3r_node: {exc}", file=sys.stderr)
+        code = 2
+    finally:
+        if node is not None:
+            node.destroy_node()
+        rclpy.try_shutdown()
+    return code
+
+
+if __name__ == "__main__":
+    sys.exit(main())

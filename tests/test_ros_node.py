@@ -1,0 +1,367 @@
+"""hamst3r_node in-process with real rclpy: round trip, latest wins, bad inputs, errors."""
+import sys
+import time
+
+import numpy as np
+import pytest
+
+rclpy = pytest.importorskip("rclpy", reason="needs ROS 2 rclpy (wheels or a ROS install)")
+pytest.importorskip("hamst3r_msgs", reason="needs hamst3r_msgs built (scripts/build_interfaces.sh)")
+
+from rclpy.parameter import Parameter  # noqa: E402
+from rclpy.qos import QoSProfile  # noqa: E402
+from diagnostic_msgs.msg import DiagnosticArray  # noqa: E402
+from hamst3r_msgs.msg import HumanArray  # noqa: E402
+from sensor_msgs.msg import CameraInfo, CompressedImage, Image, PointCloud2  # noqa: E402
+from tf2_msgs.msg import TFMessage  # noqa: E402
+from visualization_msgs.msg import MarkerArray  # noqa: E402
+
+from conftest import unique_name, wait_for  # noqa: E402
+from fake_pipeline import FakePipeline  # noqa: E402
+from hamst3r_ros.ros.conversions import (ns_to_stamp, numpy_to_compressed,  # noqa: E402
+                                         numpy_to_image, pointcloud2_to_numpy, unpack_rgb)
+from hamst3r_ros.ros.diagnostics import values_of  # noqa: E402
+from hamst3r_ros.ros.node import Hamst3rNode, PipelineUnavailable  # noqa: E402
+from hamst3r_ros.ros.params import ParameterError  # noqa: E402
+
+pytestmark = pytest.mark.ros
+MS = 1_000_000
+
+
+class _Logs:
+    """Stands in for the node's logger to count what it logs."""
+
+    def __init__(self, real):
+        self.real, self.lines = real, []
+
+    def warning(self, msg):
+        self.lines.append(("warning", msg))
+
+    def info(self, msg):
+        self.lines.append(("info", msg))
+
+    def error(self, msg):
+        self.lines.append(("error", msg))
+
+
+class Rig:
+    """The node under test plus a tester node that plays cameras and listens to outputs, in a
+    namespace of their own (other test runs on this machine may share the domain)."""
+
+    def __init__(self, ros, cameras=("cam0", "cam1", "cam2"), pipeline=None,
+                 compressed=False, **params):
+        self.cameras = list(cameras)
+        self.pipeline = pipeline if pipeline is not None else FakePipeline()
+        self.ns = "/" + unique_name("node_test")
+        # /tf and /diagnostics are global: a fixed frame of our own keeps our /tf apart.
+        self.fixed_frame = "world" + self.ns.replace("/", "_")
+        overrides = [Parameter("cameras", value=self.cameras),
+                     Parameter("fixed_frame", value=self.fixed_frame),
+                     Parameter("camera_info_topics", value=[f"{c}/camera_info" for c in cameras]),
+                     Parameter("image_transport", value="compressed" if compressed else "raw"),
+                     Parameter("diagnostics_period_s", value=0.1)]
+        overrides += [Parameter(k, value=v) for k, v in params.items()]
+        self.node = Hamst3rNode(self.pipeline, context=ros.context, namespace=self.ns,
+                                parameter_overrides=overrides)
+        self.logs = _Logs(self.node.get_logger())
+        self.node.get_logger = lambda: self.logs
+        self.tester = ros.node("tester", namespace=self.ns)
+        qos = QoSProfile(depth=10)
+        msg_type = CompressedImage if compressed else Image
+        self.image_pubs = {c: self.tester.create_publisher(msg_type, self.node.cfg.cameras[i].image_topic, qos)
+                           for i, c in enumerate(cameras)}
+        self.info_pubs = {c: self.tester.create_publisher(CameraInfo, f"{c}/camera_info", qos)
+                          for c in cameras}
+        self.clouds = ros.collect(self.tester, PointCloud2, "hamst3r_node/points")
+        self.humans = ros.collect(self.tester, HumanArray, "hamst3r_node/humans")
+        self.markers = ros.collect(self.tester, MarkerArray, "hamst3r_node/markers")
+        self.tfs = []
+        self.tester.create_subscription(TFMessage, "/tf", self._on_tf, qos)
+        self.diags = []
+        self.tester.create_subscription(DiagnosticArray, "/diagnostics", self._on_diag, qos)
+        ros.add_node(self.node)
+        wait_for(lambda: all(p.get_subscription_count() >= 1 for p in self.image_pubs.values())
+                 and all(p.get_subscription_count() >= 1 for p in self.info_pubs.values()),
+                 what="the node's subscriptions")
+        self.t0 = self.node.get_clock().now().nanoseconds
+
+    def _on_tf(self, msg):
+        if msg.transforms and msg.transforms[0].header.frame_id == self.fixed_frame:
+            self.tfs.append(msg)
+
+    def _on_diag(self, msg):
+        # /diagnostics is global: keep only this node's (hardware ids are resolved names).
+        if any(st.hardware_id.startswith(self.ns + "/") for st in msg.status):
+            self.diags.append(msg)
+
+    def image(self, cam, k, h=48, w=64):
+        """A recognisable picture: red = camera index, green = frame number."""
+        img = np.zeros((h, w, 3), np.uint8)
+        img[..., 0] = self.cameras.index(cam) * 40
+        img[..., 1] = k % 256
+        img[..., 2] = np.arange(w, dtype=np.uint8)[None, :]
+        return img
+
+    def send(self, cam, k, stamp_ns=None, msg=None, period_ms=50):
+        stamp_ns = self.t0 + k * period_ms * MS if stamp_ns is None else stamp_ns
+        if msg is None:
+            if self.node.cfg.cameras[0].compressed:
+                msg = numpy_to_compressed(self.image(cam, k), "rgb8", "png",
+                                          frame_id=f"{cam}_optical_frame", stamp_ns=stamp_ns)
+            else:
+                msg = numpy_to_image(self.image(cam, k), "rgb8", frame_id=f"{cam}_optical_frame",
+                                     stamp_ns=stamp_ns)
+        else:
+            msg.header.stamp = ns_to_stamp(stamp_ns)
+            msg.header.frame_id = f"{cam}_optical_frame"
+        self.image_pubs[cam].publish(msg)
+        return stamp_ns
+
+    def send_set(self, k, cams=None, jitter_ms=0.0):
+        rng = np.random.default_rng(k)
+        stamps = {}
+        for c in cams or self.cameras:
+            stamps[c] = self.send(c, k, self.t0 + k * 50 * MS + int(rng.uniform(-1, 1) * jitter_ms * MS))
+        return max(stamps.values())
+
+    def send_set_paced(self, k, cams=None):
+        """send_set, then wait until the node got every image and the pipeline is idle."""
+        cams = cams or self.cameras
+        before = {c: self.node.diag.received(c) for c in cams}
+        stamp = self.send_set(k, cams)
+        wait_for(lambda: all(self.node.diag.received(c) > before[c] for c in cams)
+                 and self.node.worker.wait_idle(0), what=f"set {k} delivered and processed")
+        return stamp
+
+    def diag(self, suffix):
+        """Key/values of the newest /diagnostics status with this name suffix."""
+        for arr in reversed(self.diags):
+            v = values_of(arr, suffix)
+            if v is not None:
+                return v
+        return {}
+
+
+@pytest.fixture
+def rig_factory(ros):
+    return lambda **kw: Rig(ros, **kw)
+
+
+def test_round_trip_through_sync_worker_and_publishers(rig_factory):
+    rig = rig_factory()
+    K = np.array([[50.0, 0, 32], [0, 50.0, 24], [0, 0, 1]])
+    info = CameraInfo(width=64, height=48, k=K.ravel().tolist())
+    for c in rig.cameras:
+        rig.info_pubs[c].publish(info)
+    wait_for(lambda: len(rig.node._camera_info) == 3, what="camera_info")
+    assert rig.diag("camera cam0").get("bad_total", "0") == "0"
+    stamps = []
+    for k in range(5):  # one set at a time: faster would be latest-wins (tested below)
+        stamps.append(rig.send_set(k, jitter_ms=3))
+        wait_for(lambda: len(rig.clouds) == k + 1, what=f"point cloud {k}")
+    # The pipeline saw complete, synchronised sets, on its worker thread, never the executor's.
+    seen = rig.pipeline.seen
+    assert [fs.stamp_ns for fs in seen] == stamps
+    assert all(fs.names == rig.cameras for fs in seen)
+    assert all(np.allclose(f.K, K) for fs in seen for f in fs.frames)
+    assert rig.pipeline.threads == {"hamst3r-pipeline"}
+    assert seen[2].frames[1].image[0, 0].tolist() == [40, 2, 0]
+    # What the node published is exactly what the pipeline computed.
+    for cloud, stamp in zip(rig.clouds, stamps):
+        assert cloud.header.frame_id == rig.fixed_frame
+        assert cloud.header.stamp.sec * 1_000_000_000 + cloud.header.stamp.nanosec == stamp
+    pts = pointcloud2_to_numpy(rig.clouds[-1])
+    assert len(pts) == 3 * 16 and set(pts["instance"].tolist()) == {1, 2, 3}
+    rgb = unpack_rgb(pts["rgb"])
+    assert rgb[pts["instance"] == 2][:, 0].tolist() == [40] * 16
+    # ~/points goes out last, so the set's humans, markers and TF are already there.
+    assert len(rig.humans) == len(rig.tfs) == 5
+    assert len(rig.markers) == 5
+    last = rig.humans[-1]
+    assert last.header.frame_id == rig.fixed_frame and last.header.stamp == rig.clouds[-1].header.stamp
+    assert [(h.id, h.num_points) for h in last.humans] == [(7, 48)]
+    assert last.humans[0].joints[15].position.z == pytest.approx(1.7 * 15 / 23)
+    assert {m.ns for m in rig.markers[-1].markers} >= {"skeleton", "joints"}
+    children = [t.child_frame_id for t in rig.tfs[-1].transforms]
+    assert children == [f"{c}_optical_frame" for c in rig.cameras] + ["body_7"]
+    assert rig.tfs[-1].transforms[1].transform.translation.x == pytest.approx(1.0)
+    wait_for(lambda: rig.diag("pipeline").get("frame_sets_published") == "5", what="diagnostics")
+    assert rig.diag("camera cam1")["used_in_sets"] == "5"
+
+
+def test_compressed_input(rig_factory):
+    rig = rig_factory(cameras=("a", "b"), compressed=True)
+    stamps = []
+    for k in range(3):
+        stamps.append(rig.send_set(k))
+        wait_for(lambda: len(rig.clouds) == k + 1, what=f"point cloud {k}")
+    assert [fs.stamp_ns for fs in rig.pipeline.seen] == stamps
+    assert rig.pipeline.seen[1].frames[1].image[0, 0].tolist() == [40, 1, 0]
+
+
+def test_latest_wins_under_a_slow_pipeline(rig_factory):
+    rig = rig_factory(cameras=("a", "b"), pipeline=FakePipeline(cost_s=0.4))
+    stamps = []
+    for k in range(12):
+        stamps.append(rig.send_set(k))
+        time.sleep(0.02)  # a 50 Hz rig, far faster than the 2.5 Hz pipeline
+    wait_for(lambda: rig.diag("pipeline").get("frame_sets_synced") == "12", what="12 synced sets")
+    wait_for(lambda: rig.node.worker.wait_idle(0) and rig.pipeline.seen
+             and rig.pipeline.seen[-1].stamp_ns == stamps[-1], timeout=15, what="the last set")
+    processed = [fs.stamp_ns for fs in rig.pipeline.seen]
+    # The first set starts at once; the newest set always runs; the rest was replaced.
+    assert processed[0] == stamps[0] and processed[-1] == stamps[-1]
+    assert len(processed) <= 4 and processed == sorted(processed)
+    wait_for(lambda: int(rig.diag("pipeline").get("frame_sets_replaced_while_busy", 0))
+             == 12 - len(processed), what="replaced count")
+    wait_for(lambda: len(rig.clouds) == len(processed), what="one cloud per processed set")
+
+
+def _bad_messages(rig):
+    """reason -> (a bad message for camera c, how it is sent)."""
+    good = numpy_to_image(rig.image("cam2", 0), "rgb8")
+    wrong = numpy_to_image(np.ones((48, 64), np.float32), "32FC1")
+    unknown = numpy_to_image(rig.image("cam2", 0), "rgb8")
+    unknown.encoding = "yuv422_weird"
+    short_step = numpy_to_image(rig.image("cam2", 0), "rgb8")
+    short_step.step = 64 * 3 - 3
+    empty = Image(height=0, width=0, encoding="rgb8", step=0)
+    truncated = numpy_to_image(rig.image("cam2", 0), "rgb8")
+    truncated.data = truncated.data[: len(truncated.data) // 2]
+    return {"encoding": [wrong, unknown], "size": [short_step], "empty": [empty],
+            "truncated": [truncated], "good": [good]}
+
+
+def test_every_bad_input_is_counted_logged_once_and_skipped(rig_factory):
+    rig = rig_factory(camera_timeout_s=0.3, min_cameras=2, max_input_age_s=5.0)
+    bad = _bad_messages(rig)
+    k = 0
+
+    def tick(send_c=None, c_stamp=None):
+        nonlocal k
+        before = [rig.node.diag.received(c) for c in rig.cameras]
+        rig.send("cam0", k)
+        rig.send("cam1", k)
+        if send_c is not None:
+            rig.send("cam2", k, stamp_ns=c_stamp, msg=send_c)
+        # Pace on delivery: sensor-data QoS keeps only the newest 5 messages per topic.
+        wait_for(lambda: [rig.node.diag.received(c) for c in rig.cameras]
+                 == [b + 1 for b in before[:2]] + [before[2] + (send_c is not None)],
+                 what="delivery")
+        k += 1
+
+    # cam2 sends nothing but bad images, twice each; cam0 and cam1 keep going.
+    expected = {"encoding": 4, "size": 2, "empty": 2, "truncated": 2}
+    for reason in ("encoding", "size", "empty", "truncated"):
+        for _ in range(2):
+            for msg in bad[reason]:
+                tick(msg)
+    # NaN in camera_info: counted, the image is still used (without intrinsics).
+    nan_info = CameraInfo(width=64, height=48, k=[float("nan")] * 9)
+    rig.info_pubs["cam2"].publish(nan_info)
+    wait_for(lambda: rig.node.diag.bad_counts("cam2")["nan"] == 1, what="NaN camera_info")
+    tick(bad["good"][0])
+    tick(bad["good"][0])
+    expected["nan"] = 1
+    # Out of order: a stamp older than cam2's previous one; stale: 30 s old.
+    tick(bad["good"][0], c_stamp=rig.t0)
+    expected["out_of_order"] = 1
+    tick(bad["good"][0], c_stamp=rig.t0 - 30_000 * MS)
+    expected["stale"] = 1
+    # Corrupt data in a compressed image on another rig is tested below.
+
+    def counts():
+        v = rig.diag("camera cam2")
+        return {r: int(v.get(f"bad_{r}", -1)) for r in expected}
+
+    try:
+        wait_for(lambda: counts() == expected, what=f"bad-input counts {expected}")
+    except AssertionError:
+        raise AssertionError(f"bad-input counts: expected {expected}, got {counts()}") from None
+    assert rig.diag("camera cam0")["bad_total"] == "0"
+    # Each (camera, reason) was logged exactly once, with its reason.
+    warnings = [m for lvl, m in rig.logs.lines if lvl == "warning" and "cam2: skipping" in m]
+    assert sorted(m.split("(")[1].split(")")[0] for m in warnings) == sorted(expected)
+    # The node kept publishing for cam0 and cam1 all along (after cam2's absence timeout).
+    wait_for(lambda: rig.diag("pipeline").get("frame_sets_published", "0") != "0",
+             what="output without cam2")
+    sets = rig.pipeline.seen
+    assert {"cam0", "cam1"} <= set(sets[-1].names)
+    assert any(fs.names == ["cam0", "cam1"] for fs in sets)
+    # The two good cam2 images (with a NaN camera_info) went through, without K.
+    with_c = [f for fs in sets for f in fs.frames if f.name == "cam2"]
+    assert with_c and all(f.K is None for f in with_c)
+
+
+def test_corrupt_compressed_image_is_counted(rig_factory):
+    rig = rig_factory(cameras=("a", "b"), compressed=True, camera_timeout_s=0.3, min_cameras=1)
+    garbage = CompressedImage(format="png", data=b"\x89PNG not really" * 10)
+    jpeg = numpy_to_compressed(rig.image("a", 0), "rgb8", "jpeg")
+    jpeg.data = jpeg.data[:40]
+    for k in range(3):
+        rig.send("a", k)
+        rig.send("b", k, msg=garbage if k < 2 else jpeg)
+    wait_for(lambda: int(rig.diag("camera b").get("bad_decode", 0))
+             + int(rig.diag("camera b").get("bad_truncated", 0)) == 3, what="decode errors")
+    assert int(rig.diag("camera b")["bad_decode"]) >= 2
+
+
+def test_camera_that_stops_and_comes_back(rig_factory):
+    rig = rig_factory(cameras=("a", "b"), camera_timeout_s=0.3, min_cameras=1)
+    for k in range(25):
+        rig.send_set_paced(k, cams=["a"] if 5 <= k < 15 else ["a", "b"])
+    wait_for(lambda: rig.diag("camera b").get("times_absent") == "1"
+             and rig.diag("camera b").get("absent") == "false", what="b absent then back")
+    names = [tuple(fs.names) for fs in rig.pipeline.seen]
+    # Stamps 50 ms apart, timeout 0.3 s: frames 5-10 wait for b; from 11 b is absent and a
+    # goes alone; b's first frame back (15) arrives after a's went out alone; from 16 both.
+    assert names[:5] == [("a", "b")] * 5
+    assert names[5:10] == [("a",)] * 5
+    assert names[10:] == [("a", "b")] * 9
+    assert any("no image for" in m for _, m in rig.logs.lines)
+    assert any("camera b: back" in m for _, m in rig.logs.lines)
+
+
+def test_pipeline_errors_are_counted_and_the_node_goes_on(rig_factory):
+    pipe = FakePipeline(fail_when=lambda fs: len(pipe.seen) == 2)
+    rig = rig_factory(cameras=("a", "b"), pipeline=pipe)
+    for k in range(3):
+        rig.send_set_paced(k)
+    wait_for(lambda: rig.diag("pipeline").get("pipeline_errors") == "1"
+             and rig.diag("pipeline").get("frame_sets_published") == "2", what="diagnostics")
+    assert sum("pipeline failed" in m for _, m in rig.logs.lines) == 1
+
+
+def test_pipeline_parameter_and_missing_pipeline_errors(ros, monkeypatch):
+    context = ros.context
+    base = [Parameter("cameras", value=["a", "b"])]
+    with pytest.raises(PipelineUnavailable, match="cannot import 'no_such_module'"):
+        Hamst3rNode(context=context, parameter_overrides=base + [
+            Parameter("pipeline", value="no_such_module:make")])
+    with pytest.raises(ParameterError, match="'package.module:factory'"):
+        Hamst3rNode(context=context, parameter_overrides=base + [
+            Parameter("pipeline", value="fake_pipeline")])
+    with pytest.raises(PipelineUnavailable, match="no callable 'nope'"):
+        Hamst3rNode(context=context, parameter_overrides=base + [
+            Parameter("pipeline", value="fake_pipeline:nope")])
+    # Without a pipeline and without the real one installed: a clear error, never a fake.
+    monkeypatch.setitem(sys.modules, "hamst3r_ros.pipeline", None)
+    with pytest.raises(PipelineUnavailable, match="hamst3r_ros.pipeline"):
+        Hamst3rNode(context=context, parameter_overrides=base)
+    node = Hamst3rNode(context=context, parameter_overrides=base + [
+        Parameter("pipeline", value="fake_pipeline:make_slow")])
+    try:
+        assert isinstance(node.pipeline, FakePipeline) and node.pipeline.cost_s == 0.3
+    finally:
+        node.destroy_node()
+
+
+@pytest.mark.parametrize("params, match", [
+    ([], "'cameras'"),
+    ([Parameter("cameras", value=["a"]), Parameter("image_topics", value=["x", "y"])],
+     "'image_topics'"),
+    ([Parameter("cameras", value=["a"]), Parameter("sync_slop_s", value=0.0)], "'sync_slop_s'"),
+])
+def test_bad_parameters_stop_the_node_with_a_clear_error(ros, params, match):
+    with pytest.raises(ParameterError, match=match):
+        Hamst3rNode(FakePipeline(), context=ros.context, parameter_overrides=params)
