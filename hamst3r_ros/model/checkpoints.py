@@ -62,10 +62,13 @@ def read_torch_file(path: PathLike) -> dict:
         with torch.serialization.safe_globals([argparse.Namespace]):
             ckpt = torch.load(data, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as e:
-        first = str(e).strip().splitlines()[0] if str(e).strip() else repr(e)
+        import re
+
+        found = re.findall(r"GLOBAL ([\w.]+)", str(e)) or re.findall(r"global[: ]+([\w.]+)", str(e), re.I)
+        what = ", ".join(dict.fromkeys(found)) if found else "an unsupported pickle construct"
         raise CheckpointError(
-            f"{path}: refused to load: the file needs Python globals beyond argparse.Namespace, which "
-            f"could run arbitrary code ({first}). Expected an official MASt3R/DUSt3R/DUNE checkpoint.") from None
+            f"{path}: refused to load: the file needs Python globals beyond argparse.Namespace ({what}), which "
+            f"could run arbitrary code. Expected an official MASt3R/DUSt3R/DUNE checkpoint.") from None
     except (RuntimeError, EOFError, OSError) as e:
         raise CheckpointError(f"{path}: not a readable torch checkpoint ({e})") from None
     if not isinstance(ckpt, dict) or "model" not in ckpt:
