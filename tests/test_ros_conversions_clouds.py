@@ -171,9 +171,10 @@ def test_bad_camera_info_is_rejected():
     with pytest.raises(ConversionError) as e:
         camera_info_to_K(msg, (640, 360))
     assert e.value.reason == "camera_info" and "aspect" in e.value.detail
-    zero = CameraInfo(k=[0.0] * 9)
+    assert camera_info_to_K(CameraInfo(k=[0.0] * 9)) is None  # uncalibrated (REP-104), not an error
+    no_fx = CameraInfo(k=[0.0, 0, 320, 0, 500, 240, 0, 0, 1])
     with pytest.raises(ConversionError) as e:
-        camera_info_to_K(zero)
+        camera_info_to_K(no_fx)
     assert e.value.reason == "camera_info"
     nan = K_to_camera_info(K, 640, 480)
     nan.k[0] = float("nan")

@@ -9,8 +9,9 @@ import numpy as np
 from .errors import ConversionError
 
 
-def camera_info_to_K(msg, image_size: Optional[tuple[int, int]] = None) -> np.ndarray:
-    """(3, 3) float64 K of a CameraInfo, optionally rescaled to another image size.
+def camera_info_to_K(msg, image_size: Optional[tuple[int, int]] = None) -> Optional[np.ndarray]:
+    """(3, 3) float64 K of a CameraInfo, optionally rescaled to another image size; None for
+    an uncalibrated camera (all-zero K, as REP-104 specifies).
 
     Uses ``k`` (the raw camera's intrinsics, right for unrectified images). When
     ``image_size`` = (width, height) differs from the CameraInfo's (a resized or binned
@@ -21,6 +22,8 @@ def camera_info_to_K(msg, image_size: Optional[tuple[int, int]] = None) -> np.nd
         positive focal lengths, an unset size, or an image size of another aspect ratio.
     """
     K = np.asarray(msg.k, dtype=np.float64).reshape(3, 3).copy()
+    if not K.any():
+        return None
     if not np.all(np.isfinite(K)):
         raise ConversionError("nan", f"camera_info {msg.header.frame_id!r} has non-finite K entries")
     if K[0, 0] <= 0 or K[1, 1] <= 0 or K[2, 2] != 1.0:
