@@ -690,7 +690,10 @@ def incremental_alignment(preds: Sequence[PairPrediction], camera_names: Sequenc
     if any(has_prior):
         anchor = next((v for v in range(prob.n) if sol.hard[v]), next(v for v in range(prob.n) if has_prior[v]))
     pinned = anchor if not any(has_prior) else None
-    size_gauge = None if _metric(priors) else (anchor, state.rig_size if state.anchor == names[anchor] else 0.0)
+    # the world scale of the previous solve, measured on the cameras present now
+    prev_c = np.stack([state.T_fixed_cam[nm][:3, 3] for nm in names])
+    prev_size = float(np.sqrt(np.mean(np.sum((prev_c - prev_c[anchor]) ** 2, 1))))
+    size_gauge = None if _metric(priors) else (anchor, prev_size)
     sol.solve_points()
     _iterate(sol, opts.iters_incremental, pinned, None, size_gauge)
     res = _finish(sol, prob, names, priors, "incremental", opts.iters_incremental, t0, anchor,

@@ -90,17 +90,24 @@ def make_scene(n_cameras: int = 4, width: int = 64, height: int = 48, fov_deg: f
                radius: float = 2.3, seed: int = 0) -> BoxRoomScene:
     """Cameras on a circle around the room centre, at 1.3-1.9 m, looking at the boxes."""
     rng = np.random.default_rng(seed)
+    poses = []
+    for k in range(n_cameras):
+        a = 2 * np.pi * k / n_cameras + rng.uniform(-0.15, 0.15)
+        c = np.array([radius * np.cos(a), radius * np.sin(a), rng.uniform(1.3, 1.9)])
+        poses.append(look_at(c, np.array([0.0, 0.0, 0.9]) + rng.uniform(-0.3, 0.3, 3)))
+    return render_scene(np.stack(poses), width, height, fov_deg)
+
+
+def render_scene(T_world_cam: np.ndarray, width: int, height: int, fov_deg: float = 70.0) -> BoxRoomScene:
+    """Exact views of the box room from the given (N, 4, 4) optical-frame poses."""
     f = (width / 2.0) / np.tan(np.radians(fov_deg) / 2.0)
     K1 = np.array([[f, 0, (width - 1) / 2.0], [0, f, (height - 1) / 2.0], [0, 0, 1.0]])
     v, u = np.mgrid[0:height, 0:width]
     rays_cam = np.stack([(u - K1[0, 2]) / f, (v - K1[1, 2]) / f, np.ones_like(u, float)], -1).reshape(-1, 3)
     rays_cam /= np.linalg.norm(rays_cam, axis=1, keepdims=True)
-    poses, pts, cols, inst, body = [], [], [], [], []
-    for k in range(n_cameras):
-        a = 2 * np.pi * k / n_cameras + rng.uniform(-0.15, 0.15)
-        c = np.array([radius * np.cos(a), radius * np.sin(a), rng.uniform(1.3, 1.9)])
-        target = np.array([0.0, 0.0, 0.9]) + rng.uniform(-0.3, 0.3, 3)
-        T = look_at(c, target)
+    pts, cols, inst, body = [], [], [], []
+    for T in T_world_cam:
+        c = T[:3, 3]
         d = rays_cam @ T[:3, :3].T
         t, hit = _raycast(c, d)
         P = c + t[:, None] * d
@@ -109,12 +116,12 @@ def make_scene(n_cameras: int = 4, width: int = 64, height: int = 48, fov_deg: f
         col = np.clip(base * (0.6 + 0.4 * checker[:, None]), 0, 255).astype(np.uint8)
         lo, hi = BOXES[0]
         bc = np.where((hit == 0)[:, None], (P - lo) / (hi - lo), np.nan).astype(np.float32)
-        poses.append(T)
         pts.append(P.reshape(height, width, 3))
         cols.append(col.reshape(height, width, 3))
         inst.append((hit == 0).astype(np.int32).reshape(height, width))
         body.append(bc.reshape(height, width, 3))
-    return BoxRoomScene(np.stack(poses), np.stack([K1] * n_cameras), width, height,
+    n = len(T_world_cam)
+    return BoxRoomScene(np.array(T_world_cam, dtype=np.float64), np.stack([K1] * n), width, height,
                         np.stack(pts), np.stack(cols), np.stack(inst), np.stack(body))
 
 
