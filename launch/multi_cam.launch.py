@@ -1,0 +1,59 @@
+"""Launch hamst3r_node for a multi-camera rig, optionally with simulated cameras and RViz.
+
+    ros2 launch hamst3r_ros multi_cam.launch.py                       # node + sim cameras
+    ros2 launch hamst3r_ros multi_cam.launch.py sim:=false params_file:=/path/rig.yaml
+    ros2 launch hamst3r_ros multi_cam.launch.py sim_folder:=/data/rig rviz:=true
+
+Node names, executables, parameter files and remappings come from
+hamst3r_ros.ros.launch_spec, the same definitions tests use to start the processes with
+``--ros-args``. launch / launch_ros are imported inside the functions so that this file can
+be loaded (and checked) where they are not installed.
+"""
+from hamst3r_ros.ros import launch_spec
+
+#: Launch arguments: name -> (default, description).
+ARGUMENTS = {
+    "namespace": (launch_spec.DEFAULT_NAMESPACE, "namespace of the nodes and their relative topics "
+                  "(config/hamst3r.rviz expects the default)"),
+    "params_file": ("", "hamst3r_node parameter file ('' = the package's config/hamst3r.yaml)"),
+    "sim": ("true", "also start sim_cameras (true/false)"),
+    "sim_folder": ("", "folder with one sub-folder of images per camera, for sim_cameras"),
+    "rviz": ("false", "also start RViz with config/hamst3r.rviz (true/false)"),
+}
+
+
+def _flag(name: str, text: str) -> bool:
+    low = text.strip().lower()
+    if low not in ("true", "false", "1", "0", "yes", "no"):
+        raise ValueError(f"launch argument {name}:={text!r} must be true or false")
+    return low in ("true", "1", "yes")
+
+
+def _nodes(context, *args, **kwargs):
+    """Build the Node actions once launch arguments are known."""
+    from launch.substitutions import LaunchConfiguration
+    from launch_ros.actions import Node
+
+    value = {name: LaunchConfiguration(name).perform(context) for name in ARGUMENTS}
+    namespace = value["namespace"]
+    specs = launch_spec.system(namespace=namespace, params_file=value["params_file"],
+                               sim=_flag("sim", value["sim"]), sim_folder=value["sim_folder"],
+                               rviz=_flag("rviz", value["rviz"]))
+    actions = []
+    for spec in specs:
+        parameters = [*spec.params_files] + ([dict(spec.parameters)] if spec.parameters else [])
+        actions.append(Node(
+            package=spec.package, executable=spec.executable, name=spec.name,
+            namespace=launch_spec.full_namespace(namespace), parameters=parameters,
+            remappings=list(spec.remappings), arguments=list(spec.arguments), output="screen"))
+    return actions
+
+
+def generate_launch_description():
+    from launch import LaunchDescription
+    from launch.actions import DeclareLaunchArgument, OpaqueFunction
+
+    return LaunchDescription(
+        [DeclareLaunchArgument(name, default_value=default, description=description)
+         for name, (default, description) in ARGUMENTS.items()]
+        + [OpaqueFunction(function=_nodes)])

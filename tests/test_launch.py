@@ -1,0 +1,233 @@
+"""launch/multi_cam.launch.py against launch_spec, without ROS's launch package.
+
+`launch` and `launch_ros` are not installable from PyPI, so the launch file is loaded with
+small stand-ins for the few classes it uses, injected into sys.modules; they record the
+actions. The recorded Node actions must carry exactly what launch_spec defines, and the
+command lines launch_spec gives tests must carry the same. A ROS test then starts the
+system from those command lines and checks the topics it publishes.
+"""
+import importlib.util
+import os
+import subprocess
+import sys
+import types
+from pathlib import Path
+
+import numpy as np
+import pytest
+import yaml
+
+from hamst3r_ros.ros import launch_spec
+from hamst3r_ros.ros.params import load_params_file
+
+ROOT = Path(__file__).resolve().parents[1]
+LAUNCH_FILE = ROOT / "launch" / "multi_cam.launch.py"
+
+
+class _Recorded:
+    def __init__(self, *args, **kwargs):
+        self.args, self.kwargs = args, kwargs
+
+
+def _stub_modules():
+    launch = types.ModuleType("launch")
+    actions = types.ModuleType("launch.actions")
+    substitutions = types.ModuleType("launch.substitutions")
+    launch_ros = types.ModuleType("launch_ros")
+    ros_actions = types.ModuleType("launch_ros.actions")
+
+    class LaunchDescription(_Recorded):
+        @property
+        def entities(self):
+            return list(self.args[0])
+
+    class DeclareLaunchArgument(_Recorded):
+        pass
+
+    class OpaqueFunction(_Recorded):
+        pass
+
+    class LaunchConfiguration(_Recorded):
+        def perform(self, context):
+            return context.launch_configurations[self.args[0]]
+
+    class Node(_Recorded):
+        pass
+
+    launch.LaunchDescription = LaunchDescription
+    actions.DeclareLaunchArgument, actions.OpaqueFunction = DeclareLaunchArgument, OpaqueFunction
+    substitutions.LaunchConfiguration = LaunchConfiguration
+    ros_actions.Node = Node
+    launch.actions, launch.substitutions, launch_ros.actions = actions, substitutions, ros_actions
+    return {"launch": launch, "launch.actions": actions, "launch.substitutions": substitutions,
+            "launch_ros": launch_ros, "launch_ros.actions": ros_actions}
+
+
+@pytest.fixture
+def launch_file(monkeypatch):
+    for name, mod in _stub_modules().items():
+        monkeypatch.setitem(sys.modules, name, mod)
+    spec = importlib.util.spec_from_file_location("multi_cam_launch", LAUNCH_FILE)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def launch(mod, **overrides):
+    """Run the launch description as `ros2 launch` would: declared defaults + overrides."""
+    entities = mod.generate_launch_description().entities
+    declared = {e.args[0]: e.kwargs for e in entities if type(e).__name__ == "DeclareLaunchArgument"}
+    context = types.SimpleNamespace(launch_configurations={
+        **{k: v["default_value"] for k, v in declared.items()}, **overrides})
+    (opaque,) = [e for e in entities if type(e).__name__ == "OpaqueFunction"]
+    return declared, opaque.kwargs["function"](context)
+
+
+def test_launch_file_imports_launch_lazily():
+    # Loading it must not need launch/launch_ros (they are only imported when launching).
+    spec = importlib.util.spec_from_file_location("multi_cam_launch_plain", LAUNCH_FILE)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    assert callable(mod.generate_launch_description)
+
+
+def test_arguments_are_declared_with_descriptions(launch_file):
+    declared, _ = launch(launch_file)
+    assert set(declared) == {"namespace", "params_file", "sim", "sim_folder", "rviz"}
+    assert all(v["description"] for v in declared.values())
+    assert declared["namespace"]["default_value"] == launch_spec.DEFAULT_NAMESPACE
+
+
+@pytest.mark.parametrize("overrides", [
+    {},
+    {"rviz": "true", "sim_folder": "/data/rig", "namespace": "lab"},
+    {"sim": "false", "params_file": str(ROOT / "config" / "hamst3r.yaml")},
+])
+def test_nodes_match_launch_spec(launch_file, overrides):
+    declared, nodes = launch(launch_file, **overrides)
+    args = {**{k: v["default_value"] for k, v in declared.items()}, **overrides}
+    specs = launch_spec.system(namespace=args["namespace"], params_file=args["params_file"],
+                               sim=args["sim"] == "true", sim_folder=args["sim_folder"], rviz=args["rviz"] == "true")
+    assert [n.kwargs["name"] for n in nodes] == [s.name for s in specs]
+    for node, spec in zip(nodes, specs):
+        k = node.kwargs
+        assert (k["package"], k["executable"]) == (spec.package, spec.executable)
+        assert k["namespace"] == "/" + args["namespace"]
+        assert k["parameters"] == list(spec.params_files) + ([dict(spec.parameters)] if spec.parameters else [])
+        assert k["remappings"] == list(spec.remappings)
+        assert k["arguments"] == list(spec.arguments)
+        assert all(os.path.isfile(p) for p in spec.params_files)
+    names = [n.kwargs["name"] for n in nodes]
+    assert ("sim_cameras" in names) == (args["sim"] == "true")
+    assert ("rviz2" in names) == (args["rviz"] == "true")
+    if args["sim_folder"]:
+        assert nodes[1].kwargs["parameters"][-1] == {"folder": args["sim_folder"]}
+
+
+def test_bad_flag_is_a_clear_error(launch_file):
+    with pytest.raises(ValueError, match="rviz"):
+        launch(launch_file, rviz="maybe")
+
+
+def _parse_ros_args(argv):
+    """(node, ns, params files, {param: text}, [(from, to)]) from a --ros-args command line."""
+    i = argv.index("--ros-args")
+    node = ns = None
+    files, params, remaps = [], {}, []
+    it = iter(argv[i + 1:])
+    for flag in it:
+        val = next(it)
+        if flag == "--params-file":
+            files.append(val)
+        elif flag == "-p":
+            k, v = val.split(":=", 1)
+            params[k] = v
+        elif flag == "-r":
+            k, v = val.split(":=", 1)
+            if k == "__node":
+                node = v
+            elif k == "__ns":
+                ns = v
+            else:
+                remaps.append((k, v))
+        else:
+            raise AssertionError(f"unexpected {flag}")
+    return node, ns, files, params, remaps
+
+
+def test_command_lines_carry_what_the_launch_file_does(launch_file):
+    _, nodes = launch(launch_file, sim_folder="/data/rig")
+    specs = launch_spec.system(sim_folder="/data/rig", sim_parameters={"rate_hz": 5.0, "cameras": ["cam0", "cam1"]})
+    for node, spec in zip(nodes, specs):
+        cmd = launch_spec.command(spec)
+        assert cmd[:3] == [sys.executable, "-m", spec.module]
+        name, ns, files, params, remaps = _parse_ros_args(cmd)
+        k = node.kwargs
+        assert (name, ns, remaps) == (k["name"], k["namespace"], k["remappings"])
+        assert files == [p for p in k["parameters"] if isinstance(p, str)]
+        # -p values are YAML, as rcl parses them.
+        assert {n: yaml.safe_load(v) for n, v in params.items()} == dict(spec.parameters)
+    assert launch_spec.format_param(["", "x"]) == "['', x]" and launch_spec.format_param("") == "''"
+    assert launch_spec.format_param("0.5") == "'0.5'" and launch_spec.format_param(True) == "true"
+
+
+def test_rviz_config_shows_what_the_system_publishes():
+    rviz = yaml.safe_load((ROOT / "config" / "hamst3r.rviz").read_text())
+    manager = rviz["Visualization Manager"]
+    topics = {d["Class"].split("/")[-1]: d.get("Topic", {}).get("Value") for d in manager["Displays"]}
+    ns = "/" + launch_spec.DEFAULT_NAMESPACE
+    published = {f"{ns}/{dst}" for _, dst in launch_spec.OUTPUT_REMAPPINGS}
+    assert topics["PointCloud2"] in published and topics["MarkerArray"] in published
+    node_params = load_params_file(str(ROOT / "config" / "hamst3r.yaml"), "hamst3r_node", ns)
+    assert manager["Global Options"]["Fixed Frame"] == node_params["fixed_frame"]
+
+
+def test_sim_config_feeds_the_node_config():
+    ns = "/" + launch_spec.DEFAULT_NAMESPACE
+    node = load_params_file(str(ROOT / "config" / "hamst3r.yaml"), "hamst3r_node", ns)
+    sim = load_params_file(str(ROOT / "config" / "sim_cameras.yaml"), "sim_cameras", ns)
+    assert sim["cameras"] == node["cameras"]
+    # sim_cameras publishes <camera>/image_raw and <camera>/camera_info in the shared namespace.
+    assert node["image_topics"] == [f"{c}/image_raw" for c in sim["cameras"]]
+    assert node["camera_info_topics"] == [f"{c}/camera_info" for c in sim["cameras"]]
+
+
+@pytest.mark.ros
+def test_system_started_from_launch_spec_publishes_points(ros, tmp_path):
+    """hamst3r_node + sim_cameras as processes from launch_spec's command lines (the stand-in
+    pipeline from tests/), seen from outside: the cloud arrives on <namespace>/points."""
+    from PIL import Image as PILImage
+    from sensor_msgs.msg import PointCloud2
+
+    from conftest import ros_subprocess_env, unique_name, wait_for
+
+    cams = ["cam0", "cam1"]
+    for c in cams:
+        (tmp_path / c).mkdir()
+        for k in range(3):
+            PILImage.fromarray(np.full((48, 64, 3), 40 * k, np.uint8)).save(tmp_path / c / f"{k:03d}.png")
+    namespace = unique_name("sys")
+    specs = launch_spec.system(
+        namespace=namespace, sim_folder=str(tmp_path),
+        node_parameters={"pipeline": "fake_pipeline:FakePipeline", "cameras": cams,
+                         "image_topics": [f"{c}/image_raw" for c in cams],
+                         "camera_info_topics": [f"{c}/camera_info" for c in cams], "min_cameras": 2,
+                         "min_confidence": 0.0},
+        sim_parameters={"cameras": cams, "rate_hz": 10.0, "jitter_ms": 0.0})
+    env = ros_subprocess_env({"PYTHONPATH": os.pathsep.join([str(ROOT / "tests"), os.environ.get("PYTHONPATH", "")])})
+    node = ros.node(unique_name("observer"))
+    got = ros.collect(node, PointCloud2, f"/{namespace}/points", 10)
+    procs = [subprocess.Popen(launch_spec.command(s, namespace), env=env, stdout=subprocess.PIPE,
+                              stderr=subprocess.STDOUT, text=True) for s in specs]
+    try:
+        wait_for(lambda: got or any(p.poll() is not None for p in procs), 60.0, f"a cloud on /{namespace}/points")
+        assert got, "a process exited early:\n" + "\n".join(
+            p.communicate()[0] for p in procs if p.poll() is not None)
+        names = {n for n, _ in node.get_node_names_and_namespaces()}
+        assert {"hamst3r_node", "sim_cameras"} <= names
+    finally:
+        for p in procs:
+            p.terminate()
+        outs = [p.communicate(timeout=20)[0] for p in procs]
+    assert [p.returncode for p in procs] == [0, 0], "\n".join(outs)
+    assert got[0].header.frame_id == "world" and got[0].width > 0
