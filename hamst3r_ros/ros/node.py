@@ -17,7 +17,6 @@ a dict and returns an object with ``process``); ``hamst3r_ros.pipeline.build_pip
 from __future__ import annotations
 
 import importlib
-import signal
 import sys
 import threading
 from typing import Any, Optional, Sequence
@@ -263,9 +262,8 @@ class Hamst3rNode(Node):
 
 def main(args: Optional[Sequence[str]] = None) -> int:
     """Console script ``hamst3r_node``: spin until Ctrl-C or SIGTERM, then exit cleanly."""
+    # rclpy's own handlers turn SIGINT and SIGTERM into ExternalShutdownException in spin.
     rclpy.init(args=args)
-    # SIGTERM as SIGINT: rclpy then raises ExternalShutdownException out of spin.
-    signal.signal(signal.SIGTERM, lambda *_: rclpy.try_shutdown())
     node = None
     code = 0
     try:
@@ -275,7 +273,8 @@ def main(args: Optional[Sequence[str]] = None) -> int:
         executor.spin()
     except (KeyboardInterrupt, ExternalShutdownException):
         pass
-    except (ParameterError, PipelineUnavailable) as exc:
+    except (ParameterError, PipelineUnavailable, FileNotFoundError, ValueError) as exc:
+        # Wrong parameters, files or pipeline: one clear line, no traceback.
         print(f"hamst3r_node: {exc}", file=sys.stderr)
         code = 2
     finally:

@@ -21,7 +21,6 @@ Sources (parameter ``source``):
 from __future__ import annotations
 
 import random
-import signal
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -328,8 +327,8 @@ def main(args: Optional[Sequence[str]] = None) -> int:
     import rclpy
     from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
 
+    # rclpy's own handlers turn SIGINT and SIGTERM into ExternalShutdownException in spin.
     rclpy.init(args=args)
-    signal.signal(signal.SIGTERM, lambda *_: rclpy.try_shutdown())
     node = None
     code = 0
     try:

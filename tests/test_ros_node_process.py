@@ -1,0 +1,128 @@
+"""hamst3r_node and sim_cameras as real processes, started with launch_spec's command lines
+(--ros-args -r ... --params-file ... -p ...), seen from a third process over DDS."""
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+pytest.importorskip("rclpy", reason="needs ROS 2 rclpy (wheels or a ROS install)")
+pytest.importorskip("hamst3r_msgs", reason="needs hamst3r_msgs built (scripts/build_interfaces.sh)")
+
+from conftest import ros_subprocess_env, unique_name, wait_for  # noqa: E402
+from hamst3r_ros.ros import launch_spec  # noqa: E402
+
+pytestmark = pytest.mark.ros
+TESTS = Path(__file__).resolve().parent
+
+
+def _env():
+    # Large images between processes: Fast DDS's LARGE_DATA transport (shared memory + TCP)
+    # instead of fragmented UDP (see shared notes: ~200 ms -> ~5 ms per 1 MB message).
+    return ros_subprocess_env({
+        "PYTHONPATH": os.pathsep.join(filter(None, [str(TESTS), os.environ.get("PYTHONPATH")])),
+        "FASTDDS_BUILTIN_TRANSPORTS": "LARGE_DATA"})
+
+
+def _recording(root, cams, h=480, w=640, frames=4):
+    from PIL import Image as PILImage
+
+    for i, c in enumerate(cams):
+        (root / c).mkdir()
+        for k in range(frames):
+            img = np.zeros((h, w, 3), np.uint8)
+            img[..., 0] = 60 * (i + 1)
+            img[..., 1] = 50 * k
+            PILImage.fromarray(img).save(root / c / f"{k:03d}.png")
+    return root
+
+
+def _stop(procs, timeout=20.0):
+    """SIGTERM every process; their outputs and return codes."""
+    for p in procs:
+        if p.poll() is None:
+            p.send_signal(signal.SIGTERM)
+    outs = [p.communicate(timeout=timeout)[0] for p in procs]
+    return outs, [p.returncode for p in procs]
+
+
+def test_camera_rig_to_points_humans_and_diagnostics_across_processes(ros, tmp_path):
+    from diagnostic_msgs.msg import DiagnosticArray
+    from hamst3r_msgs.msg import HumanArray
+    from sensor_msgs.msg import PointCloud2
+
+    from hamst3r_ros.ros.conversions import pointcloud2_to_numpy, unpack_rgb
+
+    cams = ["cam0", "cam1", "cam2"]
+    namespace = unique_name("proc")
+    specs = launch_spec.system(
+        namespace=namespace, sim_folder=str(_recording(tmp_path, cams)),
+        node_parameters={"pipeline": "fake_pipeline:FakePipeline", "cameras": cams,
+                         "image_topics": [f"{c}/image_raw" for c in cams],
+                         "camera_info_topics": [f"{c}/camera_info" for c in cams],
+                         "min_cameras": 3, "min_confidence": 0.0, "diagnostics_period_s": 0.2,
+                         "fixed_frame": "rig"},
+        sim_parameters={"cameras": cams, "rate_hz": 10.0, "jitter_ms": 3.0})
+    observer = ros.node(unique_name("observer"))
+    clouds = ros.collect(observer, PointCloud2, f"/{namespace}/points")
+    humans = ros.collect(observer, HumanArray, f"/{namespace}/humans")
+    diags = []
+    observer.create_subscription(
+        DiagnosticArray, "/diagnostics",
+        lambda m: diags.append(m) if any(s.hardware_id.startswith(f"/{namespace}/")
+                                         for s in m.status) else None, 10)
+    procs = [subprocess.Popen(launch_spec.command(s, namespace), env=_env(),
+                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+             for s in specs]
+    try:
+        wait_for(lambda: len(clouds) >= 5 or any(p.poll() is not None for p in procs), 60.0,
+                 "5 clouds from the node process")
+        assert len(clouds) >= 5, "a process exited early:\n" + "\n".join(
+            p.communicate()[0] for p in procs if p.poll() is not None)
+        wait_for(lambda: diags and humans, 10.0, "diagnostics and humans")
+    finally:
+        outs, codes = _stop(procs)
+    # SIGTERM is a clean exit for both executables.
+    assert codes == [0, 0], "\n".join(outs)
+    # Pixels crossed two process boundaries: camera i's red level is on instance i + 1.
+    pts = pointcloud2_to_numpy(clouds[-1])
+    assert clouds[-1].header.frame_id == "rig" and len(pts) == 3 * 16
+    rgb = unpack_rgb(pts["rgb"])
+    for i in range(3):
+        assert set(rgb[pts["instance"] == i + 1][:, 0].tolist()) == {60 * (i + 1)}
+    # Calibration-free folder: CameraInfo K = 0 means unknown, not bad input.
+    statuses = {s.name: {kv.key: kv.value for kv in s.values} for s in diags[-1].status}
+    cam_status = [v for n, v in statuses.items() if "camera" in n]
+    assert len(cam_status) == 3 and all(v["bad_total"] == "0" for v in cam_status)
+    assert all(int(v["received"]) >= 5 for v in cam_status)
+    assert [h.id for h in humans[-1].humans] == [7]
+
+
+@pytest.mark.parametrize("params, message", [
+    ({"sync_slop_s": 0.0}, "sync_slop_s"),
+    ({"pipeline": "no_such_module:make"}, "cannot import 'no_such_module'"),
+])
+def test_bad_configuration_exits_with_a_clear_message(params, message):
+    spec = launch_spec.system(namespace=unique_name("bad"), sim=False,
+                              node_parameters=params)[0]
+    proc = subprocess.run(launch_spec.command(spec, "bad"), env=_env(), capture_output=True,
+                          text=True, timeout=60)
+    assert proc.returncode == 2, proc.stdout + proc.stderr
+    assert message in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_console_scripts_point_at_the_mains_and_sim_errors_are_clear():
+    from importlib.metadata import entry_points
+
+    from hamst3r_ros.ros import node, sim_cameras
+
+    scripts = {e.name: e for e in entry_points(group="console_scripts")}
+    assert scripts["hamst3r_node"].load() is node.main
+    assert scripts["sim_cameras"].load() is sim_cameras.main
+    out = subprocess.run([sys.executable, "-m", "hamst3r_ros.ros.sim_cameras", "--ros-args",
+                          "-p", "folder:=/nonexistent"],
+                         env=_env(), capture_output=True, text=True, timeout=60)
+    assert out.returncode == 2 and "does not exist" in out.stderr
