@@ -1,0 +1,53 @@
+"""Ground-truth pointmaps from rendered depth.
+
+``gt_pair_pointmaps(fs, i, j)`` follows DUSt3R/MASt3R's pairwise convention
+(:class:`hamst3r_ros.types.PairPrediction`): both pointmaps are expressed in camera i's
+optical frame, metres (metric scale, unlike the network's).
+"""
+from __future__ import annotations
+
+import numpy as np
+
+
+def backproject_depth(depth: np.ndarray, K: np.ndarray) -> np.ndarray:
+    """(H, W) optical-frame depth z (metres, NaN = none) -> (H, W, 3) float32 points in the
+    camera's optical frame (pixel centres at integer (u, v)); NaN where depth is NaN."""
+    H, W = depth.shape
+    u, v = np.meshgrid(np.arange(W, dtype=np.float64), np.arange(H, dtype=np.float64))
+    z = depth.astype(np.float64)
+    x = (u - K[0, 2] - K[0, 1] * (v - K[1, 2]) / K[1, 1]) / K[0, 0] * z
+    y = (v - K[1, 2]) / K[1, 1] * z
+    return np.stack([x, y, z], -1).astype(np.float32)
+
+
+def transform_points(T: np.ndarray, pts: np.ndarray) -> np.ndarray:
+    """Apply a (4, 4) rigid transform to (..., 3) points (NaN stays NaN)."""
+    return (pts.astype(np.float64) @ T[:3, :3].T + T[:3, 3]).astype(np.float32)
+
+
+def points_in_fixed(cam) -> np.ndarray:
+    """(H, W, 3) fixed-frame points of a :class:`~hamst3r_ros.synthetic.scene.CameraGT`."""
+    return transform_points(cam.T_fixed_cam, backproject_depth(cam.depth, cam.K))
+
+
+def gt_pair_pointmaps(fs, i: int, j: int) -> tuple[np.ndarray, np.ndarray]:
+    """Ground-truth (pts_i, pts_j) of frame set ``fs`` (a FrameSetGT) for the pair (i, j).
+
+    Returns:
+        pts_i: (H_i, W_i, 3) float32 points of image i in camera i's optical frame.
+        pts_j: (H_j, W_j, 3) float32 points of image j in camera i's optical frame.
+        NaN where a pixel saw nothing.
+    """
+    ci, cj = fs.cameras[i], fs.cameras[j]
+    pts_i = backproject_depth(ci.depth, ci.K)
+    T_i_j = np.linalg.inv(ci.T_fixed_cam) @ cj.T_fixed_cam
+    pts_j = transform_points(T_i_j, backproject_depth(cj.depth, cj.K))
+    return pts_i, pts_j
+
+
+def project_points(pts_cam: np.ndarray, K: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(..., 3) optical-frame points -> ((..., 2) pixel coordinates (u, v), (...) depth z)."""
+    z = pts_cam[..., 2]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        uv = (pts_cam[..., :2] / z[..., None]) @ K[:2, :2].T + K[:2, 2]
+    return uv, z
