@@ -240,32 +240,28 @@ class _Solver:
         self.soft = [pr is not None and pr.T_fixed_cam is not None and not pr.fixed for pr in priors]
 
     # -- blocks ---------------------------------------------------------------------
-    def solve_poses(self, pinned: Optional[int] = None, scale_only_views: Sequence[int] = ()) -> None:
+    def solve_poses(self, pinned: Optional[int] = None) -> None:
         """Per camera: pose and the scales of the pairs it is first in, given X."""
         p = self.p
         for v in range(p.n):
             es = p.first[v]
-            src = [[p.Y[e][0], p.Y[e][1]] for e in es]
-            dst = [[self.X[p.view_of[e][0]], self.X[p.view_of[e][1]]] for e in es]
-            w = [[p.C[e][0] * self.rw[e][0], p.C[e][1] * self.rw[e][1]] for e in es]
-            fixed_pose = self.hard[v] or v == pinned or v in scale_only_views
+            seg = np.concatenate([np.full(len(p.Y[e][0]) + len(p.Y[e][1]), k) for k, e in enumerate(es)])
+            Y = np.concatenate([y for e in es for y in p.Y[e]])
+            D = np.concatenate([self.X[p.view_of[e][side]] for e in es for side in (0, 1)])
+            W = np.concatenate([p.C[e][side] * self.rw[e][side] for e in es for side in (0, 1)])
+            fixed_pose = self.hard[v] or v == pinned
             for _ in range(1 if fixed_pose else 2):
                 if not fixed_pose:
-                    S = np.concatenate([self.s[e] * y for k, e in enumerate(es) for y in src[k]])
-                    D = np.concatenate([d for k in range(len(es)) for d in dst[k]])
-                    W = np.concatenate([x for k in range(len(es)) for x in w[k]])
+                    S, Dp, Wp = self.s[es][seg][:, None] * Y, D, W
                     if self.soft[v]:
-                        S, D, W = self._with_soft_prior(v, S, D, W)
-                    T = umeyama(S, D, W, with_scale=False)
+                        S, Dp, Wp = self._with_soft_prior(v, S, D, W)
+                    T = umeyama(S, Dp, Wp, with_scale=False)
                     self.R[v], self.t[v] = T.R, T.t
-                for k, e in enumerate(es):
-                    num = den = 0.0
-                    for y, d, ww in zip(src[k], dst[k], w[k]):
-                        ry = y @ self.R[v].T
-                        num += float((ww * ((d - self.t[v]) * ry).sum(1)).sum())
-                        den += float((ww * (ry * ry).sum(1)).sum())
-                    if den > 0 and num > 0:
-                        self.s[e] = num / den
+                ry = Y @ self.R[v].T
+                num = np.bincount(seg, W * ((D - self.t[v]) * ry).sum(1), minlength=len(es))
+                den = np.bincount(seg, W * (ry * ry).sum(1), minlength=len(es))
+                ok = (den > 0) & (num > 0)
+                self.s[es] = np.where(ok, num / np.where(ok, den, 1.0), self.s[es])
 
     def _with_soft_prior(self, v, S, D, W):
         """Append the prior camera's centre and axis tips (length = median depth) as
