@@ -62,7 +62,7 @@ cmp -s "$fix.tmp" "$fix" 2>/dev/null && rm "$fix.tmp" || mv "$fix.tmp" "$fix"
 # Fingerprint of what a build depends on: package sources, this script, the interpreter.
 fingerprint() {
   { (cd "$1" && find . -type f -print0 | sort -z | xargs -0 sha256sum)
-    sha256sum "${BASH_SOURCE[0]}"
+    sha256sum < "${BASH_SOURCE[0]}"
     "$PY" -c 'import sys; print(sys.version)'; } | sha256sum | cut -d' ' -f1
 }
 
