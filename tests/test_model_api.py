@@ -1,0 +1,155 @@
+"""Inference API: encode once, batched pair decoding, mixed shapes, human heads, preprocessing."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from hamst3r_ros.model.conformance import default_fixtures_dir
+from hamst3r_ros.model.hamst3r import Hamst3rModel, build_model
+from hamst3r_ros.model.preprocess import preprocess_image
+from hamst3r_ros.types import PairPrediction
+
+FIX = default_fixtures_dir()
+
+
+def _imgs(shapes, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    return [torch.rand(3, h, w, generator=g) * 2 - 1 for h, w in shapes]
+
+
+class _Spy:
+    def __init__(self, fn):
+        self.fn, self.calls = fn, []
+
+    def __call__(self, *a, **k):
+        self.calls.append(a)
+        return self.fn(*a, **k)
+
+
+def test_each_image_encoded_once_and_pairs_batched_by_shape():
+    model = build_model("hamst3r_tiny", seed=0)
+    enc = _Spy(model.net.encode)
+    dec = _Spy(model.net.decode)
+    model.net.encode, model.net.decode = enc, dec
+    imgs = _imgs([(32, 48), (32, 48), (48, 32), (32, 48)])
+    pairs = [(i, j) for i in range(4) for j in range(4) if i != j]
+    preds = model.predict(imgs, pairs)
+    # two shapes -> two encoder batches covering 4 images in total
+    assert sorted(c[0].shape[0] for c in enc.calls) == [1, 3]
+    # shape groups: (L,L), (L,P), (P,L) -> three decoder batches for 12 pairs
+    assert len(dec.calls) == 3 and sum(c[0].shape[0] for c in dec.calls) == 12
+    assert [(p.i, p.j) for p in preds] == pairs and all(isinstance(p, PairPrediction) for p in preds)
+
+
+def test_batched_api_matches_single_pair_forward_including_landscape_portrait():
+    model = build_model("hamst3r_tiny", seed=1)
+    imgs = _imgs([(32, 48), (48, 32), (32, 48)], seed=1)
+    pairs = [(0, 1), (1, 0), (0, 2), (2, 0), (1, 1)]
+    preds = model.predict(imgs, pairs)
+    for p in preds:
+        with torch.inference_mode():
+            r1, r2 = model.net(imgs[p.i][None], imgs[p.j][None])
+        np.testing.assert_allclose(p.pts_i, r1["pts3d"][0].numpy(), rtol=1e-5, atol=1e-5)
+        np.testing.assert_allclose(p.pts_j, r2["pts3d_in_other_view"][0].numpy(), rtol=1e-5, atol=1e-5)
+        np.testing.assert_allclose(p.conf_j, r2["conf"][0].numpy(), rtol=1e-5, atol=1e-5)
+        assert p.pts_i.shape == (*imgs[p.i].shape[1:], 3) and p.pts_j.shape == (*imgs[p.j].shape[1:], 3)
+        assert (p.conf_i >= 1).all()
+        np.testing.assert_allclose(np.linalg.norm(p.desc_i, axis=-1), 1.0, atol=1e-5)
+
+
+def test_dune_landscape_portrait_and_symmetric_batch():
+    """Official DUNE-MASt3R raises on mixed shapes and on batched symmetric pairs; ours runs."""
+    from hamst3r_ros.model.checkpoints import load_dune_mast3r
+
+    net = load_dune_mast3r(FIX / "dune" / "tiny_dune_mast3r.pth", FIX / "dune" / "tiny_dune_encoder.pth")
+    model = Hamst3rModel(net)
+    imgs = _imgs([(42, 56), (56, 42), (42, 56)], seed=2)
+    preds = model.predict(imgs, [(0, 1), (0, 2), (2, 0)])
+    assert preds[0].pts_i.shape == (42, 56, 3) and preds[0].pts_j.shape == (56, 42, 3)
+    assert preds[0].desc_i.shape == (42, 56, 24) and not model.has_human_heads and preds[0].inst_i is None
+    assert all(np.isfinite(p.pts_j).all() for p in preds)
+
+
+def test_human_heads_outputs_and_shared_queries():
+    model = build_model("hamst3r_tiny", seed=4)
+    assert model.has_human_heads and model.body_model == "anny"
+    imgs = _imgs([(32, 48), (48, 32), (32, 48)], seed=4)
+    p01, p02 = model.predict(imgs, [(0, 1), (0, 2)])
+    q = model.cfg.human.num_queries
+    assert p01.inst_i.shape == (q, 32, 48) and p01.inst_j.shape == (q, 48, 32) and p01.inst_score.shape == (q,)
+    assert p01.dp_i.shape == (32, 48, 3) and p01.body_j.shape == (48, 32)
+    for a in (p01.inst_i, p01.inst_j, p01.inst_score, p01.body_i):
+        assert (a >= 0).all() and (a <= 1).all()
+    # the queries see both views: changing view j changes the masks predicted in view i
+    assert not np.allclose(p01.inst_i, p02.inst_i[:, :, :])
+    geometry_only = build_model({"name": "hamst3r_tiny", "human": None}, seed=4)
+    g = geometry_only.predict(imgs, [(0, 1)])[0]
+    assert not geometry_only.has_human_heads and g.inst_i is None and g.dp_i is None and g.pts_i is not None
+
+
+def test_bad_inputs_are_clear_errors():
+    model = build_model("hamst3r_tiny", seed=0)
+    with pytest.raises(ValueError, match="not a multiple of the patch size 16"):
+        model.encode([torch.zeros(3, 30, 48)])
+    f = model.encode(_imgs([(32, 48)]))
+    with pytest.raises(ValueError, match=r"pair \(0, 1\) out of range for 1 images"):
+        model.decode_pairs(f, [(0, 1)])
+    with pytest.raises(ValueError, match="unknown network config 'nope'"):
+        build_model("nope")
+
+
+@pytest.mark.parametrize("size,patch,square_ok,keys", [
+    (512, 16, False, [("img0", (384, 512)), ("img2", (512, 336))]),
+    (224, 16, False, [("img0", (224, 224)), ("img2", (224, 224))]),
+])
+def test_preprocess_matches_official_mast3r(size, patch, square_ok, keys):
+    z = np.load(FIX / "mast3r" / "inputs.npz")
+    for name, hw in keys:
+        p = preprocess_image(z[f"{name}_raw_u8"], size, patch, square_ok)
+        assert p.hw == hw
+        assert np.array_equal(p.image_u8, z[f"{name}_{size}_u8"])
+        assert torch.equal(p.tensor, torch.from_numpy(z[f"{name}_{size}"]))
+
+
+def test_preprocess_matches_official_dune_mast3r():
+    z = np.load(FIX / "dune" / "inputs.npz")
+    for raw, key, size in (("A", "mast3r518_A", 518), ("C", "mast3r518_C", 518), ("C", "mast3r70_C", 70)):
+        p = preprocess_image(z[f"raw_{raw}_u8_HWC"], size, 14, square_ok=True)
+        assert torch.equal(p.tensor, torch.from_numpy(z[key]))
+
+
+def test_pixel_mapping_back_to_input():
+    img = np.zeros((480, 640, 3), np.uint8)
+    p = preprocess_image(img, 512)
+    assert p.hw == (384, 512) and p.crop_xy == (0, 0)
+    # 640 -> 512 is a 0.8 scale: network pixel centre 0 covers input [0, 1.25), centre 0.125
+    np.testing.assert_allclose(p.to_input_pixels(np.array([[0.0, 0.0], [511.0, 383.0]])),
+                               [[0.125, 0.125], [638.875, 478.875]])  # last: covers [638.75, 640)
+    portrait = preprocess_image(np.zeros((700, 469, 3), np.uint8), 512)  # resized 343 wide, cropped by 3
+    assert portrait.crop_xy == (3, 0) and portrait.hw == (512, 336)
+    uv = np.array([[10.0, 20.0], [100.5, 300.25]])
+    np.testing.assert_allclose(portrait.to_network_pixels(portrait.to_input_pixels(uv)), uv)
+    a = portrait.input_from_network()
+    np.testing.assert_allclose((a @ np.array([10.0, 20.0, 1.0]))[:2], portrait.to_input_pixels(uv[:1])[0])
+    with pytest.raises(ValueError, match=r"expected an \(H, W, 3\) uint8 RGB image"):
+        preprocess_image(np.zeros((10, 10), np.float32))
+
+
+def test_build_model_from_json_config_and_overrides():
+    m = build_model({"name": "hamst3r_small", "dec_depth": 2})
+    assert m.cfg.dec_depth == 2 and len(m.net.dec_blocks) == 2
+    again = build_model(m.cfg.to_json())
+    assert again.cfg == m.cfg
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU (bf16 autocast path)")
+def test_bf16_autocast_agrees_with_float32_on_gpu():
+    model = build_model("hamst3r_small", seed=0, device="cuda")
+    imgs = _imgs([(160, 224)] * 4)
+    pairs = [(i, j) for i in range(4) for j in range(4) if i != j]
+    ref = Hamst3rModel(model.net, "cuda", autocast_bf16=False).predict(imgs, pairs)
+    bf = model.predict(imgs, pairs)
+    for a, b in zip(ref, bf):
+        scale = np.abs(a.pts_i).max()
+        assert np.abs(a.pts_i - b.pts_i).max() < 0.05 * scale
