@@ -1,6 +1,5 @@
 """Image / CompressedImage <-> numpy against hand-built messages, and every rejection reason."""
 import array
-import io
 import struct
 
 import numpy as np

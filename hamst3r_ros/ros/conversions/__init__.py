@@ -37,3 +37,17 @@ from .pointcloud import (dtype_from_fields, fields_from_dtype, numpy_to_pointclo
                          unpack_rgb)
 from .scene import SCENE_CLOUD_DTYPE, camera_transforms, scene_points_array, scene_to_pointcloud2, select_points
 from .stamps import make_header, ns_to_stamp, stamp_to_ns
+
+__all__ = [
+    "K_to_camera_info", "camera_info_to_K", "compressed_to_numpy", "compressed_to_rgb8",
+    "declared_format", "numpy_to_compressed", "REASONS", "ConversionError", "matrix_to_pose",
+    "matrix_to_quaternion", "matrix_to_transform_stamped", "pose_to_matrix",
+    "position_quaternion_to_pose", "quaternion_to_matrix", "transform_to_matrix",
+    "MARKER_NAMESPACES", "PEOPLE_STATES", "VISIBLE_STATES", "body_frame", "clear_markers",
+    "human_to_msg", "humans_to_array", "humans_to_ids", "humans_to_markers", "humans_to_people",
+    "humans_to_transforms", "track_color", "COLOUR_ENCODINGS", "ENCODINGS", "encoding_layout",
+    "image_to_numpy", "image_to_rgb8", "numpy_to_image", "to_rgb8", "dtype_from_fields",
+    "fields_from_dtype", "numpy_to_pointcloud2", "pack_rgb", "pointcloud2_to_numpy", "unpack_rgb",
+    "SCENE_CLOUD_DTYPE", "camera_transforms", "scene_points_array", "scene_to_pointcloud2",
+    "select_points", "make_header", "ns_to_stamp", "stamp_to_ns",
+]
