@@ -87,13 +87,28 @@ def test_robot_rig_cameras_overlap_and_people_enter_and_leave_views(robot_scene)
     assert (seen.any(0) & ~seen.all(0)).any()
 
 
-def test_moving_rig_moves_cameras():
+def test_moving_rig_moves_cameras_and_renders_like_a_fixed_one():
     sc = SyntheticScene(SceneConfig(seed=2, num_cameras=2, num_people=0, width=32, height=24, placement="robot",
                                     rig_speed=0.5))
     a, b = sc.camera_poses(0.0), sc.camera_poses(1.0)
     np.testing.assert_allclose(b[0][:3, 3] - a[0][:3, 3], [0.5, 0.0, 0.0], atol=1e-9)
-    fs = sc.frameset(3)
-    assert fs.people == [] and all((c.instance == 0).all() for c in fs.cameras)
+    for k in (3, 4):
+        fs = sc.frameset(k)
+        assert fs.people == [] and all((c.instance == 0).all() for c in fs.cameras)
+    # a camera that moved since the last frame is cast against room + bodies at once; a new
+    # (first-seen) pose renders room and bodies in layers: the ground truth must not differ
+    cfg = SceneConfig(seed=5, num_cameras=2, num_people=2, width=64, height=48, placement="robot", rig_speed=0.8,
+                      motions=["walk", "stand"])
+    moving = SyntheticScene(cfg)
+    moving.frameset(1)
+    combined = moving.frameset(2)
+    layered = SyntheticScene(cfg).frameset(2)
+    for x, y in zip(combined.cameras, layered.cameras):
+        assert (x.instance > 0).sum() > 20
+        np.testing.assert_allclose(x.depth, y.depth, rtol=1e-6)
+        np.testing.assert_array_equal(x.instance, y.instance)
+        np.testing.assert_allclose(x.body_coords, y.body_coords, atol=1e-6)
+        assert np.abs(x.image.astype(int) - y.image.astype(int)).max() <= 1
 
 
 def test_camera_effects_change_images_not_ground_truth():

@@ -73,19 +73,29 @@ def look_at(eye: Sequence[float], target: Sequence[float], up: Sequence[float] =
     return T
 
 
-def camera_rays(intr: Intrinsics, T_fixed_cam: np.ndarray) -> np.ndarray:
+def pixel_directions(intr: Intrinsics) -> np.ndarray:
+    """(H*W, 3) float32 optical-frame ray directions ``K^-1 [u, v, 1]`` (z = 1), row-major."""
+    u = np.arange(intr.width, dtype=np.float64)
+    v = np.arange(intr.height, dtype=np.float64)
+    uu, vv = np.meshgrid(u, v)
+    d = np.stack([(uu - intr.cx) / intr.fx, (vv - intr.cy) / intr.fy, np.ones_like(uu)], -1)
+    return d.reshape(-1, 3).astype(np.float32)
+
+
+def camera_rays(intr: Intrinsics, T_fixed_cam: np.ndarray, directions: np.ndarray | None = None) -> np.ndarray:
     """(H, W, 6) float32 rays [origin, direction] in the fixed frame, one per pixel centre.
 
     Directions are *not* normalised: each is the fixed-frame image of ``K^-1 [u, v, 1]``,
     whose optical-frame z component is 1, so a ray-cast hit distance is the depth z.
+    ``directions``: :func:`pixel_directions` of ``intr``, when already computed.
     """
-    u = np.arange(intr.width, dtype=np.float64)
-    v = np.arange(intr.height, dtype=np.float64)
-    uu, vv = np.meshgrid(u, v)
-    d_cam = np.stack([(uu - intr.cx) / intr.fx, (vv - intr.cy) / intr.fy, np.ones_like(uu)], -1)
-    d = d_cam @ T_fixed_cam[:3, :3].T
-    o = np.broadcast_to(T_fixed_cam[:3, 3], d.shape)
-    return np.concatenate([o, d], -1).astype(np.float32)
+    d_cam = pixel_directions(intr) if directions is None else directions
+    rays = np.empty((len(d_cam), 6), np.float32)
+    rays[:, :3] = T_fixed_cam[:3, 3]
+    R = T_fixed_cam[:3, :3].astype(np.float32)
+    # column-wise sum: numpy's (N, 3) @ (3, 3) matmul is several times slower here
+    rays[:, 3:] = d_cam[:, 0:1] * R[:, 0] + d_cam[:, 1:2] * R[:, 1] + d_cam[:, 2:3] * R[:, 2]
+    return rays.reshape(intr.height, intr.width, 6)
 
 
 def wall_placements(n: int, room_size: tuple[float, float], rng: np.random.Generator) -> list[np.ndarray]:

@@ -21,7 +21,7 @@ from typing import Sequence
 
 import numpy as np
 
-from hamst3r_ros.synthetic.cameras import Intrinsics, camera_rays
+from hamst3r_ros.synthetic.cameras import Intrinsics, camera_rays, pixel_directions
 from hamst3r_ros.synthetic.world import Room
 
 
@@ -100,47 +100,76 @@ class RaycastRenderer:
         self.tile_size = np.array([m.tile_size for m in room.meshes], np.float32)
         self.light = np.array([0.0, 0.0, room.height - 0.2], np.float32)
         self._static_cache: dict = {}
+        self._directions: dict = {}
+        self._missed: dict[int, bool] = {}
         self._static_scene = o3d.t.geometry.RaycastingScene(nthreads=self.nthreads)
         self._static_scene.add_triangles(o3d.core.Tensor(self.static_vertices), o3d.core.Tensor(self.static_triangles))
 
-    def _body_scene(self, bodies: Sequence[BodyMesh]):
+    def _scene(self, bodies: Sequence[BodyMesh], with_static: bool):
+        """A ray-casting scene of the bodies (and the room): (scene, room id or None, body ids)."""
         o3d = self._o3d
         scene = o3d.t.geometry.RaycastingScene(nthreads=self.nthreads)
+        static_id = None
+        if with_static:
+            static_id = scene.add_triangles(o3d.core.Tensor(self.static_vertices),
+                                            o3d.core.Tensor(self.static_triangles))
         ids = [
             scene.add_triangles(o3d.core.Tensor(np.ascontiguousarray(b.vertices, np.float32)),
                                 o3d.core.Tensor(np.ascontiguousarray(b.faces, np.uint32)))
             for b in bodies
         ]
-        return scene, ids
+        return scene, static_id, ids
 
     def render(self, bodies: Sequence[BodyMesh], cameras: Sequence[tuple[Intrinsics, np.ndarray]]) -> list[RenderedView]:
         """Render every camera ``(intrinsics, T_fixed_cam)``; one view per camera, in order.
 
-        The static room is rendered once per camera pose and cached; each call casts the
-        rays against the bodies only and keeps a body hit where it is nearer than the room.
+        A camera whose pose repeats (a fixed camera) gets its room rendered once and cached;
+        later calls cast its rays against the bodies only and keep a body hit where it is
+        nearer than the room. A camera that moved since the last call (a driving rig) casts
+        once against room and bodies together. Both give identical ground truth.
         """
-        scene, ids = self._body_scene(bodies) if bodies else (None, [])
         normals = [vertex_normals(b.vertices, b.faces) for b in bodies]
-        return [self._render_one(scene, ids, bodies, normals, intr, T) for intr, T in cameras]
+        scenes: dict[bool, tuple] = {}
+        views = []
+        for k, (intr, T) in enumerate(cameras):
+            key = (intr, T.tobytes())
+            cached = key in self._static_cache
+            moving = not cached and self._missed.get(k, False) and bool(bodies)
+            self._missed[k] = not cached
+            if bodies and moving not in scenes:
+                scenes[moving] = self._scene(bodies, with_static=moving)
+            scene, static_id, ids = scenes.get(moving, (None, None, []))
+            if moving:
+                views.append(self._render_combined(scene, static_id, ids, bodies, normals, intr, T))
+            else:
+                views.append(self._render_layered(scene, ids, bodies, normals, intr, T))
+        return views
+
+    def _rays(self, intr: Intrinsics, T: np.ndarray) -> np.ndarray:
+        if intr not in self._directions:
+            self._directions[intr] = pixel_directions(intr)
+        return camera_rays(intr, T, self._directions[intr]).reshape(-1, 6)
+
+    def _static_color(self, rays, t, n, prim) -> np.ndarray:
+        """Shaded texture colour (k, 3) of room hits at distances t (k,) with normals n."""
+        d = rays[:, 3:]
+        p = rays[:, :3] + t[:, None] * d
+        return self._static_texture(p, n, prim) * self._shade(p, n, d)[:, None]
 
     def _static_view(self, intr: Intrinsics, T: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """(rays (HW, 6), shaded colour (HW, 3), depth (HW,)) of the room alone; cached per pose
-        (fixed cameras pay it once; a moving rig pays it every frame)."""
+        """(rays (HW, 6), shaded colour (HW, 3), depth (HW,)) of the room alone, cached per pose."""
         key = (intr, T.tobytes())
         if key in self._static_cache:
             return self._static_cache[key]
-        rays = camera_rays(intr, T).reshape(-1, 6)
+        rays = self._rays(intr, T)
         hit = self._static_scene.cast_rays(self._o3d.core.Tensor(rays), nthreads=self.nthreads)
         t = hit["t_hit"].numpy()
-        valid = np.isfinite(t)
-        d = rays[:, 3:]
-        p = rays[:, :3] + np.where(valid, t, np.float32(0.0))[:, None] * d
-        n = hit["primitive_normals"].numpy()
         color = np.zeros((len(t), 3), np.float32)
-        if valid.any():
-            color[valid] = self._static_texture(p[valid], n[valid], hit["primitive_ids"].numpy()[valid])
-            color[valid] *= self._shade(p[valid], n[valid], d[valid])[:, None]
-        depth = np.where(valid, t, np.float32(np.nan))
+        valid = np.flatnonzero(np.isfinite(t))
+        if valid.size:
+            color[valid] = self._static_color(rays[valid], t[valid], hit["primitive_normals"].numpy()[valid],
+                                              hit["primitive_ids"].numpy()[valid])
+        depth = np.where(np.isfinite(t), t, np.float32(np.nan))
         if len(self._static_cache) >= 16:
             self._static_cache.pop(next(iter(self._static_cache)))
         self._static_cache[key] = (rays, color, depth)
@@ -154,7 +183,30 @@ class RaycastRenderer:
         cos = np.where(nd > 0, -nL, nL) / np.maximum(np.sqrt(np.einsum("kj,kj->k", L, L)), 1e-6)
         return self.AMBIENT + self.DIFFUSE * np.clip(cos, 0.0, 1.0)
 
-    def _render_one(self, scene, body_ids, bodies, normals, intr: Intrinsics, T: np.ndarray) -> RenderedView:
+    def _fill_bodies(self, front, hit, rays, bodies, body_ids, normals, color, depth, instance, coords) -> None:
+        """Write body ground truth at the pixel indices ``front`` (hits known to be bodies)."""
+        gid = hit["geometry_ids"].numpy()[front]
+        prim = hit["primitive_ids"].numpy()[front]
+        uv = hit["primitive_uvs"].numpy()[front]
+        tf = hit["t_hit"].numpy()[front]
+        for b, bid, vn in zip(bodies, body_ids, normals):
+            sel = np.flatnonzero(gid == bid)
+            if sel.size == 0:
+                continue
+            m = front[sel]
+            vids = b.faces[prim[sel]]  # (k, 3) corner vertices of the hit triangles
+            u = uv[sel]
+            w = np.stack([1.0 - u[:, 0] - u[:, 1], u[:, 0], u[:, 1]], -1)
+            d = rays[m, 3:]
+            p = rays[m, :3] + tf[sel, None] * d
+            nm = np.einsum("kc,kcj->kj", w, vn[vids])
+            nm /= np.maximum(np.sqrt(np.einsum("kj,kj->k", nm, nm)), 1e-12)[:, None]
+            instance[m] = b.instance_id
+            depth[m] = tf[sel]
+            coords[m] = np.einsum("kc,kcj->kj", w, b.template_coords[vids])
+            color[m] = np.einsum("kc,kcj->kj", w, b.vertex_colors[vids]) * self._shade(p, nm, d)[:, None]
+
+    def _render_layered(self, scene, body_ids, bodies, normals, intr: Intrinsics, T: np.ndarray) -> RenderedView:
         H, W = intr.height, intr.width
         rays, static_color, static_depth = self._static_view(intr, T)
         color = static_color.copy()
@@ -166,26 +218,27 @@ class RaycastRenderer:
             t = hit["t_hit"].numpy()
             # nearer than the room (NaN room depth: nothing behind, any hit wins)
             front = np.flatnonzero(np.isfinite(t) & ~(t >= static_depth))
-            gid = hit["geometry_ids"].numpy()[front]
-            prim = hit["primitive_ids"].numpy()[front]
-            uv = hit["primitive_uvs"].numpy()[front]
-            tf = t[front]
-            for b, bid, vn in zip(bodies, body_ids, normals):
-                sel = np.flatnonzero(gid == bid)
-                if sel.size == 0:
-                    continue
-                m = front[sel]
-                vids = b.faces[prim[sel]]  # (k, 3) corner vertices of the hit triangles
-                u = uv[sel]
-                w = np.stack([1.0 - u[:, 0] - u[:, 1], u[:, 0], u[:, 1]], -1)
-                d = rays[m, 3:]
-                p = rays[m, :3] + tf[sel, None] * d
-                nm = np.einsum("kc,kcj->kj", w, vn[vids])
-                nm /= np.maximum(np.sqrt(np.einsum("kj,kj->k", nm, nm)), 1e-12)[:, None]
-                instance[m] = b.instance_id
-                depth[m] = tf[sel]
-                coords[m] = np.einsum("kc,kcj->kj", w, b.template_coords[vids])
-                color[m] = np.einsum("kc,kcj->kj", w, b.vertex_colors[vids]) * self._shade(p, nm, d)[:, None]
+            self._fill_bodies(front, hit, rays, bodies, body_ids, normals, color, depth, instance, coords)
+        return RenderedView(color.reshape(H, W, 3), depth.reshape(H, W), instance.reshape(H, W),
+                            coords.reshape(H, W, 3))
+
+    def _render_combined(self, scene, static_id, body_ids, bodies, normals, intr: Intrinsics, T: np.ndarray) -> RenderedView:
+        H, W = intr.height, intr.width
+        rays = self._rays(intr, T)
+        hit = scene.cast_rays(self._o3d.core.Tensor(rays), nthreads=self.nthreads)
+        t = hit["t_hit"].numpy()
+        gid = hit["geometry_ids"].numpy()
+        valid = np.isfinite(t)
+        color = np.zeros((H * W, 3), np.float32)
+        depth = np.where(valid, t, np.float32(np.nan))
+        instance = np.zeros(H * W, np.uint16)
+        coords = np.full((H * W, 3), np.nan, np.float32)
+        st = np.flatnonzero(valid & (gid == static_id))
+        if st.size:
+            color[st] = self._static_color(rays[st], t[st], hit["primitive_normals"].numpy()[st],
+                                           hit["primitive_ids"].numpy()[st])
+        front = np.flatnonzero(valid & (gid != static_id))
+        self._fill_bodies(front, hit, rays, bodies, body_ids, normals, color, depth, instance, coords)
         return RenderedView(color.reshape(H, W, 3), depth.reshape(H, W), instance.reshape(H, W),
                             coords.reshape(H, W, 3))
 
