@@ -10,10 +10,11 @@ byte order; row v, column u.
 """
 from __future__ import annotations
 
-import array
 import sys
+
 import numpy as np
 
+from .buffers import byte_array
 from .errors import ConversionError
 from .stamps import make_header
 
@@ -105,7 +106,7 @@ def numpy_to_image(img: np.ndarray, encoding: str, frame_id: str = "", stamp_ns:
     msg.encoding = encoding
     msg.is_bigendian = int(sys.byteorder == "big")
     msg.step = int(w * channels * dtype.itemsize)
-    msg.data = array.array("B", np.ascontiguousarray(img).tobytes())
+    msg.data = byte_array(img)
     return msg
 
 

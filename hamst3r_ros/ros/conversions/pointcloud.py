@@ -10,12 +10,12 @@ padding (``row_step`` > ``width * point_step``) is honoured, and organised cloud
 """
 from __future__ import annotations
 
-import array
 import sys
 from typing import Sequence
 
 import numpy as np
 
+from .buffers import byte_array
 from .errors import ConversionError
 from .stamps import make_header
 
@@ -141,5 +141,5 @@ def numpy_to_pointcloud2(points: np.ndarray, frame_id: str = "", stamp_ns: int =
     msg.point_step = int(points.dtype.itemsize)
     msg.row_step = int(points.dtype.itemsize * w)
     msg.is_dense = bool(is_dense)
-    msg.data = array.array("B", np.ascontiguousarray(points).tobytes())
+    msg.data = byte_array(points)
     return msg

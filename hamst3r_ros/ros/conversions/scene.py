@@ -44,13 +44,19 @@ def select_points(points: np.ndarray, confidence: np.ndarray, min_confidence: fl
     confidence = np.asarray(confidence)
     if points.ndim != 2 or points.shape[1] != 3 or confidence.shape != (points.shape[0],):
         raise ValueError(f"points must be (M, 3) with confidence (M,), got {points.shape} and {confidence.shape}")
-    keep = np.isfinite(points).all(axis=1) & np.isfinite(confidence) & (confidence >= min_confidence)
+    # A sum is non-finite iff some coordinate is (one pass instead of three).
+    keep = np.isfinite(points.sum(axis=1)) & np.isfinite(confidence) & (confidence >= min_confidence)
     idx = np.flatnonzero(keep)
     if voxel_size > 0 and idx.size:
-        keys = np.floor(points[idx] / voxel_size).astype(np.int64)
-        # Most confident first, then the first row of each voxel wins.
+        cells = np.floor(points[idx] / voxel_size).astype(np.int64)
+        cells -= cells.min(axis=0)
+        span = cells.max(axis=0) + 1
+        if float(np.prod(span.astype(np.float64))) >= 2.0**62:
+            raise ValueError(f"voxel_size {voxel_size} m is too small for a cloud spanning {span} voxels")
+        key = (cells[:, 0] * span[1] + cells[:, 1]) * span[2] + cells[:, 2]
+        # Most confident first; np.unique's first index per voxel is then its best point.
         order = np.argsort(-confidence[idx], kind="stable")
-        _, first = np.unique(keys[order], axis=0, return_index=True)
+        _, first = np.unique(key[order], return_index=True)
         idx = np.sort(idx[order[first]])
     if max_points > 0 and idx.size > max_points:
         idx = idx[np.linspace(0, idx.size - 1, max_points).round().astype(np.int64)]
@@ -66,22 +72,23 @@ def scene_points_array(result: SceneResult, index: Optional[np.ndarray] = None) 
         if np.shape(arr) != shape:
             raise ValueError(f"SceneResult.{name} has shape {np.shape(arr)}, expected {shape}")
     sel = slice(None) if index is None else np.asarray(index)
+    # Every field is 4 bytes: fill an (M', 9) float32 block row-wise, then view it as records.
     p = result.points[sel]
-    out = np.empty(p.shape[0], dtype=SCENE_CLOUD_DTYPE)
-    out["x"], out["y"], out["z"] = p[:, 0], p[:, 1], p[:, 2]
-    out["rgb"] = pack_rgb(np.asarray(result.colors[sel], dtype=np.uint8))
-    out["confidence"] = result.confidence[sel]
-    out["instance"] = result.instance[sel]
-    b = result.body_coords[sel]
-    out["u"], out["v"], out["w"] = b[:, 0], b[:, 1], b[:, 2]
-    return out
+    block = np.empty((p.shape[0], 9), dtype=np.float32)
+    block[:, 0:3] = p
+    block[:, 3] = pack_rgb(np.asarray(result.colors[sel], dtype=np.uint8))
+    block[:, 4] = result.confidence[sel]
+    block[:, 5] = np.asarray(result.instance[sel], dtype=np.int32).view(np.float32)
+    block[:, 6:9] = result.body_coords[sel]
+    return block.view(SCENE_CLOUD_DTYPE).reshape(-1)
 
 
 def scene_to_pointcloud2(result: SceneResult, fixed_frame: str, min_confidence: float = 0.0,
                          voxel_size: float = 0.0, max_points: int = 0):
     """The ``~/points`` PointCloud2 of a result (see select_points for the filters)."""
     idx = select_points(result.points, result.confidence, min_confidence, voxel_size, max_points)
-    return numpy_to_pointcloud2(scene_points_array(result, idx), frame_id=fixed_frame, stamp_ns=result.stamp_ns)
+    index = None if idx.size == result.points.shape[0] else idx  # all kept: no gather copies
+    return numpy_to_pointcloud2(scene_points_array(result, index), frame_id=fixed_frame, stamp_ns=result.stamp_ns)
 
 
 def camera_transforms(result: SceneResult, fixed_frame: str, child_frames: Sequence[str]) -> list:
