@@ -1,6 +1,6 @@
 """Launch hamst3r_node for a multi-camera rig, optionally with simulated cameras and RViz.
 
-    ros2 launch hamst3r_ros multi_cam.launch.py                       # node + sim cameras
+    ros2 launch hamst3r_ros multi_cam.launch.py                       # node + synthetic cameras
     ros2 launch hamst3r_ros multi_cam.launch.py sim:=false params_file:=/path/rig.yaml
     ros2 launch hamst3r_ros multi_cam.launch.py sim_folder:=/data/rig rviz:=true
 
@@ -16,8 +16,9 @@ ARGUMENTS = {
     "namespace": (launch_spec.DEFAULT_NAMESPACE, "namespace of the nodes and their relative topics "
                   "(config/hamst3r.rviz expects the default)"),
     "params_file": ("", "hamst3r_node parameter file ('' = the package's config/hamst3r.yaml)"),
-    "sim": ("true", "also start sim_cameras (true/false)"),
-    "sim_folder": ("", "folder with one sub-folder of images per camera, for sim_cameras"),
+    "sim": ("true", "also start sim_cameras, publishing a synthetic scene (true/false)"),
+    "sim_folder": ("", "sim_cameras publishes this recording instead: one sub-folder of images per "
+                   "camera, or a dataset written by `hamst3r synth`"),
     "rviz": ("false", "also start RViz with config/hamst3r.rviz (true/false)"),
 }
 

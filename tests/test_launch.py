@@ -121,7 +121,7 @@ def test_nodes_match_launch_spec(launch_file, overrides):
     assert ("sim_cameras" in names) == (args["sim"] == "true")
     assert ("rviz2" in names) == (args["rviz"] == "true")
     if args["sim_folder"]:
-        assert nodes[1].kwargs["parameters"][-1] == {"folder": args["sim_folder"]}
+        assert nodes[1].kwargs["parameters"][-1] == {"source": "folder", "folder": args["sim_folder"]}
 
 
 def test_bad_flag_is_a_clear_error(launch_file):
@@ -187,6 +187,8 @@ def test_sim_config_feeds_the_node_config():
     node = load_params_file(str(ROOT / "config" / "hamst3r.yaml"), "hamst3r_node", ns)
     sim = load_params_file(str(ROOT / "config" / "sim_cameras.yaml"), "sim_cameras", ns)
     assert sim["cameras"] == node["cameras"]
+    # The synthetic scene names its cameras cam0 .. cam<N-1>.
+    assert sim["source"] == "synthetic" and node["cameras"] == [f"cam{k}" for k in range(sim["synthetic_cameras"])]
     # sim_cameras publishes <camera>/image_raw and <camera>/camera_info in the shared namespace.
     assert node["image_topics"] == [f"{c}/image_raw" for c in sim["cameras"]]
     assert node["camera_info_topics"] == [f"{c}/camera_info" for c in sim["cameras"]]
@@ -223,8 +225,8 @@ def test_system_started_from_launch_spec_publishes_points(ros, tmp_path):
         wait_for(lambda: got or any(p.poll() is not None for p in procs), 60.0, f"a cloud on /{namespace}/points")
         assert got, "a process exited early:\n" + "\n".join(
             p.communicate()[0] for p in procs if p.poll() is not None)
-        names = {n for n, _ in node.get_node_names_and_namespaces()}
-        assert {"hamst3r_node", "sim_cameras"} <= names
+        wait_for(lambda: {("hamst3r_node", f"/{namespace}"), ("sim_cameras", f"/{namespace}")}
+                 <= set(node.get_node_names_and_namespaces()), 10.0, "both nodes in the graph, in the namespace")
     finally:
         for p in procs:
             p.terminate()

@@ -10,8 +10,9 @@ The system (namespace ``/hamst3r`` by default):
     hamst3r_node   config/hamst3r.yaml; its private outputs ~/points, ~/markers, ~/humans
                    are remapped to <namespace>/points, /markers, /humans so that consumers
                    (RViz, config/hamst3r.rviz) do not depend on the node's name
-    sim_cameras    config/sim_cameras.yaml; publishes <namespace>/<camera>/image_raw and
-                   /camera_info, the topics config/hamst3r.yaml subscribes to (optional)
+    sim_cameras    config/sim_cameras.yaml (a synthetic scene; or a folder recording);
+                   publishes <namespace>/<camera>/image_raw and /camera_info, the topics
+                   config/hamst3r.yaml subscribes to (optional)
     rviz2          config/hamst3r.rviz (optional; a real ROS install only)
 """
 from __future__ import annotations
@@ -96,7 +97,8 @@ def system(namespace: str = DEFAULT_NAMESPACE, params_file: str = "", sim: bool 
     Args:
         namespace: namespace of all our nodes and their relative topics ("" = root).
         params_file: the node's parameter file ("" = config/hamst3r.yaml).
-        sim: also start sim_cameras (publishing ``sim_folder``).
+        sim: also start sim_cameras: a synthetic scene rendered at start (config/sim_cameras.yaml),
+            or the recording in ``sim_folder`` when given.
         rviz: also start rviz2 with config/hamst3r.rviz.
         node_parameters, sim_parameters: parameters that override the files.
     """
@@ -106,8 +108,8 @@ def system(namespace: str = DEFAULT_NAMESPACE, params_file: str = "", sim: bool 
         parameters=dict(node_parameters or {}), remappings=OUTPUT_REMAPPINGS)]
     if sim:
         sp = dict(sim_parameters or {})
-        if sim_folder:
-            sp["folder"] = sim_folder
+        if sim_folder:  # images or a `hamst3r synth` dataset, instead of rendering at start
+            sp.update(source="folder", folder=sim_folder)
         specs.append(NodeSpec(package=PACKAGE, executable="sim_cameras", name="sim_cameras",
                               module="hamst3r_ros.ros.sim_cameras", params_files=(config_file(SIM_CONFIG),),
                               parameters=sp))
