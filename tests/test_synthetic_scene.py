@@ -236,6 +236,9 @@ def test_people_move_with_consistent_velocity(scene):
             assert np.linalg.norm(pa.velocity[:2]) < 1e-6
         # feet on (or just above) the floor, never far below
         assert pa.vertices is None and pa.joints[:, 2].min() > -0.05
+        # the root joint is the body frame (the root bone is never posed)
+        np.testing.assert_allclose(pa.joints[0], pa.T_fixed_body[:3, 3], atol=1e-4)
+        np.testing.assert_allclose(pa.joint_rotations[0], pa.T_fixed_body[:3, :3], atol=1e-4)
 
 
 def test_gt_pair_pointmaps(framesets):

@@ -183,10 +183,14 @@ class FrameSetGT:
 
 
 def _sample_phenotype(rng: np.random.Generator) -> np.ndarray:
-    # gender, age (teen .. elderly), muscle, weight, height, proportions
+    """(6,) phenotype: gender, age, muscle, weight, height, proportions. Anny's age axis is
+    0 baby, 1/3 child, 2/3 young adult, 1 elderly: 85 % teens to elderly, 15 % children."""
     lo = np.array([0.0, 0.5, 0.2, 0.15, 0.15, 0.3])
     hi = np.array([1.0, 1.0, 0.8, 0.85, 0.9, 0.7])
-    return rng.uniform(lo, hi).astype(np.float32)
+    ph = rng.uniform(lo, hi)
+    if rng.random() < 0.15:
+        ph[1] = rng.uniform(0.25, 0.45)
+    return ph.astype(np.float32)
 
 
 class SyntheticScene:
