@@ -21,6 +21,9 @@ API (everything in metres; frames in :mod:`hamst3r_ros.body.frames`):
   ``points_to_coords`` / ``coords_to_points``, and ``nearest_vertices(coords (N,3), k)``
   -> (vertex indices, template-metre distances) through a KD-tree, for fitting.
 
+- ``hamst3r_ros.body.smpl_model`` (imported on its own, not from here): SMPL through
+  ``smplx`` from user-supplied ``.npz`` files, for checkpoints trained on SMPL templates.
+
 Importing this package imports only numpy/torch; Anny loads on first use.
 """
 from hamst3r_ros.body.anny_model import PHENOTYPE_NAMES, AnnyBody, BodyOutput, load_anny_body, rigid_transform
