@@ -20,6 +20,7 @@ from __future__ import annotations
 import importlib.util
 import itertools
 import os
+import shutil
 import tempfile
 import threading
 import time
@@ -46,6 +47,16 @@ os.environ.update(ROS_TEST_ENV)
 os.environ.pop("ROS_STATIC_PEERS", None)
 
 HAVE_RCLPY = importlib.util.find_spec("rclpy") is not None
+
+
+def pytest_report_header(config):
+    return "ROS test env: " + ", ".join(f"{k}={v}" for k, v in ROS_TEST_ENV.items())
+
+
+def pytest_sessionfinish(session, exitstatus):
+    # ROS logs of a passing run are noise; keep them when something failed.
+    if exitstatus == 0:
+        shutil.rmtree(ROS_TEST_ENV["ROS_LOG_DIR"], ignore_errors=True)
 
 
 def pytest_collection_modifyitems(config, items):
