@@ -162,3 +162,11 @@ def test_compressing_checks_arguments():
         numpy_to_compressed(np.zeros((4, 4), np.uint8), "rgb8", "png")
     with pytest.raises(ValueError):
         numpy_to_compressed(_smooth_rgb(), "rgb8", "webp")
+
+
+def test_decompression_bombs_are_rejected(monkeypatch):
+    from PIL import Image as PILImage
+
+    msg = numpy_to_compressed(np.zeros((20, 20), np.uint8), "mono8", "png")
+    monkeypatch.setattr(PILImage, "MAX_IMAGE_PIXELS", 100)  # 400 px > 2 x limit: Pillow refuses
+    assert reason(compressed_to_numpy, msg) == "size"

@@ -79,6 +79,8 @@ def compressed_to_numpy(msg) -> tuple[np.ndarray, str]:
         raise
     except UnidentifiedImageError:
         raise ConversionError("decode", f"{len(data)} bytes are not a {want.lower()} image") from None
+    except PILImage.DecompressionBombError as e:
+        raise ConversionError("size", f"{want.lower()} image is implausibly large: {e}") from None
     except (OSError, SyntaxError, ValueError) as e:
         reason = "truncated" if "truncat" in str(e).lower() else "decode"
         raise ConversionError(reason, f"{want.lower()} data does not decode: {e}") from None
