@@ -170,3 +170,12 @@ def test_decompression_bombs_are_rejected(monkeypatch):
     msg = numpy_to_compressed(np.zeros((20, 20), np.uint8), "mono8", "png")
     monkeypatch.setattr(PILImage, "MAX_IMAGE_PIXELS", 100)  # 400 px > 2 x limit: Pillow refuses
     assert reason(compressed_to_numpy, msg) == "size"
+
+
+def test_every_rejection_reason_is_counted_by_the_node():
+    from hamst3r_ros.ros.conversions import REASONS
+    from hamst3r_ros.ros.diagnostics import BAD_INPUT_REASONS
+
+    assert set(REASONS) <= set(BAD_INPUT_REASONS)
+    with pytest.raises(ValueError):
+        ConversionError("bogus", "not a reason")
