@@ -70,11 +70,14 @@ def test_images_match_cv_bridge(encoding):
     assert (ours.height, ours.width, ours.encoding, ours.step, ours.is_bigendian) == \
         (theirs.height, theirs.width, theirs.encoding, theirs.step, theirs.is_bigendian)
     assert bytes(ours.data) == bytes(theirs.data)
-    # Reading a padded message (step larger than a row).
+    # Reading a padded message (step longer than a row by two pixels: cv_bridge computes the
+    # row length as step / pixel size, so it misreads padding that is not whole pixels, which
+    # image_to_numpy reads correctly; test_rgb8_with_row_padding covers that case).
+    pad_bytes = 2 * ch * dtype.itemsize
     pad = numpy_to_image(a, encoding)
-    pad.step += 4 * dtype.itemsize
+    pad.step += pad_bytes
     rows = np.frombuffer(bytes(ours.data), np.uint8).reshape(4, -1)
-    pad.data = array.array("B", np.hstack([rows, np.zeros((4, 4 * dtype.itemsize), np.uint8)]).tobytes())
+    pad.data = array.array("B", np.hstack([rows, np.zeros((4, pad_bytes), np.uint8)]).tobytes())
     for msg in (ours, pad):
         mine, ref = image_to_numpy(msg), bridge.imgmsg_to_cv2(msg, "passthrough")
         assert mine.dtype == ref.dtype and mine.shape == ref.shape
