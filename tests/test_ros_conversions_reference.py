@@ -84,13 +84,17 @@ def test_images_match_cv_bridge(encoding):
         np.testing.assert_array_equal(mine, ref)
 
 
-@pytest.mark.parametrize("encoding", ["rgb8", "mono8", "mono16", "rgba8"])
-def test_png_decoding_matches_cv_bridge(encoding):
+@pytest.mark.parametrize("encoding,fmt", [("rgb8", "png"), ("mono8", "png"), ("mono16", "png"), ("rgba8", "png"),
+                                          ("rgb8", "jpeg"), ("mono8", "jpeg")])
+def test_decoding_matches_cv_bridge(encoding, fmt):
     bridge = _bridge()
-    shape = {"rgb8": (5, 7, 3), "rgba8": (5, 7, 4)}.get(encoding, (5, 7))
+    shape = {"rgb8": (48, 64, 3), "rgba8": (48, 64, 4)}.get(encoding, (48, 64))
     dtype = np.uint16 if encoding == "mono16" else np.uint8
-    a = (np.random.default_rng(4).random(shape) * 250).astype(dtype)
-    msg = numpy_to_compressed(a, encoding, "png")
+    v, u = np.mgrid[0:48, 0:64]
+    smooth = (u * 3 + v * 2)[..., None] if len(shape) == 3 else u * 3 + v * 2
+    noise = np.random.default_rng(4).integers(0, 20, shape)
+    a = np.clip(smooth + noise, 0, 255).astype(dtype) * (257 if encoding == "mono16" else 1)
+    msg = numpy_to_compressed(a.astype(dtype), encoding, fmt)
     mine, _ = compressed_to_numpy(msg)
     ref = bridge.compressed_imgmsg_to_cv2(msg, "passthrough")  # OpenCV order: BGR(A)
     if mine.ndim == 3:
