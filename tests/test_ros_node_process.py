@@ -49,6 +49,13 @@ def _stop(procs, timeout=20.0):
     return outs, [p.returncode for p in procs]
 
 
+def _camera_statuses(diags):
+    """Key/values of each camera status in the newest DiagnosticArray."""
+    if not diags:
+        return []
+    return [{kv.key: kv.value for kv in s.values} for s in diags[-1].status if ": camera " in s.name]
+
+
 def test_camera_rig_to_points_humans_and_diagnostics_across_processes(ros, tmp_path):
     from diagnostic_msgs.msg import DiagnosticArray
     from hamst3r_msgs.msg import HumanArray
@@ -82,7 +89,9 @@ def test_camera_rig_to_points_humans_and_diagnostics_across_processes(ros, tmp_p
                  "5 clouds from the node process")
         assert len(clouds) >= 5, "a process exited early:\n" + "\n".join(
             p.communicate()[0] for p in procs if p.poll() is not None)
-        wait_for(lambda: diags and humans, 10.0, "diagnostics and humans")
+        wait_for(lambda: humans and _camera_statuses(diags) and all(
+            int(v["received"]) >= 5 for v in _camera_statuses(diags)), 10.0,
+            "humans, and diagnostics counting 5 images per camera")
     finally:
         outs, codes = _stop(procs)
     # SIGTERM is a clean exit for both executables.
@@ -94,10 +103,8 @@ def test_camera_rig_to_points_humans_and_diagnostics_across_processes(ros, tmp_p
     for i in range(3):
         assert set(rgb[pts["instance"] == i + 1][:, 0].tolist()) == {60 * (i + 1)}
     # Calibration-free folder: CameraInfo K = 0 means unknown, not bad input.
-    statuses = {s.name: {kv.key: kv.value for kv in s.values} for s in diags[-1].status}
-    cam_status = [v for n, v in statuses.items() if "camera" in n]
-    assert len(cam_status) == 3 and all(v["bad_total"] == "0" for v in cam_status)
-    assert all(int(v["received"]) >= 5 for v in cam_status)
+    cam_status = _camera_statuses(diags)
+    assert len(cam_status) == 3 and all(v["bad_total"] == "0" for v in cam_status), cam_status
     assert [h.id for h in humans[-1].humans] == [7]
 
 

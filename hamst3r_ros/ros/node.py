@@ -277,6 +277,11 @@ def main(args: Optional[Sequence[str]] = None) -> int:
         # Wrong parameters, files or pipeline: one clear line, no traceback.
         print(f"hamst3r_node: {exc}", file=sys.stderr)
         code = 2
+    except Exception:
+        # A SIGTERM between the executor's context check and its wait makes rcl refuse the
+        # wait set: that is the shutdown we were asked for, not an error.
+        if rclpy.ok():
+            raise
     finally:
         if node is not None:
             node.destroy_node()

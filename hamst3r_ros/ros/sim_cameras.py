@@ -342,6 +342,11 @@ def main(args: Optional[Sequence[str]] = None) -> int:
     except ValueError as exc:
         print(f"sim_cameras: {exc}", file=sys.stderr)
         code = 2
+    except Exception:
+        # A SIGTERM between the executor's context check and its wait makes rcl refuse the
+        # wait set: that is the shutdown we were asked for, not an error.
+        if rclpy.ok():
+            raise
     finally:
         if node is not None:
             node.destroy_node()
