@@ -59,11 +59,16 @@ endif()
 CMAKE
 cmp -s "$fix.tmp" "$fix" 2>/dev/null && rm "$fix.tmp" || mv "$fix.tmp" "$fix"
 
-# Fingerprint of what a build depends on: package sources, this script, the interpreter.
+# Fingerprint of what a build depends on: package sources, this script, the interpreter and
+# the installed ROS wheels (new generators or runtimes mean regenerating).
+toolchain="$("$PY" -c 'import sys, importlib.metadata as md
+print(sys.version)
+print(sorted((d.metadata["Name"] or "", d.version) for d in md.distributions()
+             if (d.metadata["Name"] or "").lower().startswith("ros-")))')"
 fingerprint() {
   { (cd "$1" && find . -type f -print0 | sort -z | xargs -0 sha256sum)
     sha256sum < "${BASH_SOURCE[0]}"
-    "$PY" -c 'import sys; print(sys.version)'; } | sha256sum | cut -d' ' -f1
+    echo "$toolchain"; } | sha256sum | cut -d' ' -f1
 }
 
 build_pkg() {  # build_pkg <source dir>
