@@ -128,6 +128,10 @@ def test_bgr8_is_stored_as_colour_and_decodes_to_rgb():
     out, enc = compressed_to_numpy(numpy_to_compressed(rgb[:, :, ::-1], "bgr8", "png"))
     assert enc == "rgb8"
     np.testing.assert_array_equal(out, rgb)
+    rgba = np.dstack([rgb, np.full(rgb.shape[:2], 7, np.uint8)])
+    out, enc = compressed_to_numpy(numpy_to_compressed(rgba[:, :, [2, 1, 0, 3]], "bgra8", "png"))
+    assert enc == "rgba8"
+    np.testing.assert_array_equal(out, rgba)
 
 
 def test_jpeg_round_trip_is_close_and_accepts_image_transport_format_strings():
@@ -160,6 +164,8 @@ def test_compressing_checks_arguments():
         numpy_to_compressed(np.zeros((4, 4), np.uint16), "mono16", "jpeg")
     with pytest.raises(ConversionError):
         numpy_to_compressed(np.zeros((4, 4), np.uint8), "rgb8", "png")
+    assert reason(numpy_to_compressed, np.zeros((4, 4), np.uint8), "bgr8", "png") == "size"
+    assert reason(numpy_to_compressed, np.zeros((4, 4, 4), np.uint8), "bgra8", "jpeg") == "encoding"
     with pytest.raises(ValueError):
         numpy_to_compressed(_smooth_rgb(), "rgb8", "webp")
 

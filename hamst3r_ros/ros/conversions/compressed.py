@@ -108,18 +108,20 @@ def numpy_to_compressed(img: np.ndarray, encoding: str = "rgb8", fmt: str = "jpe
     if fmt not in ("jpeg", "png"):
         raise ValueError(f"compressed format must be 'jpeg' or 'png', got {fmt!r}")
     img = np.asarray(img)
-    if encoding in ("bgr8", "bgra8"):
-        img = img[:, :, [2, 1, 0] + ([3] if encoding == "bgra8" else [])]
-        encoding = "rgb8" if encoding == "bgr8" else "rgba8"
-    modes = {"rgb8": ("RGB", np.uint8, 3), "rgba8": ("RGBA", np.uint8, 4), "mono8": ("L", np.uint8, 2),
-             "mono16": ("I;16", np.uint16, 2)}
-    if encoding not in modes:
-        raise ConversionError("encoding", f"cannot compress {encoding!r} (expected one of {sorted(modes)} or bgr8/bgra8)")
-    mode, dtype, ndim = modes[encoding]
-    if img.dtype != dtype or img.ndim != (3 if ndim > 2 else 2) or (ndim > 2 and img.shape[2] != ndim):
-        raise ConversionError("size", f"{encoding} needs {np.dtype(dtype)} of shape "
-                                      f"{'(H, W)' if ndim == 2 else f'(H, W, {ndim})'}, got {img.dtype} {img.shape}")
-    if fmt == "jpeg" and encoding in ("rgba8", "mono16"):
+    # encoding -> (Pillow mode, dtype, channels); bgr(a) is reordered to rgb(a) below.
+    layouts = {"rgb8": ("RGB", np.uint8, 3), "bgr8": ("RGB", np.uint8, 3), "rgba8": ("RGBA", np.uint8, 4),
+               "bgra8": ("RGBA", np.uint8, 4), "mono8": ("L", np.uint8, 1), "mono16": ("I;16", np.uint16, 1)}
+    if encoding not in layouts:
+        raise ConversionError("encoding", f"cannot compress {encoding!r} (expected one of {sorted(layouts)})")
+    mode, dtype, channels = layouts[encoding]
+    shape_ok = img.ndim == 2 if channels == 1 else (img.ndim == 3 and img.shape[2] == channels)
+    if img.dtype != dtype or not shape_ok:
+        want = "(H, W)" if channels == 1 else f"(H, W, {channels})"
+        raise ConversionError("size", f"{encoding} needs {np.dtype(dtype)} of shape {want}, "
+                                      f"got {img.dtype} {img.shape}")
+    if encoding.startswith("bgr"):
+        img = img[:, :, [2, 1, 0, 3][:channels]]
+    if fmt == "jpeg" and encoding in ("rgba8", "bgra8", "mono16"):
         raise ConversionError("encoding", f"jpeg cannot hold {encoding}; use png")
     if not 1 <= int(quality) <= 95:
         raise ValueError(f"JPEG quality must be in 1..95, got {quality}")
