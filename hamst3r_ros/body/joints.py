@@ -17,8 +17,10 @@ left/right_ankle foot.L/.R
 spine3          spine01           +0.34 m (SMPL: ~+0.30 m)
 left/right_foot toe3-1.L/.R       ball of the foot, ~14 cm ahead of the ankle
 neck            neck01            base of the neck
-left/right_collar shoulder01.L/.R ~10 cm off the midline (SMPL: ~8 cm); clavicle.L/.R
-                                  heads sit on the midline, too far in
+left/right_collar clavicle.L/.R   the sternoclavicular joint, ~2 cm off the midline
+                                  (SMPL: ~8 cm); shoulder01.L/.R heads (~10 cm) would be
+                                  closer but reach the skin surface when the arm is raised
+                                  (measured 1-2 mm outside while waving)
 head            head              skull base
 left/right_shoulder upperarm01.L/.R glenohumeral joint
 left/right_elbow lowerarm01.L/.R
@@ -27,7 +29,7 @@ left/right_hand finger3-1.L/.R    middle-finger knuckle, ~9 cm past the wrist
 =============== ================= ====================================================
 
 Anny's ``.L`` is the person's left, as SMPL's ``left_``. Unmapped bones (toes, fingers,
-eyes, spine04/05, neck02/03, clavicles, twist bones upperarm02/lowerarm02/upperleg02/
+eyes, spine04/05, neck02/03, shoulder01.L/.R, twist bones upperarm02/lowerarm02/upperleg02/
 lowerleg02, pelvis.L/.R, metacarpals) still move the mesh; they just publish no joint.
 """
 from __future__ import annotations
@@ -49,8 +51,8 @@ SMPL_TO_ANNY_BONE: dict[str, str] = {
     "left_foot": "toe3-1.L",
     "right_foot": "toe3-1.R",
     "neck": "neck01",
-    "left_collar": "shoulder01.L",
-    "right_collar": "shoulder01.R",
+    "left_collar": "clavicle.L",
+    "right_collar": "clavicle.R",
     "head": "head",
     "left_shoulder": "upperarm01.L",
     "right_shoulder": "upperarm01.R",

@@ -243,7 +243,11 @@ class SyntheticScene:
         motions = cfg.motions or list(rng.choice(MOTIONS, size=cfg.num_people, p=[0.35, 0.25, 0.2, 0.2]))
         people: list[PersonSpec] = []
         spots: list[np.ndarray] = []  # occupied stand/sit positions
-        for k, motion in enumerate(motions):
+        paths: list[np.ndarray] = []  # (K, 2) samples of the walkers' paths
+        # walkers first, so that standing and sitting people can keep off their paths
+        order = sorted(range(len(motions)), key=lambda i: motions[i] not in ("walk", "pace"))
+        for k in order:
+            motion = motions[k]
             shape = _sample_phenotype(rng)
             verts, _ = self._rest_extent(shape, np.zeros((len(self._pb.index), 3), np.float32))
             pelvis_h = -float(verts[:, 2].min())
@@ -263,10 +267,17 @@ class SyntheticScene:
                 centre = rng.uniform(-lim, lim)
                 radii = np.array([half, 0.0])
             else:
+                # the candidate farthest from the others (enough: > 1.2 m from spots, > 0.8 m from paths)
+                best, best_score = None, -np.inf
                 for _ in range(50):
-                    centre = rng.uniform([-fx, -fy], [fx, fy])
-                    if all(np.linalg.norm(centre - s) > 1.2 for s in spots):
+                    c = rng.uniform([-fx, -fy], [fx, fy])
+                    score = min([np.linalg.norm(c - q) - 1.2 for q in spots]
+                                + [np.linalg.norm(p - c, axis=1).min() - 0.8 for p in paths] + [1.0])
+                    if score > best_score:
+                        best, best_score = c, score
+                    if score >= 0:
                         break
+                centre = best
                 spots.append(centre)
             spec = PersonSpec(k + 1, shape, str(motion), centre, radii, heading, speed, float(rng.uniform(0, 2 * np.pi)),
                               pelvis_h, bool(rng.random() < 0.5))
@@ -275,8 +286,10 @@ class SyntheticScene:
                 spec.heading = heading
                 self._seat(spec, rng)
             spec.vertex_colors = body_vertex_colors(self.template.vertices, rng)
+            if motion in ("walk", "pace"):
+                paths.append(np.array([person_state(spec, t, self._pb)[1][:2, 3] for t in np.linspace(0, 30, 121)]))
             people.append(spec)
-        return people
+        return sorted(people, key=lambda p: p.person_id)
 
     def _seat(self, spec: PersonSpec, rng: np.random.Generator) -> None:
         """Put a sitting person's feet on the floor and a stool under the buttocks."""
