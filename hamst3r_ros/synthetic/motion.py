@@ -20,6 +20,11 @@ Motions (``PersonSpec.motion``):
 - ``"sit"``: sits on a stool (hips flexed 1.5 rad, knees 1.5 rad), hands resting on the
   thighs, the head turning, one arm gesturing now and then.
 
+Placement (scene.py): walkers' paths stay 1.1 m clear of the walls (furniture stands
+there); standing and sitting people are placed > 0.8 m from every walker's path and
+> 1.2 m from each other when the room allows. Walkers do not avoid each other: two paths
+may cross, and bodies may then interpenetrate for a few frames.
+
 Sign conventions in body axes (right-hand rule): a *negative* rotation about y swings a
 thigh/upper arm forwards, a positive rotation about y bends a knee; a positive rotation
 about x raises the left arm sideways, a negative one the right arm.
