@@ -40,6 +40,7 @@ from torch import nn
 
 from ..types import PairPrediction
 from .config import NetConfig, named_config
+from .human_heads import upsample_masks
 from .networks import build_net
 
 Grid = tuple[int, int]
@@ -150,7 +151,8 @@ class Hamst3rModel(nn.Module):
         ``res1``/``res2`` are the heads' NHWC dicts for the chunk's pairs (batch order =
         ``pair_indices``), ``human`` the human-head dict or None, ``dec1``/``dec2`` the
         per-view decoder block outputs (lists of (b, N, C); last one normed) when
-        ``keep_tokens`` else None.
+        ``keep_tokens`` else None. Without ``keep_tokens`` only the blocks the heads read
+        are kept in memory.
         """
         n = len(feats)
         for i, j in pairs:
@@ -167,12 +169,14 @@ class Hamst3rModel(nn.Module):
             x1 = torch.stack([feats[i].emb for i in i_s])
             x2 = torch.stack([feats[j].emb for j in j_s])
             with self._autocast():
-                dec1, dec2 = self.net.decode(x1, g1, x2, g2)
+                dec1, dec2 = self.net.decode(x1, g1, x2, g2, None if keep_tokens else self.net.head_layers())
+            del x1, x2
             for s in range(0, len(idx), head_chunk):
                 sl = slice(s, s + head_chunk)
                 e1 = torch.stack([feats[i].enc for i in i_s[sl]])
                 e2 = torch.stack([feats[j].enc for j in j_s[sl]])
-                d1, d2 = [t[sl] for t in dec1], [t[sl] for t in dec2]
+                d1 = [None if t is None else t[sl] for t in dec1]
+                d2 = [None if t is None else t[sl] for t in dec2]
                 res1, res2, hum = self.net.run_heads(e1, d1, g1, e2, d2, g2)
                 yield idx[sl], res1, res2, hum, (d1 if keep_tokens else None), (d2 if keep_tokens else None)
 
@@ -195,18 +199,25 @@ class Hamst3rModel(nn.Module):
 
     @staticmethod
     def _to_prediction(pair, b, res1, res2, hum, as_numpy) -> PairPrediction:
-        def cv(t):
-            if t is None:
-                return None
-            t = t[b].float()
+        def cv1(t):
+            t = t.float()
             return t.cpu().numpy() if as_numpy else t
+
+        def cv(t):
+            return None if t is None else cv1(t[b])
 
         kw = dict(i=int(pair[0]), j=int(pair[1]), pts_i=cv(res1["pts3d"]), pts_j=cv(res2["pts3d_in_other_view"]),
                   conf_i=cv(res1.get("conf")), conf_j=cv(res2.get("conf")),
                   desc_i=cv(res1.get("desc")), desc_j=cv(res2.get("desc")),
                   desc_conf_i=cv(res1.get("desc_conf")), desc_conf_j=cv(res2.get("desc_conf")))
         if hum is not None:
-            kw.update(inst_i=cv(hum["mask_logits1"].sigmoid()), inst_j=cv(hum["mask_logits2"].sigmoid()),
+            # Probabilities at the mask-embedding resolution, upsampled bilinearly to the
+            # image (16x fewer sigmoids than upsampling logits first; both are in [0, 1]).
+            def masks(k, res):
+                hw = res["pts3d" if k == 1 else "pts3d_in_other_view"].shape[1:3]
+                return upsample_masks(hum[f"mask_logits{k}"][b:b + 1].sigmoid(), tuple(hw))[0]
+
+            kw.update(inst_i=cv1(masks(1, res1)), inst_j=cv1(masks(2, res2)),
                       inst_score=cv(hum["class_logits"].softmax(-1)[..., 0]),
                       dp_i=cv(hum["dp1"]), dp_j=cv(hum["dp2"]),
                       body_i=cv(hum["body_logits1"].sigmoid()), body_j=cv(hum["body_logits2"].sigmoid()))

@@ -59,9 +59,8 @@ def reg_desc(desc: torch.Tensor, mode: str) -> torch.Tensor:
     raise ValueError(f"desc_mode: unknown mode {mode!r}; expected 'norm'")
 
 
-def postprocess(out: torch.Tensor, cfg: NetConfig) -> dict[str, torch.Tensor]:
-    """Raw (B, C, H, W) head output -> dict of NHWC maps (see module docstring)."""
-    fmap = out.permute(0, 2, 3, 1)
+def postprocess(fmap: torch.Tensor, cfg: NetConfig) -> dict[str, torch.Tensor]:
+    """Raw (B, H, W, C) head output -> dict of NHWC maps (see module docstring)."""
     res = {"pts3d": reg_dense_depth(fmap[..., 0:3], cfg.depth_mode)}
     if cfg.conf_mode is not None:
         res["conf"] = reg_dense_conf(fmap[..., 3], cfg.conf_mode)
@@ -86,6 +85,15 @@ def tokens_to_pixels(feat: torch.Tensor, grid: tuple[int, int], patch: int) -> t
     return F.pixel_shuffle(feat, patch)
 
 
+def tokens_to_pixels_nhwc(feat: torch.Tensor, grid: tuple[int, int], patch: int) -> torch.Tensor:
+    """Same mapping as :func:`tokens_to_pixels`, straight to (B, h*p, w*p, C) in one copy."""
+    b, n, cpp = feat.shape
+    h, w = grid
+    c = cpp // (patch * patch)
+    feat = feat.reshape(b, h, w, c, patch, patch).permute(0, 1, 4, 2, 5, 3)
+    return feat.reshape(b, h * patch, w * patch, c)
+
+
 def _num_out_channels(cfg: NetConfig) -> int:
     return 3 + int(cfg.conf_mode is not None)
 
@@ -106,8 +114,7 @@ class LinearHead(nn.Module):
         self.proj = nn.Linear(cfg.dec_embed_dim, ch * cfg.patch_size ** 2)
 
     def forward(self, decout: list[torch.Tensor], grid: tuple[int, int]) -> dict[str, torch.Tensor]:
-        feat = tokens_to_pixels(self.proj(decout[-1]), grid, self.cfg.patch_size)
-        return postprocess(feat, self.cfg)
+        return postprocess(tokens_to_pixels_nhwc(self.proj(decout[-1]), grid, self.cfg.patch_size), self.cfg)
 
 
 # ---------------------------------------------------------------- DPT
@@ -225,7 +232,7 @@ class DPTHead(nn.Module):
         self.dpt = DPT(cfg, _num_out_channels(cfg))
 
     def forward(self, decout: list[torch.Tensor], grid: tuple[int, int]) -> dict[str, torch.Tensor]:
-        return postprocess(self.dpt(decout, grid), self.cfg)
+        return postprocess(self.dpt(decout, grid).permute(0, 2, 3, 1), self.cfg)
 
 
 class CatMLPDPTHead(nn.Module):
@@ -246,8 +253,8 @@ class CatMLPDPTHead(nn.Module):
     def forward(self, decout: list[torch.Tensor], grid: tuple[int, int]) -> dict[str, torch.Tensor]:
         pts = self.dpt(decout, grid)
         cat = torch.cat([decout[0], decout[-1]], dim=-1)
-        local = tokens_to_pixels(self.head_local_features(cat), grid, self.cfg.patch_size)
-        return postprocess(torch.cat([pts, local], dim=1), self.cfg)
+        local = tokens_to_pixels_nhwc(self.head_local_features(cat), grid, self.cfg.patch_size)
+        return postprocess(torch.cat([pts.permute(0, 2, 3, 1), local], dim=-1), self.cfg)
 
 
 def build_head(cfg: NetConfig) -> nn.Module:

@@ -21,7 +21,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .config import HumanHeadsConfig, NetConfig
-from .heads import tokens_to_pixels
+from .heads import tokens_to_pixels, tokens_to_pixels_nhwc
 from .layers import Mlp
 
 
@@ -72,9 +72,10 @@ class InstanceHead(nn.Module):
         return tokens_to_pixels(self.pixel_embed(tok), grid, self.patch_size // self.cfg.mask_stride)
 
     def forward(self, tok1: torch.Tensor, grid1: tuple[int, int], tok2: torch.Tensor,
-                grid2: tuple[int, int]) -> dict[str, torch.Tensor]:
+                grid2: tuple[int, int], full_res: bool = True) -> dict[str, torch.Tensor]:
         """Last decoder tokens of both views -> ``class_logits`` (B, Q, 2), ``mask_logits1``
-        (B, Q, H1, W1), ``mask_logits2`` (B, Q, H2, W2)."""
+        (B, Q, H1, W1), ``mask_logits2`` (B, Q, H2, W2); with ``full_res=False`` the mask
+        logits stay at the mask-embedding resolution (H/mask_stride, W/mask_stride)."""
         b = tok1.shape[0]
         mem = torch.cat([self.input_proj(tok1) + self.view_embed[0], self.input_proj(tok2) + self.view_embed[1]], 1)
         q = self.query_feat[None].expand(b, -1, -1)
@@ -87,9 +88,15 @@ class InstanceHead(nn.Module):
         for k, (tok, grid) in enumerate(((tok1, grid1), (tok2, grid2)), start=1):
             pix = self._pixel_embeddings(tok, grid)  # (B, mask_dim, H/s, W/s)
             logits = torch.einsum("bqc,bchw->bqhw", emb, pix)
-            size = (grid[0] * self.patch_size, grid[1] * self.patch_size)
-            out[f"mask_logits{k}"] = F.interpolate(logits, size=size, mode="bilinear", align_corners=False)
+            if full_res:
+                logits = upsample_masks(logits, (grid[0] * self.patch_size, grid[1] * self.patch_size))
+            out[f"mask_logits{k}"] = logits
         return out
+
+
+def upsample_masks(x: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
+    """(B, Q, h, w) mask logits or probabilities -> (B, Q, H, W), bilinear."""
+    return F.interpolate(x, size=size, mode="bilinear", align_corners=False)
 
 
 class DensePoseHead(nn.Module):
@@ -101,7 +108,7 @@ class DensePoseHead(nn.Module):
         self.proj = nn.Linear(net.dec_embed_dim, 4 * net.patch_size ** 2)
 
     def forward(self, tok: torch.Tensor, grid: tuple[int, int]) -> dict[str, torch.Tensor]:
-        fmap = tokens_to_pixels(self.proj(tok), grid, self.patch_size).permute(0, 2, 3, 1)
+        fmap = tokens_to_pixels_nhwc(self.proj(tok), grid, self.patch_size)
         return {"dp": fmap[..., :3], "body_logits": fmap[..., 3]}
 
 
@@ -117,8 +124,8 @@ class HumanHeads(nn.Module):
         self.densepose2 = DensePoseHead(net)
 
     def forward(self, tok1: torch.Tensor, grid1: tuple[int, int], tok2: torch.Tensor,
-                grid2: tuple[int, int]) -> dict[str, torch.Tensor]:
-        out = self.instances(tok1, grid1, tok2, grid2)
+                grid2: tuple[int, int], full_res: bool = True) -> dict[str, torch.Tensor]:
+        out = self.instances(tok1, grid1, tok2, grid2, full_res)
         d1, d2 = self.densepose1(tok1, grid1), self.densepose2(tok2, grid2)
         out.update(dp1=d1["dp"], body_logits1=d1["body_logits"], dp2=d2["dp"], body_logits2=d2["body_logits"])
         return out

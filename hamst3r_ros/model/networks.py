@@ -76,24 +76,37 @@ class PairNet(nn.Module):
         """Encoder tokens -> decoder width (``decoder_embed``), (B, N, dec_dim)."""
         return self.decoder_embed(enc)
 
-    def decode(self, x1: torch.Tensor, grid1: Grid, x2: torch.Tensor, grid2: Grid
-               ) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
-        """Embedded tokens of view 1 and view 2 -> per-view decoder block outputs."""
+    def head_layers(self) -> set[int]:
+        """Decoder block numbers (1-based) the heads read: DPT hooks and the last block."""
+        keep = {self.cfg.dec_depth}
+        if self.cfg.head_type != "linear":
+            keep |= {h for h in self.cfg.dpt_hooks if h > 0}
+        return keep
+
+    def decode(self, x1: torch.Tensor, grid1: Grid, x2: torch.Tensor, grid2: Grid,
+               keep: Optional[set[int]] = None) -> tuple[list, list]:
+        """Embedded tokens of view 1 and view 2 -> per-view decoder block outputs.
+
+        ``keep``: block numbers to return (others None); default all.
+        """
         hd = self.cfg.dec_embed_dim // self.cfg.dec_num_heads
         r1 = self.rope(grid1, hd, x1.device)
         r2 = r1 if grid2 == grid1 else self.rope(grid2, hd, x1.device)
-        return run_decoder(self.dec_blocks, self.dec_blocks2, self.dec_norm, x1, x2, r1, r2)
+        return run_decoder(self.dec_blocks, self.dec_blocks2, self.dec_norm, x1, x2, r1, r2, keep)
 
     def run_heads(self, enc1: torch.Tensor, dec1: list[torch.Tensor], grid1: Grid,
                   enc2: torch.Tensor, dec2: list[torch.Tensor], grid2: Grid,
                   human: bool = True) -> tuple[dict[str, torch.Tensor], dict[str, torch.Tensor], Optional[dict]]:
-        """Heads in float32 on ``[enc] + dec`` per view; returns (res1, res2, human outputs or None)."""
-        d1 = [t.float() for t in [enc1] + dec1]
-        d2 = [t.float() for t in [enc2] + dec2]
+        """Heads in float32 on ``[enc] + dec`` per view; returns (res1, res2, human outputs or None).
+
+        Human mask logits come at the mask-embedding resolution (see ``InstanceHead``).
+        """
+        d1 = [None if t is None else t.float() for t in [enc1] + dec1]
+        d2 = [None if t is None else t.float() for t in [enc2] + dec2]
         with torch.autocast(device_type=d1[0].device.type, enabled=False):
             res1 = self.downstream_head1(d1, grid1)
             res2 = self.downstream_head2(d2, grid2)
-            hum = self.human_heads(d1[-1], grid1, d2[-1], grid2) if (human and self.has_human_heads) else None
+            hum = self.human_heads(d1[-1], grid1, d2[-1], grid2, full_res=False) if (human and self.has_human_heads) else None
         res2["pts3d_in_other_view"] = res2.pop("pts3d")
         return res1, res2, hum
 
@@ -149,15 +162,18 @@ class DunePairNet(nn.Module):
     def embed(self, enc: torch.Tensor) -> torch.Tensor:
         return self.mast3r.embed(enc)
 
-    def decode(self, x1, grid1, x2, grid2):
-        return self.mast3r.decode(x1, grid1, x2, grid2)
+    def head_layers(self) -> set[int]:
+        return self.mast3r.head_layers()
+
+    def decode(self, x1, grid1, x2, grid2, keep: Optional[set[int]] = None):
+        return self.mast3r.decode(x1, grid1, x2, grid2, keep)
 
     def run_heads(self, enc1, dec1, grid1, enc2, dec2, grid2, human: bool = True):
         res1, res2, _ = self.mast3r.run_heads(enc1, dec1, grid1, enc2, dec2, grid2, human=False)
         hum = None
         if human and self.has_human_heads:
             with torch.autocast(device_type=enc1.device.type, enabled=False):
-                hum = self.human_heads(dec1[-1].float(), grid1, dec2[-1].float(), grid2)
+                hum = self.human_heads(dec1[-1].float(), grid1, dec2[-1].float(), grid2, full_res=False)
         return res1, res2, hum
 
     def forward(self, img1: torch.Tensor, img2: torch.Tensor):

@@ -1,0 +1,182 @@
+"""Benchmark: a 4-camera frame set through the full-size MASt3R network, ours vs official.
+
+What is timed (CPU, float32, random weights, ``torch.set_num_threads(--threads)``):
+all 12 ordered pairs of 4 images at 512x384 (W x H) with the full-size MASt3R architecture
+(ViT-L/16 encoder, ViT-B decoders, catmlp+dpt heads; 688.6 M parameters).
+
+- ours: ``Hamst3rModel.encode`` (4 images, once each) + ``decode_pairs`` (12 pairs, one
+  decoder batch, heads in chunks of 4).
+- official: the upstream code from ``--upstream`` (a naver/mast3r checkout with its dust3r and
+  croco submodules, e.g. fetched to /tmp/mast3r; nothing of it is in this repository), as
+  ``dust3r.inference`` runs symmetrised pairs with batch size 2: 6 calls of
+  ``model(view1=[A, B], view2=[B, A])``, so each image is encoded once per pair it is in.
+
+Each side runs in its own subprocess (so peak RSS is per side), after building the model and
+one small warm-up forward. Peak RSS is the process high-water mark (``ru_maxrss``); the
+"after build" column is RSS once the random model exists. Machine load is printed with the
+table: on a shared machine, repeat when the load average is high.
+
+Usage::
+
+    python bench/bench_model.py --upstream /tmp/mast3r            # both sides, ~4 min on 2 cores
+    python bench/bench_model.py --skip-official                   # ours only
+    python bench/bench_model.py --upstream /tmp/mast3r --cams 2 --height 64 --width 64   # smoke run
+
+The upstream needs ``einops`` and ``huggingface_hub`` importable; ``--upstream-deps DIR`` adds a
+directory (e.g. made with ``pip install --target DIR --no-deps einops==0.8.2
+huggingface_hub==0.33.5``) to its path.
+"""
+from __future__ import annotations
+
+import argparse
+import itertools
+import json
+import os
+import resource
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+MASt3R_KW = dict(pos_embed="RoPE100", patch_embed_cls="PatchEmbedDust3R", img_size=(512, 512),
+                 head_type="catmlp+dpt", output_mode="pts3d+desc24", enc_embed_dim=1024, enc_depth=24,
+                 enc_num_heads=16, dec_embed_dim=768, dec_depth=12, dec_num_heads=12, two_confs=True,
+                 landscape_only=False)
+
+
+def _rss_gb() -> float:
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024 ** 2
+    return float("nan")
+
+
+def _peak_gb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024 ** 2
+
+
+def _images(n: int, h: int, w: int):
+    import torch
+
+    g = torch.Generator().manual_seed(0)
+    u8 = torch.randint(0, 256, (n, 3, h, w), generator=g, dtype=torch.uint8)
+    return (u8.float() / 255 - 0.5) / 0.5
+
+
+def _pairs(n_cams: int):
+    return list(itertools.permutations(range(n_cams), 2))
+
+
+def side_ours(a) -> dict:
+    import torch
+
+    sys.path.insert(0, str(REPO))
+    from hamst3r_ros.model.hamst3r import build_model
+
+    torch.set_num_threads(a.threads)
+    t = time.perf_counter()
+    model = build_model("mast3r_vitl_512_catmlpdpt", seed=0)
+    build_s, after_build = time.perf_counter() - t, _rss_gb()
+    model.predict(_images(2, 64, 64), [(0, 1)])  # warm-up
+    imgs = list(_images(a.cams, a.height, a.width))
+    pairs = _pairs(a.cams)
+    t0 = time.perf_counter()
+    feats = model.encode(imgs)
+    t1 = time.perf_counter()
+    preds = model.decode_pairs(feats, pairs)
+    t2 = time.perf_counter()
+    assert len(preds) == len(pairs)
+    return dict(side="ours", pairs=len(pairs), encoder_passes=len(imgs), build_s=build_s, total_s=t2 - t0,
+                encode_s=t1 - t0, decode_heads_s=t2 - t1, rss_after_build_gb=after_build, peak_rss_gb=_peak_gb())
+
+
+def side_official(a) -> dict:
+    import torch
+
+    up = Path(a.upstream).resolve()
+    for p in ([a.upstream_deps] if a.upstream_deps else []) + [str(up), str(up / "dust3r"), str(up / "dust3r" / "croco")]:
+        sys.path.insert(0, p)
+    from mast3r.model import AsymmetricMASt3R  # noqa: E402  (upstream, outside this repo)
+
+    inf = float("inf")
+    torch.set_num_threads(a.threads)
+    torch.manual_seed(0)
+    t = time.perf_counter()
+    model = AsymmetricMASt3R(depth_mode=("exp", -inf, inf), conf_mode=("exp", 1, inf),
+                             desc_conf_mode=("exp", 0, inf), **MASt3R_KW).eval()
+    build_s, after_build = time.perf_counter() - t, _rss_gb()
+
+    def views(imgs, i, j):
+        shape = torch.tensor([list(imgs.shape[-2:])] * 2)
+        v1 = dict(img=torch.stack([imgs[i], imgs[j]]), true_shape=shape, idx=[i, j], instance=[str(i), str(j)])
+        v2 = dict(img=torch.stack([imgs[j], imgs[i]]), true_shape=shape, idx=[j, i], instance=[str(j), str(i)])
+        return v1, v2
+
+    with torch.no_grad():
+        model(*views(_images(2, 64, 64), 0, 1))  # warm-up
+        imgs = _images(a.cams, a.height, a.width)
+        pairs = _pairs(a.cams)
+        sym = sorted({tuple(sorted(p)) for p in pairs})
+        t0 = time.perf_counter()
+        for i, j in sym:
+            model(*views(imgs, i, j))
+        total = time.perf_counter() - t0
+    return dict(side="official", pairs=2 * len(sym), encoder_passes=2 * len(sym), build_s=build_s, total_s=total,
+                encode_s=None, decode_heads_s=None, rss_after_build_gb=after_build, peak_rss_gb=_peak_gb())
+
+
+def _run_side(side: str, a) -> dict:
+    cmd = [sys.executable, __file__, "--side", side, "--threads", str(a.threads), "--cams", str(a.cams),
+           "--height", str(a.height), "--width", str(a.width)]
+    if a.upstream:
+        cmd += ["--upstream", a.upstream]
+    if a.upstream_deps:
+        cmd += ["--upstream-deps", a.upstream_deps]
+    print(f"running {side} side ...", file=sys.stderr, flush=True)
+    out = subprocess.run(cmd, capture_output=True, text=True)
+    if out.returncode:
+        raise SystemExit(f"{side} side failed:\n{out.stderr[-3000:]}")
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--upstream", help="path of a naver/mast3r checkout (with dust3r/ and dust3r/croco/)")
+    p.add_argument("--upstream-deps", help="extra sys.path entry for the upstream's einops/huggingface_hub")
+    p.add_argument("--skip-official", action="store_true")
+    p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--cams", type=int, default=4)
+    p.add_argument("--height", type=int, default=384)
+    p.add_argument("--width", type=int, default=512)
+    p.add_argument("--side", choices=["ours", "official"], help=argparse.SUPPRESS)
+    a = p.parse_args(argv)
+    if a.side:
+        print(json.dumps(side_ours(a) if a.side == "ours" else side_official(a)))
+        return 0
+    if not a.skip_official and not a.upstream:
+        p.error("--upstream PATH is required unless --skip-official")
+    rows = [_run_side("ours", a)]
+    if not a.skip_official:
+        rows.append(_run_side("official", a))
+    load = os.getloadavg()
+    print(f"\nMASt3R ViT-L/ViT-B catmlp+dpt, {a.cams} cameras at {a.width}x{a.height}, {rows[0]['pairs']} ordered pairs, "
+          f"CPU float32, {a.threads} threads, load average after run {load[0]:.1f}/{load[1]:.1f}/{load[2]:.1f}")
+    hdr = f"| {'side':<9} | pairs | encoder passes | total s | s/pair | encode s | decode+heads s | RSS after build GB | peak RSS GB |"
+    print(hdr)
+    print("|" + "|".join("-" * (len(c)) for c in hdr.split("|")[1:-1]) + "|")
+    for r in rows:
+        enc = "-" if r["encode_s"] is None else f"{r['encode_s']:.1f}"
+        dh = "-" if r["decode_heads_s"] is None else f"{r['decode_heads_s']:.1f}"
+        print(f"| {r['side']:<9} | {r['pairs']:>5} | {r['encoder_passes']:>14} | {r['total_s']:>7.1f} | "
+              f"{r['total_s'] / r['pairs']:>6.2f} | {enc:>8} | {dh:>14} | {r['rss_after_build_gb']:>18.2f} | {r['peak_rss_gb']:>11.2f} |")
+    if len(rows) == 2:
+        o, u = rows
+        print(f"\nspeed-up official/ours: {u['total_s'] / o['total_s']:.2f}x time, "
+              f"peak memory ours/official: {o['peak_rss_gb'] / u['peak_rss_gb']:.2f}x")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
