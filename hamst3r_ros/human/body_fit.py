@@ -1,0 +1,306 @@
+"""Robust body-model fit to each person's DensePose-labelled 3D points (batched, warm-started).
+
+Observations (``PersonPoints``): 3D points in the fixed frame with body-template
+coordinates. Each template coordinate is matched to its nearest template vertex (KD-tree in
+template space; matches further than ``max_template_distance`` from any vertex are dropped as
+bad DensePose). The fit then minimises, per person, with torch (GPU when available):
+
+    sum_i w_i rho(|X_v(i) - p_i|) / sum_i w_i                       data, robust
+  + pose_weight     * sum |theta|^2                                 pose prior
+  + shape_weight    * sum ((beta - mean) / std)^2                   shape prior
+  + temporal_weight * (sum |theta - theta_prev|^2 + ((beta - beta_prev) / std)^2)  warm start
+
+with ``rho(r) = r^2 / (r^2 + sigma^2)`` (Geman-McClure: quadratic for r << sigma, bounded
+beyond, so wrong-body or wrong-depth points cannot drag the fit) and
+``X = R_root @ x_body + t`` (``t`` = pelvis position in the fixed frame).
+
+Pose prior (needs no licensed download): a zero-mean isotropic Gaussian on the local joint
+rotations (axis-angle), i.e. a pull towards the model's rest pose that only matters where
+the data say nothing (occluded limbs). The paper uses VPoser, whose weights come with
+SMPL's licence; the Gaussian prior keeps the fit usable with the free Anny model and adds
+no dependency. The shape prior is the model's own Gaussian (Anny: phenotypes around the
+default adult; SMPL: unit-variance PCA betas).
+
+Initialisation: cold = the rest body (mean shape) placed by a robust weighted Umeyama
+alignment of its corresponding vertices to the points (this gives the facing direction
+from DensePose, no search needed); warm = the previous frame set's solution for the same
+track, with the pelvis moved to where the points are now.
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Optional, Sequence
+
+import numpy as np
+import torch
+
+from hamst3r_ros.human.densepose import PersonPoints
+from hamst3r_ros.human.fit_bodies import FitBody
+from hamst3r_ros.human.metrics import umeyama
+
+
+@dataclass
+class FitConfig:
+    """Body-fit parameters.
+
+    Attributes:
+        cold_iterations: optimiser steps without a previous solution.
+        warm_iterations: optimiser steps from the previous frame set's solution.
+        learning_rate: Adam step (radians / metres / prior standard deviations per step).
+        robust_sigma: Geman-McClure scale, metres.
+        pose_weight, shape_weight, temporal_weight: prior weights (see module docstring).
+        max_template_distance: drop observations whose template coordinate is further than
+            this from every template vertex, template metres.
+        min_points: people with fewer usable points are not fitted.
+        cpu_threads: torch intra-op threads during the fit on CPU (None: leave torch's
+            setting). The fit is many small ops: on a busy or small CPU, 1 thread is often
+            several times faster than oversubscribed ones.
+    """
+
+    cold_iterations: int = 120
+    warm_iterations: int = 25
+    learning_rate: float = 0.03
+    robust_sigma: float = 0.05
+    pose_weight: float = 2e-4
+    shape_weight: float = 2e-4
+    temporal_weight: float = 1e-3
+    max_template_distance: float = 0.05
+    min_points: int = 50
+    cpu_threads: Optional[int] = None
+
+
+@dataclass
+class FitState:
+    """A solution, reusable as a warm start (float32 numpy).
+
+    Attributes:
+        shape: (S,) shape parameters.
+        pose: (K, 3) fitted joint rotations, axis-angle, radians.
+        root_rotation: (3, 3) body frame -> fixed frame rotation.
+        pelvis: (3,) pelvis position in the fixed frame, metres.
+    """
+
+    shape: np.ndarray
+    pose: np.ndarray
+    root_rotation: np.ndarray
+    pelvis: np.ndarray
+
+
+@dataclass
+class BodyFit:
+    """One fitted person (fixed frame, metres).
+
+    Attributes:
+        person_id: id of the PersonPoints it was fitted to.
+        state: the solution (warm start for the next frame set).
+        joints: (24, 3) float64 SMPL-order joint positions.
+        joint_rotations: (24, 3, 3) float64 global joint orientations (relative to the rest
+            pose, composed with the root rotation).
+        T_fixed_root: (4, 4) float64 pelvis pose.
+        vertices: (V, 3) float32 posed mesh.
+        full_pose: flat float32 full pose vector of the body model.
+        residual: median distance of the observations to their vertices, metres.
+        num_points: observations used.
+        warm: whether it was warm-started.
+    """
+
+    person_id: int
+    state: FitState
+    joints: np.ndarray
+    joint_rotations: np.ndarray
+    T_fixed_root: np.ndarray
+    vertices: np.ndarray
+    full_pose: np.ndarray
+    residual: float
+    num_points: int
+    warm: bool
+
+
+def _so3_exp(v: torch.Tensor) -> torch.Tensor:
+    """(..., 3) axis-angle -> (..., 3, 3) rotation (Rodrigues, safe at 0)."""
+    theta = torch.sqrt((v * v).sum(-1, keepdim=True) + 1e-12)
+    k = v / theta
+    kx, ky, kz = k.unbind(-1)
+    zero = torch.zeros_like(kx)
+    K = torch.stack([zero, -kz, ky, kz, zero, -kx, -ky, kx, zero], -1).reshape(v.shape[:-1] + (3, 3))
+    s, c = torch.sin(theta)[..., None], torch.cos(theta)[..., None]
+    eye = torch.eye(3, dtype=v.dtype, device=v.device).expand(K.shape)
+    return eye + s * K + (1 - c) * (K @ K)
+
+
+def _robust_rigid(src: np.ndarray, dst: np.ndarray, w: np.ndarray, sigma: float, iters: int = 5):
+    """Weighted rigid alignment dst ~ R src + t, re-weighted by Geman-McClure (IRLS)."""
+    w0 = w.astype(np.float64)
+    w = w0
+    R, t = np.eye(3), dst.mean(0) - src.mean(0)
+    for _ in range(iters):
+        ws = w / max(w.sum(), 1e-12)
+        mu_s, mu_d = ws @ src, ws @ dst
+        cov = ((dst - mu_d) * ws[:, None]).T @ (src - mu_s)
+        u, _, vt = np.linalg.svd(cov)
+        d = np.diag([1.0, 1.0, np.sign(np.linalg.det(u @ vt))])
+        R = u @ d @ vt
+        t = mu_d - R @ mu_s
+        r2 = ((src @ R.T + t - dst) ** 2).sum(1)
+        scale = max(sigma, float(np.sqrt(np.median(r2))))  # start wide, tighten as it converges
+        w = w0 * (scale**2 / (r2 + scale**2)) ** 2
+    return R, t
+
+
+class BodyFitter:
+    """Fits a body model to people; keeps nothing between calls (warm starts are passed in)."""
+
+    def __init__(self, body: FitBody, config: Optional[FitConfig] = None):
+        self.body = body
+        self.config = config or FitConfig()
+        self.template = body.template  # BodyTemplate: DensePose coords -> nearest vertex
+        with torch.no_grad():
+            v, _, _ = body.pose_body(body.shape_mean[None], torch.zeros(1, body.num_fit_joints, 3, device=body.device), None)
+        self._rest_vertices = v[0].double().cpu().numpy()
+        self.last_timings_s: dict[str, float] = {}
+
+    def correspondences(self, people: PersonPoints) -> tuple[np.ndarray, np.ndarray]:
+        """Template vertex of every observation and the mask of usable ones."""
+        idx, dist = self.template.nearest_vertices(people.template_coords)
+        ok = (idx >= 0) & (dist <= self.config.max_template_distance) & (people.weights > 0)
+        return idx, ok
+
+    def fit(self, people: Sequence[PersonPoints], warm: Optional[Sequence[Optional[FitState]]] = None) -> list[BodyFit]:
+        """See :meth:`_fit` (this wrapper only applies ``cpu_threads``)."""
+        n = self.config.cpu_threads
+        if n is None or self.body.device.type != "cpu":
+            return self._fit(people, warm)
+        before = torch.get_num_threads()
+        torch.set_num_threads(n)
+        try:
+            return self._fit(people, warm)
+        finally:
+            torch.set_num_threads(before)
+
+    def _fit(self, people: Sequence[PersonPoints], warm: Optional[Sequence[Optional[FitState]]] = None) -> list[BodyFit]:
+        """Fit every person with enough points, all in one batch.
+
+        Args:
+            people: observations per person.
+            warm: per person, the previous solution of the same track, or None (cold).
+
+        Returns:
+            one BodyFit per person that had at least ``min_points`` usable observations, in
+            input order. ``last_timings_s`` holds the time spent.
+        """
+        cfg, body = self.config, self.body
+        dev = body.device
+        t0 = time.perf_counter()
+        warm = list(warm) if warm is not None else [None] * len(people)
+        if len(warm) != len(people):
+            raise ValueError(f"BodyFitter.fit: {len(people)} people but {len(warm)} warm starts")
+        jobs = []
+        for person, prev in zip(people, warm):
+            idx, ok = self.correspondences(person)
+            if ok.sum() >= cfg.min_points:
+                jobs.append((person, prev, idx[ok], person.points[ok].astype(np.float64), person.weights[ok]))
+        if not jobs:
+            self.last_timings_s = {"fit": time.perf_counter() - t0}
+            return []
+        B, M = len(jobs), max(len(j[2]) for j in jobs)
+        S, K = body.num_shape, body.num_fit_joints
+        vidx = np.zeros((B, M), np.int64)
+        pts = np.zeros((B, M, 3), np.float32)
+        wts = np.zeros((B, M), np.float32)
+        shape0 = np.tile(body.shape_mean.cpu().numpy(), (B, 1)).astype(np.float32)
+        pose0 = np.zeros((B, K, 3), np.float32)
+        R0 = np.zeros((B, 3, 3), np.float32)
+        t0_ = np.zeros((B, 3), np.float32)
+        is_warm = np.zeros(B, bool)
+        for b, (person, prev, idx, p, w) in enumerate(jobs):
+            n = len(idx)
+            vidx[b, :n], pts[b, :n], wts[b, :n] = idx, p, w
+            if prev is not None:
+                is_warm[b] = True
+                shape0[b], pose0[b], R0[b] = prev.shape, prev.pose, prev.root_rotation
+                # Keep the previous body; move it by the shift of the observations' centre.
+                shift = (w[:, None] * p).sum(0) / w.sum() - (w[:, None] * self._placed(prev, idx)).sum(0) / w.sum()
+                t0_[b] = prev.pelvis + shift
+            else:
+                R, t = _robust_rigid(self._rest_vertices[idx], p, w, cfg.robust_sigma)
+                R0[b], t0_[b] = R, t
+        iters = cfg.warm_iterations if is_warm.all() else cfg.cold_iterations
+
+        f32 = dict(dtype=torch.float32, device=dev)
+        # Pose only the vertices the observations point at (the union over the batch).
+        used, local = np.unique(vidx, return_inverse=True)
+        used_t = torch.as_tensor(used, device=dev)
+        vidx_t = torch.as_tensor(local.reshape(vidx.shape), device=dev)
+        pts_t, wts_t = torch.as_tensor(pts, **f32), torch.as_tensor(wts, **f32)
+        wsum = wts_t.sum(1).clamp_min(1e-9)
+        R0_t = torch.as_tensor(R0, **f32)
+        mean, std = body.shape_mean.to(**f32), body.shape_std.to(**f32)
+        shape_prev = torch.as_tensor(shape0, **f32)
+        pose_prev = torch.as_tensor(pose0, **f32)
+        warm_t = torch.as_tensor(is_warm, **f32)
+        z = ((shape_prev - mean) / std).clone().requires_grad_()
+        pose = pose_prev.clone().requires_grad_()
+        droot = torch.zeros(B, 3, **f32).requires_grad_()
+        trans = torch.as_tensor(t0_, **f32).clone().requires_grad_()
+        opt = torch.optim.Adam([z, pose, droot, trans], lr=cfg.learning_rate)
+        sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=max(iters, 1), eta_min=cfg.learning_rate * 0.05)
+        sig2 = cfg.robust_sigma**2
+        gather = vidx_t[..., None].expand(-1, -1, 3)
+
+        def forward(vertex_ids):
+            shape = mean + std * z
+            verts, joints, rots = body.pose_body(shape, pose, vertex_ids)
+            R = R0_t @ _so3_exp(droot)
+            return shape, R, verts, joints, rots
+
+        t_setup = time.perf_counter()
+        for _ in range(iters):
+            opt.zero_grad(set_to_none=True)
+            shape, R, verts, _, _ = forward(used_t)
+            x = torch.gather(verts, 1, gather) @ R.transpose(1, 2) + trans[:, None]
+            r2 = ((x - pts_t) ** 2).sum(-1)
+            data = (wts_t * r2 / (r2 + sig2)).sum(1) / wsum
+            prior = cfg.pose_weight * (pose**2).sum((1, 2)) + cfg.shape_weight * (z**2).sum(1)
+            temporal = warm_t * cfg.temporal_weight * (((pose - pose_prev) ** 2).sum((1, 2))
+                                                       + (((shape - shape_prev) / std) ** 2).sum(1))
+            (data + prior + temporal).sum().backward()
+            opt.step()
+            sched.step()
+
+        t_iter = time.perf_counter()
+        with torch.no_grad():
+            shape, R, verts, joints, rots = forward(None)
+            xw = verts @ R.transpose(1, 2) + trans[:, None]
+            jw = joints @ R.transpose(1, 2) + trans[:, None]
+            rw = R[:, None] @ rots
+            full_gather = torch.as_tensor(vidx, device=dev)[..., None].expand(-1, -1, 3)
+            dist = torch.sqrt(((torch.gather(xw, 1, full_gather) - pts_t) ** 2).sum(-1)).cpu().numpy()
+        # Median, not mean: outliers (wrong depth, wrong person) must not read as a bad fit.
+        res = np.array([np.median(dist[b, : len(j[2])]) for b, j in enumerate(jobs)])
+        out = []
+        Rn, shape_n, pose_n = R.cpu().numpy(), shape.cpu().numpy(), pose.detach().cpu().numpy()
+        jn, rn = jw.double().cpu().numpy(), rw.double().cpu().numpy()
+        xn = xw.cpu().numpy()
+        for b, (person, _, idx, _, _) in enumerate(jobs):
+            T = np.eye(4)
+            T[:3, :3] = rn[b, 0]
+            T[:3, 3] = jn[b, 0]
+            state = FitState(shape=shape_n[b].astype(np.float32), pose=pose_n[b].astype(np.float32),
+                             root_rotation=Rn[b].astype(np.float32), pelvis=jn[b, 0].astype(np.float32))
+            out.append(BodyFit(person_id=person.person_id, state=state, joints=jn[b], joint_rotations=rn[b],
+                               T_fixed_root=T, vertices=xn[b], full_pose=body.full_pose(pose_n[b]),
+                               residual=float(res[b]), num_points=int(len(idx)), warm=bool(is_warm[b])))
+        self.last_timings_s = {"fit": time.perf_counter() - t0, "setup": t_setup - t0,
+                               "optimise": t_iter - t_setup, "iterations": float(iters)}
+        return out
+
+    def _placed(self, state: FitState, idx: np.ndarray) -> np.ndarray:
+        """Vertices ``idx`` of a previous solution, in the fixed frame (for warm starts)."""
+        dev = self.body.device
+        with torch.no_grad():
+            v, _, _ = self.body.pose_body(torch.as_tensor(state.shape[None], device=dev),
+                                          torch.as_tensor(state.pose[None], device=dev),
+                                          torch.as_tensor(idx, device=dev))
+        v = v[0].double().cpu().numpy()
+        return v @ state.root_rotation.T.astype(np.float64) + state.pelvis

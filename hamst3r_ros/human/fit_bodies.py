@@ -1,0 +1,170 @@
+"""Body models as the fitter sees them: one small interface over Anny and SMPL.
+
+A fit body poses B bodies in the **body frame** (REP-103 axes: x forward, y left, z up;
+origin at the pelvis joint) from shape (B, S) and the *fitted* pose (B, K, 3) (axis-angle
+of the K joints the fitter optimises); the fitter then places it in the fixed frame with a
+root rotation and the pelvis position. It also exposes the DensePose target of every
+vertex (``template_coords``), the Gaussian shape prior and how to expand the fitted pose to
+the model's full pose vector (for publishing).
+
+- ``AnnyFitBody`` (default, free): fits the 27 Anny bones that carry the body's large-scale
+  articulation (the 23 bones under SMPL's non-root joints plus the spine04/05 and neck02/03
+  links between them); fingers, toes, eyes and twist bones stay at rest. Shape: the 6
+  phenotypes, prior N(0.5, 0.2^2) each (Anny's default adult, staying inside [0, 1]).
+- ``SmplFitBody``: SMPL's 23 joints through smplx; shape prior N(0, 1) (SMPL's PCA betas).
+"""
+from __future__ import annotations
+
+from typing import Protocol
+
+from typing import TYPE_CHECKING, Optional
+
+import numpy as np
+import torch
+
+if TYPE_CHECKING:
+    from hamst3r_ros.body.template import BodyTemplate
+
+#: Anny bones the fitter rotates (see the module docstring).
+ANNY_FIT_BONES: tuple[str, ...] = (
+    "upperleg01.L", "upperleg01.R", "lowerleg01.L", "lowerleg01.R", "foot.L", "foot.R",
+    "toe3-1.L", "toe3-1.R", "spine05", "spine04", "spine03", "spine02", "spine01",
+    "neck01", "neck02", "neck03", "head", "shoulder01.L", "shoulder01.R",
+    "upperarm01.L", "upperarm01.R", "lowerarm01.L", "lowerarm01.R", "wrist.L", "wrist.R",
+    "finger3-1.L", "finger3-1.R",
+)
+
+#: SMPL model frame (y up, facing +z, left = +x) -> body frame (x forward, y left, z up).
+R_BODY_SMPL = np.array([[0.0, 0.0, 1.0], [1.0, 0.0, 0.0], [0.0, 1.0, 0.0]])
+
+
+class FitBody(Protocol):
+    """What the body fitter needs from a body model (all tensors on ``device``)."""
+
+    name: str
+    num_shape: int
+    num_fit_joints: int
+    template: "BodyTemplate"  # rest template; .coords (V, 3) = DensePose target per vertex
+    template_coords: np.ndarray  # (V, 3) float32, = template.coords
+    shape_mean: torch.Tensor  # (S,)
+    shape_std: torch.Tensor  # (S,)
+    device: torch.device
+
+    def pose_body(self, shape: torch.Tensor, pose: torch.Tensor, vertex_ids: Optional[torch.Tensor] = None
+                  ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """shape (B, S), pose (B, K, 3) -> vertices (B, V, 3) (only ``vertex_ids`` (N,) when
+        given: (B, N, 3)), joints (B, 24, 3), joint_rotations (B, 24, 3, 3); body frame,
+        pelvis at the origin."""
+
+    def full_pose(self, pose: np.ndarray) -> np.ndarray:
+        """(K, 3) fitted pose -> the model's full pose vector, flat float32."""
+
+
+class AnnyFitBody:
+    """Anny through :mod:`hamst3r_ros.body` (default body model)."""
+
+    name = "anny"
+
+    def __init__(self, device: str | torch.device = "cpu", fit_bones: tuple[str, ...] = ANNY_FIT_BONES):
+        from hamst3r_ros.body import build_template, load_anny_body
+
+        self.body = load_anny_body(device=device)
+        self.device = self.body.device
+        missing = [b for b in fit_bones if b not in self.body.pose_bone_names]
+        if missing:
+            raise ValueError(f"AnnyFitBody: bones {missing} are not in Anny's rig")
+        self.fit_index = torch.tensor([self.body.pose_bone_names.index(b) for b in fit_bones], device=self.device)
+        self.num_pose_bones = len(self.body.pose_bone_names)
+        self.num_fit_joints = len(fit_bones)
+        self.num_shape = 6
+        self.template = build_template(self.body)
+        self.template_coords = self.template.coords
+        self.faces = self.body.faces
+        self.shape_mean = torch.full((6,), 0.5, device=self.device)
+        self.shape_std = torch.full((6,), 0.2, device=self.device)
+
+    def pose_body(self, shape, pose, vertex_ids=None):
+        full = torch.zeros(pose.shape[0], self.num_pose_bones, 3, dtype=pose.dtype, device=pose.device)
+        full = full.index_copy(1, self.fit_index, pose)
+        if vertex_ids is None:
+            out = self.body(shape, full)
+            return out.vertices, out.joints, out.joint_rotations
+        return self._pose_subset(shape, full, vertex_ids)
+
+    def _pose_subset(self, shape, full_pose, vertex_ids):
+        """``AnnyBody.forward`` (T_world_body = I) skinning only ``vertex_ids``.
+
+        Why: skinning all 13,718 vertices dominates the fit's cost, and the fit only needs
+        the ~1-3k vertices that DensePose points at (5-10x faster on CPU). Same maths as
+        :meth:`hamst3r_ros.body.anny_model.AnnyBody.forward` through Anny's own methods;
+        ``tests/test_human_body_fit.py`` checks both agree.
+        """
+        import roma
+        from anny.skinning.skinning import dense_linear_blend_skinning
+
+        a, C = self.body.anny, self.body.r_body_anny
+        B = shape.shape[0]
+        dt, dev = self.body.dtype, self.device
+        zeros = torch.zeros(B, 0, dtype=dt, device=dev)
+        coeffs = a._get_phenotype_blendshape_coefficients(
+            shape.to(dt), torch.zeros(B, len(a.local_change_labels), dtype=dt, device=dev), zeros)
+        rest = a.get_rest_model(coeffs)
+        R_anny = C.T @ roma.rotvec_to_rotmat(full_pose.to(dt)) @ C
+        deltas = torch.eye(4, dtype=dt, device=dev).repeat(B, self.num_pose_bones + 1, 1, 1)
+        deltas = torch.cat([deltas[:, :1], torch.cat(
+            [torch.cat([R_anny, deltas[:, 1:, :3, 3:]], -1), deltas[:, 1:, 3:]], -2)], 1)
+        transforms, bone_poses = a.get_bone_transforms(deltas, rest["rest_bone_poses"])
+        rest_v = rest["rest_vertices"][:, vertex_ids]
+        verts = dense_linear_blend_skinning(rest_v.expand(B, -1, -1), a.dense_vertex_bone_weights[vertex_ids], transforms)
+        idx = self.body.smpl_bone_indices
+        _, zero_poses = a.get_bone_transforms(None, rest["rest_bone_poses"])
+        joints = bone_poses[:, idx, :3, 3] @ C.T
+        rots = C @ bone_poses[:, idx, :3, :3] @ zero_poses[:, idx, :3, :3].expand(B, -1, -1, -1).transpose(-1, -2) @ C.T
+        return verts @ C.T, joints, rots
+
+    def full_pose(self, pose: np.ndarray) -> np.ndarray:
+        full = np.zeros((self.num_pose_bones, 3), np.float32)
+        full[self.fit_index.cpu().numpy()] = pose
+        return full.reshape(-1)
+
+
+class SmplFitBody:
+    """SMPL through :class:`hamst3r_ros.body.smpl_model.SmplBody` (licensed files from the user).
+
+    The DensePose target is SMPL's rest template in the body frame, normalised as Anny's
+    (:class:`hamst3r_ros.body.template.BodyTemplate`, isotropic bounding box).
+    """
+
+    name = "smpl"
+
+    def __init__(self, model, num_betas: int = 10, device: str | torch.device = "cpu"):
+        from hamst3r_ros.body.smpl_model import SmplBody
+        from hamst3r_ros.body.template import BodyTemplate
+
+        self.body = model if isinstance(model, SmplBody) else SmplBody(model, num_betas=num_betas)
+        self.body = self.body.to(device)
+        self.device = torch.device(device)
+        self.num_shape = self.body.num_shape
+        self.num_fit_joints = 23
+        self._r = torch.as_tensor(R_BODY_SMPL, dtype=torch.float32, device=self.device)
+        with torch.no_grad():
+            v, _, _ = self.pose_body(torch.zeros(1, self.num_shape, device=self.device),
+                                     torch.zeros(1, 23, 3, device=self.device))
+        self.template = BodyTemplate.from_vertices(v[0].double().cpu().numpy(), self.body.faces.cpu().numpy())
+        self.template_coords = self.template.coords
+        self.faces = self.body.faces
+        self.shape_mean = torch.zeros(self.num_shape, device=self.device)
+        self.shape_std = torch.ones(self.num_shape, device=self.device)
+
+    def pose_body(self, shape, pose, vertex_ids=None):
+        out = self.body(shape, pose)
+        pelvis = out.joints[:, :1]
+        r = self._r
+        v = out.vertices if vertex_ids is None else out.vertices[:, vertex_ids]
+        verts = (v - pelvis) @ r.T
+        joints = (out.joints - pelvis) @ r.T
+        rots = r @ out.joint_rotations @ r.T  # orientation relative to rest, body-frame axes
+        return verts, joints, rots
+
+    def full_pose(self, pose: np.ndarray) -> np.ndarray:
+        return np.asarray(pose, np.float32).reshape(-1)

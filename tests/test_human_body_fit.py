@@ -1,0 +1,110 @@
+"""Robust, batched, warm-started body fit: SMPL path on a toy SMPL-format model (fast), and
+the Anny path (subset skinning equals the full model; a small fit)."""
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+pytest.importorskip("smplx", reason="SMPL support needs the smplx package")
+
+from test_human_smpl import toy_smpl_arrays  # noqa: E402
+
+from hamst3r_ros.human.body_fit import BodyFitter, FitConfig  # noqa: E402
+from hamst3r_ros.human.densepose import PersonPoints  # noqa: E402
+from hamst3r_ros.human.fit_bodies import SmplFitBody  # noqa: E402
+from hamst3r_ros.human.metrics import pa_mpjpe, w_mpjpe  # noqa: E402
+
+
+def _yaw(a):
+    c, s = np.cos(a), np.sin(a)
+    return np.array([[c, -s, 0], [s, c, 0], [0, 0, 1.0]])
+
+
+def _gt(body, rng, n, pose_sigma=0.25):
+    shape = torch.tensor(rng.normal(0, 1, (n, body.num_shape)), dtype=torch.float32)
+    pose = torch.tensor(rng.normal(0, pose_sigma, (n, body.num_fit_joints, 3)), dtype=torch.float32)
+    with torch.no_grad():
+        v, j, _ = body.pose_body(shape, pose)
+    people = []
+    for b in range(n):
+        R, t = _yaw(rng.uniform(-np.pi, np.pi)), np.array([rng.uniform(-3, 3), rng.uniform(-3, 3), 1.0])
+        people.append((v[b].numpy() @ R.T + t, j[b].numpy() @ R.T + t))
+    return people
+
+
+def _observe(body, people, rng, n=600, noise=0.005, coord_noise=0.005, outliers=0.0):
+    obs = []
+    for k, (v, _) in enumerate(people):
+        sel = rng.choice(len(v), n)
+        pts = v[sel] + rng.normal(0, noise, (n, 3))
+        tc = body.template_coords[sel] + rng.normal(0, coord_noise, (n, 3))
+        bad = rng.random(n) < outliers  # wrong depth: points thrown 0.3-1 m away
+        pts[bad] += rng.normal(0, 1, (bad.sum(), 3)) * rng.uniform(0.3, 1.0, (bad.sum(), 1))
+        obs.append(PersonPoints(k + 1, pts.astype(np.float32), tc.astype(np.float32), np.ones(n, np.float32)))
+    return obs
+
+
+@pytest.fixture(scope="module")
+def smpl_body():
+    torch.manual_seed(0)
+    return SmplFitBody(toy_smpl_arrays())
+
+
+def test_cold_batched_fit_recovers_joints_with_outliers(smpl_body):
+    rng = np.random.default_rng(0)
+    people = _gt(smpl_body, rng, 3)
+    fitter = BodyFitter(smpl_body, FitConfig(cold_iterations=150, cpu_threads=1))
+    fits = fitter.fit(_observe(smpl_body, people, rng, outliers=0.2))
+    assert [f.person_id for f in fits] == [1, 2, 3]
+    pred = np.stack([f.joints for f in fits])
+    gt = np.stack([p[1] for p in people])
+    assert w_mpjpe(pred, gt) < 0.03
+    assert pa_mpjpe(pred, gt) < 0.03
+    for f, (_, j) in zip(fits, people):
+        np.testing.assert_allclose(f.T_fixed_root[:3, 3], j[0], atol=0.03)
+        R = f.T_fixed_root[:3, :3]
+        np.testing.assert_allclose(R @ R.T, np.eye(3), atol=1e-5)
+        assert f.residual < 0.05 and not f.warm and f.full_pose.shape == (69,)
+
+
+def test_warm_start_tracks_motion_in_few_iterations(smpl_body):
+    rng = np.random.default_rng(1)
+    people = _gt(smpl_body, rng, 2)
+    fitter = BodyFitter(smpl_body, FitConfig(cold_iterations=150, warm_iterations=20, cpu_threads=1))
+    fits = fitter.fit(_observe(smpl_body, people, rng))
+    # Everyone walks 0.15 m: the warm fit (20 steps) follows.
+    moved = [(v + [0.15, 0.05, 0], j + [0.15, 0.05, 0]) for v, j in people]
+    warm = fitter.fit(_observe(smpl_body, moved, rng), [f.state for f in fits])
+    assert all(f.warm for f in warm) and fitter.last_timings_s["iterations"] == 20
+    pred, gt = np.stack([f.joints for f in warm]), np.stack([p[1] for p in moved])
+    assert w_mpjpe(pred, gt) < 0.03
+    # A cold fit with the same 20 steps is worse: the warm start carries information.
+    cold = BodyFitter(smpl_body, FitConfig(cold_iterations=20, cpu_threads=1)).fit(_observe(smpl_body, moved, rng))
+    assert w_mpjpe(np.stack([f.joints for f in cold]), gt) > w_mpjpe(pred, gt)
+
+
+def test_too_few_points_is_skipped_and_bad_warm_list_is_an_error(smpl_body):
+    rng = np.random.default_rng(2)
+    people = _gt(smpl_body, rng, 2)
+    obs = _observe(smpl_body, people, rng)
+    obs[0] = PersonPoints(1, obs[0].points[:10], obs[0].template_coords[:10], obs[0].weights[:10])
+    fits = BodyFitter(smpl_body, FitConfig(cold_iterations=5, cpu_threads=1)).fit(obs)
+    assert [f.person_id for f in fits] == [2]
+    with pytest.raises(ValueError, match="warm starts"):
+        BodyFitter(smpl_body).fit(obs, [None])
+
+
+def test_anny_subset_skinning_matches_full_model():
+    pytest.importorskip("anny", reason="the Anny body model needs the anny package")
+    from hamst3r_ros.human.fit_bodies import AnnyFitBody
+
+    body = AnnyFitBody()
+    g = torch.Generator().manual_seed(0)
+    shape = torch.rand(2, 6, generator=g)
+    pose = torch.randn(2, body.num_fit_joints, 3, generator=g) * 0.3
+    ids = torch.randperm(body.template_coords.shape[0], generator=g)[:500]
+    v, j, r = body.pose_body(shape, pose)
+    vs, js, rs = body.pose_body(shape, pose, ids)
+    torch.testing.assert_close(vs, v[:, ids], atol=1e-5, rtol=0)
+    torch.testing.assert_close(js, j, atol=1e-5, rtol=0)
+    torch.testing.assert_close(rs, r, atol=1e-5, rtol=0)
+    assert body.full_pose(pose[0].numpy()).shape == (103 * 3,)
