@@ -92,6 +92,28 @@ def side_ours(a) -> dict:
                 encode_s=t1 - t0, decode_heads_s=t2 - t1, rss_after_build_gb=after_build, peak_rss_gb=_peak_gb())
 
 
+def side_small(a) -> dict:
+    """Our small trainable config (hamst3r_small) on the same rig at 224x160: frame sets/s."""
+    import torch
+
+    sys.path.insert(0, str(REPO))
+    from hamst3r_ros.model.hamst3r import build_model
+
+    torch.set_num_threads(a.threads)
+    model = build_model("hamst3r_small", seed=0)
+    imgs = list(_images(a.cams, 160, 224))
+    pairs = _pairs(a.cams)
+    model.predict(imgs, pairs)  # warm-up
+    times = []
+    for _ in range(a.small_sets):
+        t = time.perf_counter()
+        model.predict(imgs, pairs)
+        times.append(time.perf_counter() - t)
+    times.sort()
+    return dict(side="small", pairs=len(pairs), median_s=times[len(times) // 2], best_s=times[0],
+                sets=len(times), peak_rss_gb=_peak_gb())
+
+
 def side_official(a) -> dict:
     import torch
 
@@ -129,7 +151,7 @@ def side_official(a) -> dict:
 
 def _run_side(side: str, a) -> dict:
     cmd = [sys.executable, __file__, "--side", side, "--threads", str(a.threads), "--cams", str(a.cams),
-           "--height", str(a.height), "--width", str(a.width)]
+           "--height", str(a.height), "--width", str(a.width), "--small-sets", str(a.small_sets)]
     if a.upstream:
         cmd += ["--upstream", a.upstream]
     if a.upstream_deps:
@@ -150,13 +172,26 @@ def main(argv=None) -> int:
     p.add_argument("--cams", type=int, default=4)
     p.add_argument("--height", type=int, default=384)
     p.add_argument("--width", type=int, default=512)
-    p.add_argument("--side", choices=["ours", "official"], help=argparse.SUPPRESS)
+    p.add_argument("--small-sets", type=int, default=10, help="timed sets for the small config (0 = skip)")
+    p.add_argument("--skip-full", action="store_true", help="skip the full-size comparison (small config only)")
+    p.add_argument("--side", choices=["ours", "official", "small"], help=argparse.SUPPRESS)
     a = p.parse_args(argv)
     if a.side:
-        print(json.dumps(side_ours(a) if a.side == "ours" else side_official(a)))
+        print(json.dumps({"ours": side_ours, "official": side_official, "small": side_small}[a.side](a)))
         return 0
-    if not a.skip_official and not a.upstream:
+    if not a.skip_official and not a.skip_full and not a.upstream:
         p.error("--upstream PATH is required unless --skip-official")
+    if a.small_sets:
+        s = _run_side("small", a)
+        load = os.getloadavg()
+        print(f"\nhamst3r_small, {a.cams} cameras at 224x160, {s['pairs']} ordered pairs, CPU float32, {a.threads} threads, "
+              f"load average {load[0]:.1f}")
+        print("| config        | sets timed | median s/set | best s/set | sets/s (median) | peak RSS GB |")
+        print("|---------------|------------|--------------|------------|-----------------|-------------|")
+        print(f"| hamst3r_small | {s['sets']:>10} | {s['median_s']:>12.3f} | {s['best_s']:>10.3f} | "
+              f"{1 / s['median_s']:>15.2f} | {s['peak_rss_gb']:>11.2f} |")
+    if a.skip_full:
+        return 0
     rows = [_run_side("ours", a)]
     if not a.skip_official:
         rows.append(_run_side("official", a))

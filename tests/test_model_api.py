@@ -143,6 +143,18 @@ def test_build_model_from_json_config_and_overrides():
     assert again.cfg == m.cfg
 
 
+def test_bf16_autocast_path_on_cpu():
+    """The GPU precision path (bf16 autocast, float32 heads) also runs on CPU: dtypes stay consistent."""
+    model = build_model("hamst3r_tiny", seed=0)
+    imgs = _imgs([(32, 48), (48, 32)], seed=5)
+    ref = model.predict(imgs, [(0, 1), (1, 0)])
+    bf = Hamst3rModel(model.net, "cpu", autocast_bf16=True).predict(imgs, [(0, 1), (1, 0)])
+    for a, b in zip(ref, bf):
+        assert b.pts_i.dtype == np.float32 and b.conf_j.dtype == np.float32
+        assert np.abs(a.pts_i - b.pts_i).max() < 0.05 * np.abs(a.pts_i).max()
+        assert np.abs(a.inst_i - b.inst_i).max() < 0.05
+
+
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU (bf16 autocast path)")
 def test_bf16_autocast_agrees_with_float32_on_gpu():
     model = build_model("hamst3r_small", seed=0, device="cuda")

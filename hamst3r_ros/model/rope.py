@@ -73,5 +73,11 @@ def _swap_quarters(t: torch.Tensor) -> torch.Tensor:
 
 
 def apply_rope(tokens: torch.Tensor, table: RopeTable) -> torch.Tensor:
-    """Rotate ``tokens`` (B, heads, N, Dh): first half of Dh by y, second half by x."""
+    """Rotate ``tokens`` (B, heads, N, Dh): first half of Dh by y, second half by x.
+
+    Low-precision tokens (bf16 autocast) are rotated in float32 and cast back.
+    """
+    if tokens.dtype != table.cos.dtype:
+        t = tokens.float()
+        return (t * table.cos + _swap_quarters(t) * table.sin_signed).to(tokens.dtype)
     return tokens * table.cos + _swap_quarters(tokens) * table.sin_signed
