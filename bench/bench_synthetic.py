@@ -56,6 +56,21 @@ def main() -> None:
         print(f"{label:<46} {tl:>7} {first:8.3f} {np.mean(times):8.3f} {np.min(times):8.3f} {np.mean(pose_times):7.3f}",
               flush=True)
 
+    # writing the on-disk dataset (npz + PNGs), with and without the preview mosaic
+    import tempfile
+
+    from hamst3r_ros.synthetic.dataset import write_dataset
+
+    torch.set_num_threads(1)
+    scene = SyntheticScene(SceneConfig(seed=0, nthreads=1))
+    sets = [scene.frameset(k) for k in range(args.sets)]
+    print(f"\n{'dataset writing (4 cams 512x384)':<46} {'s/set':>8}")
+    with tempfile.TemporaryDirectory() as tmp:
+        for label, preview in (("npz + PNGs", None), ("npz + PNGs + preview mosaic", Path(tmp) / "p.png")):
+            t0 = time.perf_counter()
+            write_dataset(Path(tmp) / "ds", scene, sets, preview=preview, progress=False)
+            print(f"{label:<46} {(time.perf_counter() - t0) / len(sets):8.3f}", flush=True)
+
 
 if __name__ == "__main__":
     main()

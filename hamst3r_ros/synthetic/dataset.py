@@ -100,14 +100,14 @@ def write_dataset(out_dir: str | Path, scene, framesets: Iterable[FrameSetGT], p
         images = []
         for c in fs.cameras:
             rel = f"images/{name}_{c.name}.png"
-            Image.fromarray(c.image).save(out / rel)
+            Image.fromarray(c.image).save(out / rel, compress_level=1)  # 3x faster than the default 6
             images.append(rel)
         frames.append({"index": fs.index, "stamp_ns": fs.stamp_ns, "file": f"frames/{name}.npz", "images": images})
         if preview is not None:
             p = Path(preview)
             path = p.with_name(f"{p.stem}_{name}{p.suffix}") if many else p
             path.parent.mkdir(parents=True, exist_ok=True)
-            Image.fromarray(preview_mosaic(fs)).save(path)
+            Image.fromarray(preview_mosaic(fs)).save(path, compress_level=1)
     cfg = scene.config
     manifest = {
         "format": FORMAT,
