@@ -267,3 +267,22 @@ def test_same_seed_same_output_and_seed_matters(framesets):
         np.testing.assert_array_equal(a.pose, b.pose)
     other = SyntheticScene(SceneConfig(**{**CFG, "seed": 8})).frameset(5)
     assert not np.array_equal(other.cameras[0].image, fs1.cameras[0].image)
+
+
+def test_people_occlude_each_other(scene, framesets):
+    """Rendering each person without the others shows a superset of its pixels, and in
+    these frames at least one person is partly hidden by another in some camera."""
+    from hamst3r_ros.synthetic.render import BodyMesh
+
+    faces = scene.template.faces.astype(np.int32)
+    hidden = 0
+    for fs in framesets.values():
+        cams = [(intr, c.T_fixed_cam) for intr, c in zip(scene.intrinsics, fs.cameras)]
+        for p, spec in zip(fs.people, scene.people):
+            alone = scene.renderer.render([BodyMesh(p.person_id, p.vertices, faces, spec.vertex_colors,
+                                                    scene.template.coords)], cams)
+            for view, c in zip(alone, fs.cameras):
+                mine = c.instance == p.person_id
+                assert (view.instance[mine] == p.person_id).all()
+                hidden += (view.instance == p.person_id).sum() > mine.sum() + 5
+    assert hidden >= 1
