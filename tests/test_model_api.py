@@ -165,3 +165,14 @@ def test_bf16_autocast_agrees_with_float32_on_gpu():
     for a, b in zip(ref, bf):
         scale = np.abs(a.pts_i).max()
         assert np.abs(a.pts_i - b.pts_i).max() < 0.05 * scale
+
+
+def test_model_preprocess_uses_its_resolution_rule():
+    img = np.random.default_rng(0).integers(0, 256, (480, 640, 3), dtype=np.uint8)
+    small = build_model("hamst3r_small")
+    p = small.preprocess(img)
+    assert p.hw == (160, 224)  # long side 224, crop to multiples of 16 (not the 224x224 crop)
+    pred = small.predict([p.tensor], [(0, 0)])[0]
+    assert pred.pts_i.shape == (160, 224, 3)
+    official = Hamst3rModel(build_model("hamst3r_tiny").net)
+    assert official.image_size == 512 and official.preprocess(img).hw == (384, 512)

@@ -83,6 +83,8 @@ class NetConfig:
         rope_freq: RoPE2D base frequency (100 for "RoPE100").
         dune: DUNE encoder settings when backbone == "dune".
         human: human head settings, or None for a geometry-only network.
+        image_size: long side (pixels) the network expects; None = the official default for
+            the patch size (512 for 16, 518 for 14).
     """
 
     backbone: str = "croco"
@@ -104,6 +106,7 @@ class NetConfig:
     desc_conf_mode: Optional[tuple] = None
     dune: Optional[DuneEncoderConfig] = None
     human: Optional[HumanHeadsConfig] = None
+    image_size: Optional[int] = None
 
     def __post_init__(self) -> None:
         if isinstance(self.dune, dict):
@@ -208,7 +211,7 @@ def _hamst3r_small() -> NetConfig:
     # decoders (128-d, 4 layers), linear heads; ~19 GFLOP per 12-pair set (9.4 M parameters).
     return NetConfig(enc_embed_dim=256, enc_depth=6, enc_num_heads=4, dec_embed_dim=128, dec_depth=4,
                      dec_num_heads=4, head_type="linear", output_mode="pts3d+desc16",
-                     two_confs=True, desc_conf_mode=("exp", 0, INF), human=HumanHeadsConfig(
+                     two_confs=True, desc_conf_mode=("exp", 0, INF), image_size=224, human=HumanHeadsConfig(
                          num_queries=8, hidden_dim=128, num_layers=2, num_heads=4, mask_dim=32))
 
 

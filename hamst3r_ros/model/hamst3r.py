@@ -3,7 +3,7 @@
 Usage::
 
     model = Hamst3rModel.from_checkpoint("MASt3R.pth")            # or build_model({...})
-    pre = [preprocess_image(f.image, model.image_size, model.patch_size) for f in frames]
+    pre = [model.preprocess(f.image) for f in frames]            # keep: maps back to input pixels
     feats = model.encode([p.tensor for p in pre])                # one pass per image
     preds = model.decode_pairs(feats, [(0, 1), (1, 0), (0, 2)])  # list[PairPrediction]
 
@@ -41,6 +41,7 @@ from torch import nn
 from ..types import PairPrediction
 from .config import NetConfig, named_config
 from .human_heads import upsample_masks
+from .preprocess import Preprocessed, preprocess_image
 from .networks import build_net
 
 Grid = tuple[int, int]
@@ -97,8 +98,19 @@ class Hamst3rModel(nn.Module):
 
     @property
     def image_size(self) -> int:
-        """The official long-side resolution for this patch size (512 for 16, 518 for 14)."""
+        """Long side the network expects: the config's, else the official one (512 for patch
+        16, 518 for patch 14)."""
+        if self.cfg.image_size:
+            return int(self.cfg.image_size)
         return 518 if self.patch_size == 14 else 512
+
+    def preprocess(self, image: np.ndarray, size: Optional[int] = None) -> Preprocessed:
+        """(H, W, 3) uint8 RGB -> network input with the official resize/crop rule for this
+        model (see :mod:`.preprocess`); keep the result to map outputs back to input pixels."""
+        size = size or self.image_size
+        official = self.cfg.image_size is None
+        return preprocess_image(image, size, self.patch_size, square_ok=self.patch_size == 14,
+                                square224=official)
 
     @property
     def has_human_heads(self) -> bool:

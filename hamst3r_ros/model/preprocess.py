@@ -73,24 +73,28 @@ def _resize_long_side(img: Image.Image, long_side: int) -> Image.Image:
     return img.resize(new, interp)
 
 
-def preprocess_image(image: np.ndarray, size: int = 512, patch_size: int = 16, square_ok: bool = False) -> Preprocessed:
+def preprocess_image(image: np.ndarray, size: int = 512, patch_size: int = 16, square_ok: bool = False,
+                     square224: bool = True) -> Preprocessed:
     """(H, W, 3) uint8 RGB -> :class:`Preprocessed` at the official network resolution.
 
     ``size``: 512 for MASt3R, 518 for DUNE-MASt3R (with ``patch_size=14``, ``square_ok=True``
     as its README runs it), 224 for the 224 DUSt3R models. Any other size works the same way.
+    ``square224=False`` applies the long-side rule at 224 too (our small models) instead of
+    the official 224 x 224 centre crop.
     """
     image = np.asarray(image)
     if image.dtype != np.uint8 or image.ndim != 3 or image.shape[2] != 3:
         raise ValueError(f"preprocess_image: expected an (H, W, 3) uint8 RGB image, found {image.dtype} {image.shape}")
     h0, w0 = image.shape[:2]
     img = Image.fromarray(image)
-    if size == 224:
+    square = size == 224 and square224
+    if square:
         img = _resize_long_side(img, round(size * max(w0 / h0, h0 / w0)))
     else:
         img = _resize_long_side(img, size)
     rw, rh = img.size
     cx, cy = rw // 2, rh // 2
-    if size == 224:
+    if square:
         half = min(cx, cy)
         box = (cx - half, cy - half, cx + half, cy + half)
     else:
