@@ -86,13 +86,22 @@ def _raycast(o: np.ndarray, d: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return t, hit
 
 
+LAYOUTS = ("circle", "arc")
+
+
 def make_scene(n_cameras: int = 4, width: int = 64, height: int = 48, fov_deg: float = 70.0,
-               radius: float = 2.3, seed: int = 0) -> BoxRoomScene:
-    """Cameras on a circle around the room centre, at 1.3-1.9 m, looking at the boxes."""
+               radius: float = 2.3, seed: int = 0, layout: str = "circle") -> BoxRoomScene:
+    """Cameras at 1.3-1.9 m looking at the boxes, spread evenly on a circle around the room
+    centre (``circle``: relative rotations up to 180 degrees) or on a 90-degree arc
+    (``arc``: neighbouring viewpoints, relative rotations up to ~90 degrees)."""
+    if layout not in LAYOUTS:
+        raise ValueError(f"layout must be one of {LAYOUTS}, got {layout!r}")
     rng = np.random.default_rng(seed)
     poses = []
+    span = 2 * np.pi if layout == "circle" else np.pi / 2
     for k in range(n_cameras):
-        a = 2 * np.pi * k / n_cameras + rng.uniform(-0.15, 0.15)
+        frac = k / n_cameras if layout == "circle" else (k / max(n_cameras - 1, 1) - 0.5)
+        a = span * frac + rng.uniform(-0.15, 0.15) * (1.0 if layout == "circle" else 0.3)
         c = np.array([radius * np.cos(a), radius * np.sin(a), rng.uniform(1.3, 1.9)])
         poses.append(look_at(c, np.array([0.0, 0.0, 0.9]) + rng.uniform(-0.3, 0.3, 3)))
     return render_scene(np.stack(poses), width, height, fov_deg)
