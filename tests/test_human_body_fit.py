@@ -87,8 +87,9 @@ def test_too_few_points_is_skipped_and_bad_warm_list_is_an_error(smpl_body):
     people = _gt(smpl_body, rng, 2)
     obs = _observe(smpl_body, people, rng)
     obs[0] = PersonPoints(1, obs[0].points[:10], obs[0].template_coords[:10], obs[0].weights[:10])
-    fits = BodyFitter(smpl_body, FitConfig(cold_iterations=5, cpu_threads=1)).fit(obs)
+    fits = BodyFitter(smpl_body, FitConfig(cold_iterations=5, cpu_threads=1, return_vertices=True)).fit(obs)
     assert [f.person_id for f in fits] == [2]
+    assert fits[0].vertices.shape == (smpl_body.template_coords.shape[0], 3)
     with pytest.raises(ValueError, match="warm starts"):
         BodyFitter(smpl_body).fit(obs, [None])
 

@@ -56,6 +56,8 @@ class FitConfig:
         cpu_threads: torch intra-op threads during the fit on CPU (None: leave torch's
             setting). The fit is many small ops: on a busy or small CPU, 1 thread is often
             several times faster than oversubscribed ones.
+        return_vertices: also pose the full mesh (``BodyFit.vertices``, for mesh markers);
+            costs one full-model forward per frame set.
     """
 
     cold_iterations: int = 120
@@ -68,6 +70,7 @@ class FitConfig:
     max_template_distance: float = 0.05
     min_points: int = 50
     cpu_threads: Optional[int] = None
+    return_vertices: bool = False
 
 
 @dataclass
@@ -98,7 +101,7 @@ class BodyFit:
         joint_rotations: (24, 3, 3) float64 global joint orientations (relative to the rest
             pose, composed with the root rotation).
         T_fixed_root: (4, 4) float64 pelvis pose.
-        vertices: (V, 3) float32 posed mesh.
+        vertices: (V, 3) float32 posed mesh, or None unless ``return_vertices``.
         full_pose: flat float32 full pose vector of the body model.
         residual: median distance of the observations to their vertices, metres.
         num_points: observations used.
@@ -110,7 +113,7 @@ class BodyFit:
     joints: np.ndarray
     joint_rotations: np.ndarray
     T_fixed_root: np.ndarray
-    vertices: np.ndarray
+    vertices: Optional[np.ndarray]
     full_pose: np.ndarray
     residual: float
     num_points: int
@@ -270,18 +273,20 @@ class BodyFitter:
 
         t_iter = time.perf_counter()
         with torch.no_grad():
-            shape, R, verts, joints, rots = forward(None)
+            shape, R, verts, joints, rots = forward(used_t)
             xw = verts @ R.transpose(1, 2) + trans[:, None]
             jw = joints @ R.transpose(1, 2) + trans[:, None]
             rw = R[:, None] @ rots
-            full_gather = torch.as_tensor(vidx, device=dev)[..., None].expand(-1, -1, 3)
-            dist = torch.sqrt(((torch.gather(xw, 1, full_gather) - pts_t) ** 2).sum(-1)).cpu().numpy()
+            dist = torch.sqrt(((torch.gather(xw, 1, gather) - pts_t) ** 2).sum(-1)).cpu().numpy()
+            xn = None
+            if cfg.return_vertices:
+                full, _, _ = body.pose_body(shape, pose, None)
+                xn = (full @ R.transpose(1, 2) + trans[:, None]).cpu().numpy()
         # Median, not mean: outliers (wrong depth, wrong person) must not read as a bad fit.
         res = np.array([np.median(dist[b, : len(j[2])]) for b, j in enumerate(jobs)])
         out = []
         Rn, shape_n, pose_n = R.cpu().numpy(), shape.cpu().numpy(), pose.detach().cpu().numpy()
         jn, rn = jw.double().cpu().numpy(), rw.double().cpu().numpy()
-        xn = xw.cpu().numpy()
         for b, (person, _, idx, _, _) in enumerate(jobs):
             T = np.eye(4)
             T[:3, :3] = rn[b, 0]
@@ -289,7 +294,7 @@ class BodyFitter:
             state = FitState(shape=shape_n[b].astype(np.float32), pose=pose_n[b].astype(np.float32),
                              root_rotation=Rn[b].astype(np.float32), pelvis=jn[b, 0].astype(np.float32))
             out.append(BodyFit(person_id=person.person_id, state=state, joints=jn[b], joint_rotations=rn[b],
-                               T_fixed_root=T, vertices=xn[b], full_pose=body.full_pose(pose_n[b]),
+                               T_fixed_root=T, vertices=None if xn is None else xn[b], full_pose=body.full_pose(pose_n[b]),
                                residual=float(res[b]), num_points=int(len(idx)), warm=bool(is_warm[b])))
         self.last_timings_s = {"fit": time.perf_counter() - t0, "setup": t_setup - t0,
                                "optimise": t_iter - t_setup, "iterations": float(iters)}

@@ -1,0 +1,164 @@
+"""People of one frame set, end to end: ids -> DensePose -> 3D points -> tracking -> body fit.
+
+``PeopleEstimator.update`` is what the pipeline calls once per frame set with the pair
+predictions and the fused geometry (per-image 3D points in the fixed frame). Order:
+
+1. cross-view ids from instance masks (``identities``);
+2. per-image DensePose aggregated over pairs, per-person points (``densepose``);
+3. tracking on each person's robust centre (median of its points) and, when images are
+   given, a colour-histogram appearance (``tracking``): this gives the track id *before*
+   fitting so the fit can warm-start from that track's previous solution;
+4. batched body fit (``body_fit``), warm where the track had a fit;
+5. one ``HumanEstimate`` per reported track (LOST tracks repeat their last fit, REMOVED
+   ones are reported once so consumers can delete them).
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Mapping, Optional, Sequence
+
+import numpy as np
+from scipy.spatial.transform import Rotation
+
+from hamst3r_ros.human.body_fit import BodyFit, BodyFitter, FitState
+from hamst3r_ros.human.densepose import aggregate_densepose, person_points
+from hamst3r_ros.human.identities import CrossViewIdentities, unify_instance_ids
+from hamst3r_ros.human.tracking import Detection, PersonTracker
+from hamst3r_ros.types import HumanEstimate, PairPrediction, TrackState
+
+
+@dataclass
+class PeopleConfig:
+    """Thresholds of the per-frame-set stages (see the modules for meanings).
+
+    Attributes:
+        score_threshold, mask_threshold, iou_threshold: cross-view id unification.
+        body_threshold: minimum body-mask probability of a fitted point.
+        max_points: points per person handed to the fit.
+        min_points: fewer points: the person is tracked but not fitted this time.
+    """
+
+    score_threshold: float = 0.5
+    mask_threshold: float = 0.5
+    iou_threshold: float = 0.3
+    body_threshold: float = 0.5
+    max_points: int = 3000
+    min_points: int = 50
+
+
+@dataclass
+class PeopleResult:
+    """Output of one update.
+
+    Attributes:
+        humans: one HumanEstimate per reported track.
+        labels: image index -> (H, W) int32 *track id* per pixel, 0 = background.
+        identities: the frame set's cross-view ids (before tracking).
+        person_to_track: frame-set person id -> track id.
+        fits: track id -> BodyFit of this frame set.
+        timings_s: stage timings, seconds.
+    """
+
+    humans: list[HumanEstimate]
+    labels: dict[int, np.ndarray]
+    identities: CrossViewIdentities
+    person_to_track: dict[int, int]
+    fits: dict[int, BodyFit] = field(default_factory=dict)
+    timings_s: dict[str, float] = field(default_factory=dict)
+
+
+def colour_histogram(pixels: np.ndarray, bins: int = 4) -> np.ndarray:
+    """(N, 3) uint8 RGB -> (bins^3,) L1-normalised colour histogram (an appearance vector)."""
+    q = (np.asarray(pixels, np.int64) * bins) // 256
+    h = np.bincount((q[:, 0] * bins + q[:, 1]) * bins + q[:, 2], minlength=bins**3).astype(np.float64)
+    return h / max(h.sum(), 1.0)
+
+
+def _quat_xyzw(R: np.ndarray) -> np.ndarray:
+    return Rotation.from_matrix(R).as_quat()  # scipy's order is (x, y, z, w)
+
+
+class PeopleEstimator:
+    """Holds the tracker and each track's last fit; call ``update`` once per frame set."""
+
+    def __init__(self, fitter: BodyFitter, tracker: Optional[PersonTracker] = None,
+                 config: Optional[PeopleConfig] = None):
+        self.fitter = fitter
+        self.tracker = tracker or PersonTracker()
+        self.config = config or PeopleConfig()
+        self._last_fit: dict[int, BodyFit] = {}
+
+    def update(
+        self,
+        pairs: Sequence[PairPrediction],
+        points: Mapping[int, np.ndarray],
+        stamp_ns: int,
+        confidence: Optional[Mapping[int, np.ndarray]] = None,
+        images: Optional[Mapping[int, np.ndarray]] = None,
+    ) -> PeopleResult:
+        """Estimate the people of one frame set.
+
+        Args:
+            pairs: the frame set's pair predictions (instance + DensePose outputs).
+            points: image index -> (H, W, 3) fused points in the fixed frame, metres.
+            stamp_ns: the frame set's stamp.
+            confidence: optional image index -> (H, W) point confidence.
+            images: optional image index -> (H, W, 3) uint8 RGB at the same resolution
+                (appearance for tracking).
+        """
+        cfg = self.config
+        t0 = time.perf_counter()
+        ids = unify_instance_ids(pairs, cfg.score_threshold, cfg.mask_threshold, cfg.iou_threshold)
+        dp = aggregate_densepose(pairs)
+        people = person_points(points, ids.labels, dp, confidence, cfg.body_threshold, cfg.max_points)
+        t1 = time.perf_counter()
+
+        pids = [p for p in ids.person_ids if p in people and len(people[p]) >= cfg.min_points]
+        dets = []
+        for pid in pids:
+            app = None
+            if images is not None:
+                pix = [images[k][lab == pid] for k, lab in ids.labels.items() if k in images]
+                pix = [p for p in pix if len(p)]
+                if pix:
+                    app = colour_histogram(np.concatenate(pix))
+            dets.append(Detection(np.median(people[pid].points, axis=0), appearance=app,
+                                  confidence=ids.scores[pid]))
+        tracks = self.tracker.update(dets, stamp_ns)
+        person_to_track = {pids[t.detection_index]: t.track_id for t in tracks if t.detection_index is not None}
+        t2 = time.perf_counter()
+
+        order = list(person_to_track)
+        warm: list[Optional[FitState]] = [
+            self._last_fit[person_to_track[p]].state if person_to_track[p] in self._last_fit else None for p in order
+        ]
+        fits = self.fitter.fit([people[p] for p in order], warm)
+        fit_by_track = {person_to_track[f.person_id]: f for f in fits}
+        self._last_fit.update(fit_by_track)
+        t3 = time.perf_counter()
+
+        humans = []
+        for t in tracks:
+            fit = self._last_fit.get(t.track_id)
+            if fit is None:
+                continue  # seen, but never with enough points to fit: nothing to publish yet
+            humans.append(HumanEstimate(
+                track_id=t.track_id, state=t.state, confidence=float(t.confidence),
+                joints=fit.joints.copy(), joint_rotations=np.stack([_quat_xyzw(R) for R in fit.joint_rotations]),
+                T_fixed_root=fit.T_fixed_root.copy(), shape=fit.state.shape.copy(), pose=fit.full_pose.copy(),
+                body_model=self.fitter.body.name, velocity=t.velocity.copy(), residual=fit.residual,
+                num_points=fit.num_points if t.track_id in fit_by_track else 0,
+            ))
+            if t.state == TrackState.REMOVED:
+                del self._last_fit[t.track_id]
+        labels = {}
+        lut_size = max(ids.person_ids, default=0) + 1
+        lut = np.zeros(lut_size, np.int32)
+        for p, tid in person_to_track.items():
+            lut[p] = tid
+        for k, lab in ids.labels.items():
+            labels[k] = lut[lab]
+        return PeopleResult(humans=humans, labels=labels, identities=ids, person_to_track=person_to_track,
+                            fits=fit_by_track, timings_s={"people_points": t1 - t0, "tracking": t2 - t1,
+                                                          "body_fit": t3 - t2})
