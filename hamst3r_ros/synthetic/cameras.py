@@ -11,11 +11,11 @@ Placements:
 - ``"wall"``: cameras on the room's walls, 2.0-2.5 m high, spread evenly around the room,
   each looking at a point near the room centre at ~1 m height (with seeded jitter), like a
   fixed surveillance/motion-capture rig.
-- ``"robot"``: a compact rig on a robot at ``rig_position`` (1.2 m high), cameras on a
-  0.15 m radius ring with their yaws spread so that neighbours overlap (40 degrees apart,
-  around the rig's heading), slightly tilted down: the multi-camera head of a mobile robot.
-  The rig can drive (``rig_speed`` m/s along its heading, turning around at the walls),
-  so its poses change over time.
+- ``"robot"``: a compact rig on a robot (1.2 m high, backed against the -x wall, facing
+  +x), cameras on a 0.15 m radius ring with their yaws spread so that neighbours overlap
+  (40 degrees apart, around the rig's heading), tilted down 10 degrees: the multi-camera
+  head of a mobile robot. The rig can drive (``SceneConfig.rig_speed`` m/s back and forth
+  along its heading over 1.5 m), so its poses change over time.
 """
 from __future__ import annotations
 

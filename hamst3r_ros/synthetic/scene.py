@@ -39,7 +39,7 @@ class SceneConfig:
         intrinsics: optional per-camera Intrinsics overriding the defaults (len num_cameras).
         placement: "wall" (wall-mounted) or "robot" (a rig on a robot).
         rig_speed: robot rig speed along its heading, m/s (0 = static); it drives back and
-            forth over 2 m.
+            forth over 1.5 m from its start 0.6 m in front of the -x wall.
         fps: frame-set rate; frame set k is at t = k / fps seconds.
         start_stamp_ns: stamp of frame set 0, integer nanoseconds.
         motions: optional motion per person (from MOTIONS); default: seeded mix.
@@ -219,12 +219,12 @@ class SyntheticScene:
         self._pb = PoseBuilder(self.body.pose_bone_names)
         ss = np.random.SeedSequence(config.seed)
         room_rng, people_rng, cam_rng = [np.random.default_rng(s) for s in ss.spawn(3)]
-        self.room: Room = make_room(room_rng)
-        self.people: list[PersonSpec] = self._make_people(people_rng)
+        self.room: Room = make_room(room_rng, keep_clear_wall_minus_x=1.3 if config.placement == "robot" else 0.0)
         self.intrinsics = config.intrinsics or [
             Intrinsics.from_hfov(config.width, config.height, config.hfov_deg) for _ in range(config.num_cameras)
         ]
         self._make_cameras(cam_rng)
+        self.people: list[PersonSpec] = self._make_people(people_rng)
         self.renderer = RaycastRenderer(self.room, nthreads=config.nthreads)
 
     # ---------------------------------------------------------------- construction
@@ -233,13 +233,21 @@ class SyntheticScene:
             out = self.body(self._torch.as_tensor(shape[None]), self._torch.as_tensor(pose[None], dtype=self._torch.float32))
         return out.vertices[0].numpy().astype(np.float64), out.joints[0].numpy().astype(np.float64)
 
-    def _free(self, lx: float, ly: float, margin: float) -> tuple[float, float]:
-        return lx / 2 - margin, ly / 2 - margin
+    def _free_box(self) -> tuple[np.ndarray, np.ndarray]:
+        """(lo, hi) xy corners of the floor area people use: 1.1 m clear of the walls (where
+        the furniture stands) and, with a robot rig, 1.5 m ahead of the farthest point of its drive."""
+        lx, ly = self.room.size
+        lo = np.array([-lx / 2 + 1.1, -ly / 2 + 1.1])
+        hi = -lo
+        if self._rig_start is not None:
+            lo[0] = max(lo[0], self._rig_start[0] + self._rig_travel + 1.5)
+        return lo, hi
 
     def _make_people(self, rng: np.random.Generator) -> list[PersonSpec]:
         cfg = self.config
         lx, ly = self.room.size
-        fx, fy = self._free(lx, ly, 1.1)  # keep clear of furniture along the walls
+        lo, hi = self._free_box()
+        mid, half_ext = (lo + hi) / 2, np.maximum((hi - lo) / 2, 0.3)
         motions = cfg.motions or list(rng.choice(MOTIONS, size=cfg.num_people, p=[0.35, 0.25, 0.2, 0.2]))
         people: list[PersonSpec] = []
         spots: list[np.ndarray] = []  # occupied stand/sit positions
@@ -254,23 +262,24 @@ class SyntheticScene:
             centre, radii, heading = np.zeros(2), np.zeros(2), float(rng.uniform(-np.pi, np.pi))
             speed = float(rng.uniform(0.8, 1.4))
             if motion == "walk":
-                a = float(rng.uniform(1.2, fx))
-                b = float(rng.uniform(1.0, fy))
-                centre = np.array([rng.uniform(-(fx - a), fx - a), rng.uniform(-(fy - b), fy - b)]) if fx > a and fy > b else np.zeros(2)
+                a = float(rng.uniform(min(1.2, half_ext[0]), half_ext[0]))
+                b = float(rng.uniform(min(1.0, half_ext[1]), half_ext[1]))
                 radii = np.array([a, b])
+                centre = mid + rng.uniform(-1, 1, 2) * (half_ext - radii)
                 speed *= float(rng.choice([-1.0, 1.0]))
             elif motion == "pace":
-                half = float(rng.uniform(1.0, 2.0))
                 heading = float(rng.choice([0.0, np.pi / 2]))
-                lim = np.array([fx, fy]) - half * np.abs([np.cos(heading), np.sin(heading)])
-                lim = np.maximum(lim, 0.0)
-                centre = rng.uniform(-lim, lim)
+                axis = int(round(abs(np.sin(heading))))
+                half = float(rng.uniform(min(1.0, half_ext[axis]), min(2.0, half_ext[axis])))
+                lim = half_ext.copy()
+                lim[axis] -= half
+                centre = mid + rng.uniform(-1, 1, 2) * np.maximum(lim, 0.0)
                 radii = np.array([half, 0.0])
             else:
                 # the candidate farthest from the others (enough: > 1.2 m from spots, > 0.8 m from paths)
                 best, best_score = None, -np.inf
                 for _ in range(50):
-                    c = rng.uniform([-fx, -fy], [fx, fy])
+                    c = rng.uniform(lo, hi)
                     score = min([np.linalg.norm(c - q) - 1.2 for q in spots]
                                 + [np.linalg.norm(p - c, axis=1).min() - 0.8 for p in paths] + [1.0])
                     if score > best_score:
@@ -313,7 +322,9 @@ class SyntheticScene:
         else:
             lx, _ = self.room.size
             self._rig_local = robot_rig(cfg.num_cameras)
-            self._rig_start = np.array([-lx / 2 + 1.0, float(rng.uniform(-0.5, 0.5)), 1.2])
+            # backed against the middle of the -x wall (kept free of furniture), facing +x
+            self._rig_start = np.array([-lx / 2 + 0.6, float(rng.uniform(-0.5, 0.5)), 1.2])
+        self._rig_travel = 1.5 if cfg.rig_speed > 0 else 0.0
 
     def camera_poses(self, t: float) -> list[np.ndarray]:
         """(4, 4) T_fixed_cam of every camera at time t (s)."""
@@ -321,9 +332,9 @@ class SyntheticScene:
             return [T.copy() for T in self._cam_poses]
         x = self._rig_start.copy()
         if self.config.rig_speed > 0:
-            period = 2 * 2.0 / self.config.rig_speed
+            period = 2 * self._rig_travel / self.config.rig_speed
             f = (t % period) / period
-            x[0] += 2.0 * (2 * f if f < 0.5 else 2 - 2 * f)
+            x[0] += self._rig_travel * (2 * f if f < 0.5 else 2 - 2 * f)
         T_fixed_rig = np.eye(4)
         T_fixed_rig[:3, 3] = x
         return [T_fixed_rig @ T for T in self._rig_local]

@@ -61,8 +61,13 @@ def _quad(corners) -> tuple[np.ndarray, np.ndarray]:
     return np.asarray(corners, np.float32), np.array([[0, 1, 2], [0, 2, 3]], np.int32)
 
 
-def make_room(rng: np.random.Generator, size=None, height: float = 2.8, num_furniture=None) -> Room:
-    """A seeded room; ``size`` (x, y) metres defaults to a random 6-8 x 5-7 m."""
+def make_room(rng: np.random.Generator, size=None, height: float = 2.8, num_furniture=None,
+              keep_clear_wall_minus_x: float = 0.0) -> Room:
+    """A seeded room; ``size`` (x, y) metres defaults to a random 6-8 x 5-7 m.
+
+    ``keep_clear_wall_minus_x``: no furniture on the -x wall within this |y| (metres), e.g.
+    where a robot stands with its back to that wall.
+    """
     if size is None:
         size = (float(rng.uniform(6.0, 8.0)), float(rng.uniform(5.0, 7.0)))
     lx, ly = size
@@ -92,6 +97,8 @@ def make_room(rng: np.random.Generator, size=None, height: float = 2.8, num_furn
         w, d, h = rng.uniform(0.5, 1.6), rng.uniform(0.35, 0.7), rng.uniform(0.5, 2.0)
         side = int(rng.integers(0, 4))
         along = rng.uniform(-0.35, 0.35)
+        if side == 1 and abs(along * ly) < keep_clear_wall_minus_x + w / 2:
+            side = 0  # the robot's wall: move it to the opposite wall
         if side < 2:  # against wall +-x
             cx = (hx - d / 2 - 0.02) * (1 if side == 0 else -1)
             cy = along * ly
