@@ -20,8 +20,8 @@ Motions (``PersonSpec.motion``):
 - ``"sit"``: sits on a stool (hips flexed 1.5 rad, knees 1.5 rad), hands resting on the
   thighs, the head turning, one arm gesturing now and then.
 
-Placement (scene.py): walkers' paths stay 1.1 m clear of the walls (furniture stands
-there); standing and sitting people are placed > 0.8 m from every walker's path and
+Placement (scene.py): all people stay 1.1 m clear of the walls (furniture stands there)
+and 1.5 m ahead of a robot rig's drive; standing and sitting people are placed > 0.8 m from every walker's path and
 > 1.2 m from each other when the room allows. Walkers do not avoid each other: two paths
 may cross, and bodies may then interpenetrate for a few frames.
 
