@@ -49,7 +49,7 @@ class Rig:
     namespace of their own (other test runs on this machine may share the domain)."""
 
     def __init__(self, ros, cameras=("cam0", "cam1", "cam2"), pipeline=None,
-                 compressed=False, **params):
+                 compressed=False, reliable_input=False, **params):
         self.cameras = list(cameras)
         self.pipeline = pipeline if pipeline is not None else FakePipeline()
         self.ns = "/" + unique_name("node_test")
@@ -61,6 +61,9 @@ class Rig:
                      Parameter("image_transport", value="compressed" if compressed else "raw"),
                      Parameter("diagnostics_period_s", value=0.1)]
         overrides += [Parameter(k, value=v) for k, v in params.items()]
+        if reliable_input:  # ROS 2's standard per-topic QoS override parameters
+            overrides += [Parameter(f"qos_overrides.{self.ns}/{c}/image_raw.subscription.reliability",
+                                    value="reliable") for c in cameras]
         self.node = Hamst3rNode(self.pipeline, context=ros.context, namespace=self.ns,
                                 parameter_overrides=overrides)
         self.logs = _Logs(self.node.get_logger())
@@ -187,6 +190,18 @@ def test_round_trip_through_sync_worker_and_publishers(rig_factory):
     assert rig.tfs[-1].transforms[1].transform.translation.x == pytest.approx(1.0)
     wait_for(lambda: rig.diag("pipeline").get("frame_sets_published") == "5", what="diagnostics")
     assert rig.diag("camera cam1")["used_in_sets"] == "5"
+
+
+def test_input_qos_is_sensor_data_and_overridable(rig_factory):
+    from rclpy.qos import ReliabilityPolicy
+
+    rig = rig_factory(cameras=("a", "b"))
+    topic = rig.ns + "/a/image_raw"
+    [info] = rig.tester.get_subscriptions_info_by_topic(topic)
+    assert info.qos_profile.reliability == ReliabilityPolicy.BEST_EFFORT
+    rig2 = rig_factory(cameras=("b",), reliable_input=True)
+    infos = rig2.tester.get_subscriptions_info_by_topic(rig2.ns + "/b/image_raw")
+    assert [i.qos_profile.reliability for i in infos] == [ReliabilityPolicy.RELIABLE]
 
 
 def test_compressed_input(rig_factory):

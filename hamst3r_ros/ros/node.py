@@ -25,6 +25,7 @@ import rclpy
 from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
 from rclpy.node import Node
 from rclpy.qos import QoSProfile, qos_profile_sensor_data
+from rclpy.qos_overriding_options import QoSOverridingOptions
 
 from diagnostic_msgs.msg import DiagnosticArray
 from hamst3r_msgs.msg import HumanArray
@@ -43,6 +44,13 @@ from hamst3r_ros.ros.worker import LatestWinsWorker
 from hamst3r_ros.types import CameraFrame, FrameSet, SceneResult
 
 NODE_NAME = "hamst3r_node"
+
+#: Inputs use sensor-data QoS (best effort: it matches every publisher). Its reliability,
+#: depth and history can be overridden per topic with ROS 2's standard parameters, e.g.
+#: ``-p qos_overrides./cam0/image_raw.subscription.reliability:=reliable``: with reliable
+#: publishers of large raw images, a reliable subscription avoids losing whole images when
+#: several arrive at once (measured by bench/bench_node.py).
+_QOS_OVERRIDES = QoSOverridingOptions.with_default_policies()
 
 
 class PipelineUnavailable(RuntimeError):
@@ -127,13 +135,13 @@ class Hamst3rNode(Node):
             sub = self.create_subscription(
                 msg_type, cam.image_topic,
                 lambda msg, name=cam.name, c=cam.compressed: self._on_image(name, msg, c),
-                qos_profile_sensor_data)
+                qos_profile_sensor_data, qos_overriding_options=_QOS_OVERRIDES)
             resolved[cam.name] = sub.topic_name
             if cam.camera_info_topic:
                 self.create_subscription(
                     CameraInfo, cam.camera_info_topic,
                     lambda msg, name=cam.name: self._on_camera_info(name, msg),
-                    qos_profile_sensor_data)
+                    qos_profile_sensor_data, qos_overriding_options=_QOS_OVERRIDES)
 
         self.diag = NodeDiagnostics(self.get_name(), resolved,
                                     hardware_id=self.get_fully_qualified_name())
