@@ -1,7 +1,8 @@
 """Pair targets from depth + poses: geometry with known answers."""
 import numpy as np
 
-from hamst3r_ros.train.targets import backproject, pair_targets, transform
+from hamst3r_ros.synthetic.pointmaps import backproject_depth as backproject, transform_points as transform
+from hamst3r_ros.train.targets import pair_targets
 
 
 def _K(f=50.0, w=40, h=30):

@@ -9,6 +9,8 @@ Definitions follow the paper's protocols where it has one:
   mean IoU over true people (unmatched people count 0). Cross-view ID consistency: of the
   people visible in both views, the fraction whose matched query is the same in both views
   when each view is matched on its own.
+- pointmaps: both views' points (in view 1's frame) median-scaled to the ground truth,
+  mean ||p - p*|| / ||p*||.
 - DensePose: mean Euclidean error of template coordinates over true body pixels.
 - body mask: IoU of (probability > 0.5) against the true body mask.
 """
@@ -28,6 +30,7 @@ class PairMetrics:
 
     depth_abs_rel: float = float("nan")
     depth_inlier: float = float("nan")
+    pointmap_rel: float = float("nan")
     instance_iou: float = float("nan")
     id_consistency: float = float("nan")
     densepose_err: float = float("nan")
@@ -123,3 +126,47 @@ def mean_metrics(rows: list[PairMetrics]) -> PairMetrics:
         vals = vals[np.isfinite(vals)]
         setattr(out, f.name, float(vals.mean()) if len(vals) else float("nan"))
     return out
+
+
+def pointmap_rel_error(pred: list[np.ndarray], gt: list[np.ndarray], valid: list[np.ndarray]) -> float:
+    """Median-scaled relative 3D error over the valid pixels of all views ((H, W, 3) each)."""
+    p = np.concatenate([a[v] for a, v in zip(pred, valid)])
+    g = np.concatenate([a[v] for a, v in zip(gt, valid)])
+    if len(g) == 0:
+        return float("nan")
+    gn = np.linalg.norm(g, axis=-1)
+    p = p * (np.median(gn) / max(np.median(np.linalg.norm(p, axis=-1)), 1e-12))
+    return float(np.mean(np.linalg.norm(p - g, axis=-1) / np.maximum(gn, 1e-9)))
+
+
+def evaluate_batch(batch, res1: dict, res2: dict, hum) -> list[PairMetrics]:
+    """Metrics of each pair of a :class:`hamst3r_ros.train.data.PairBatch` given the heads'
+    outputs (tensors as returned by the network's ``run_heads``)."""
+    def np_(t):
+        return t.detach().float().cpu().numpy()
+
+    pts1, pts2 = np_(res1["pts3d"]), np_(res2["pts3d_in_other_view"])
+    if hum is not None:  # masks come at 1/mask_stride resolution: score them at full resolution
+        import torch.nn.functional as F
+
+        def full(t, like):
+            return F.interpolate(t, size=tuple(like.shape[-2:]), mode="bilinear", align_corners=False)
+
+        hum = {**hum, "mask_logits1": full(hum["mask_logits1"], batch.inst1),
+               "mask_logits2": full(hum["mask_logits2"], batch.inst2)}
+    rows = []
+    for b in range(len(pts1)):
+        m = PairMetrics()
+        m.depth_abs_rel, m.depth_inlier = depth_metrics(pts1[b, ..., 2], np.nan_to_num(batch.depth1[b].numpy()))
+        m.pointmap_rel = pointmap_rel_error([pts1[b], pts2[b]], [batch.pts1[b].numpy(), batch.pts2[b].numpy()],
+                                            [batch.valid1[b].numpy(), batch.valid2[b].numpy()])
+        if hum is not None and bool(batch.human[b]):
+            scores = np_(hum["class_logits"][b].softmax(-1)[:, 0])
+            m.instance_iou, m.id_consistency = instance_metrics(
+                np_(hum["mask_logits1"][b].sigmoid()), np_(hum["mask_logits2"][b].sigmoid()), scores,
+                batch.inst1[b].numpy(), batch.inst2[b].numpy())
+            body = batch.body1[b].numpy()
+            m.densepose_err = densepose_error(np_(hum["dp1"][b]), batch.dp1[b].numpy(), body)
+            m.body_iou = mask_iou(np_(hum["body_logits1"][b].sigmoid()), body)
+        rows.append(m)
+    return rows

@@ -11,20 +11,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-
-def backproject(depth: np.ndarray, K: np.ndarray) -> np.ndarray:
-    """(H, W) depth -> (H, W, 3) points in the camera's optical frame (z = depth)."""
-    h, w = depth.shape
-    # OpenCV / ROS CameraInfo convention: pixel (u, v)'s centre is at integer (u, v).
-    u, v = np.meshgrid(np.arange(w, dtype=np.float64), np.arange(h, dtype=np.float64))
-    x = (u - K[0, 2]) / K[0, 0]
-    y = (v - K[1, 2]) / K[1, 1]
-    return np.stack([x * depth, y * depth, depth], -1)
-
-
-def transform(T: np.ndarray, pts: np.ndarray) -> np.ndarray:
-    """Apply a 4x4 pose to (..., 3) points."""
-    return pts @ T[:3, :3].T + T[:3, 3]
+from hamst3r_ros.synthetic.pointmaps import backproject_depth, transform_points
 
 
 @dataclass
@@ -61,14 +48,14 @@ def pair_targets(
     """
     valid_i = np.isfinite(depth_i) & (depth_i > 0)
     valid_j = np.isfinite(depth_j) & (depth_j > 0)
-    p_i = backproject(np.where(valid_i, depth_i, 0.0), K_i)
-    p_j = backproject(np.where(valid_j, depth_j, 0.0), K_j)
+    p_i = backproject_depth(np.where(valid_i, depth_i, 0.0), K_i).astype(np.float64)
+    p_j = backproject_depth(np.where(valid_j, depth_j, 0.0), K_j).astype(np.float64)
     T_i_j = np.linalg.inv(T_fixed_i) @ T_fixed_j
-    pts_j_in_i = transform(T_i_j, p_j)
+    pts_j_in_i = transform_points(T_i_j, p_j)
 
     # Correspondences: project i's valid points into j.
     T_j_i = np.linalg.inv(T_i_j)
-    q = transform(T_j_i, p_i[valid_i])
+    q = transform_points(T_j_i, p_i[valid_i]).astype(np.float64)
     idx_i = np.flatnonzero(valid_i)
     z = q[:, 2]
     front = z > 1e-6

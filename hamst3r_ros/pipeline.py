@@ -1,0 +1,235 @@
+"""FrameSet -> SceneResult: the HAMSt3R pipeline the node runs on every synchronised frame set.
+
+Stages (timed in ``SceneResult.timings_s``):
+
+1. ``preprocess``: each image resized/cropped to the network's input rule (the model's).
+2. ``encode``: every image through the encoder once.
+3. ``decode``: the chosen ordered pairs (complete graph up to 8 cameras) in one batch.
+4. ``align``: global alignment on the first frame set, incremental (warm-started, with its
+   own drift / rig-change checks) afterwards; CameraInfo intrinsics and known extrinsics are
+   priors, and any extrinsic prior makes the output metric.
+5. ``humans``: cross-view person ids, DensePose aggregation, tracking, body fit (only when
+   the model has human heads and fitting is enabled).
+6. ``fuse``: one bounded cloud with colour, confidence, track id and template coordinates.
+
+Owns the model, the device, the warm-start state of the alignment and the people tracker.
+Nothing here imports ROS.
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Mapping, Optional
+
+import numpy as np
+import torch
+
+from hamst3r_ros.geometry.alignment import (
+    AlignmentOptions, AlignmentState, CameraPrior, incremental_alignment,
+)
+from hamst3r_ros.geometry.fusion import FusionOptions, aggregate_body_coords, fuse
+from hamst3r_ros.geometry.pair_graph import make_pairs
+from hamst3r_ros.types import FrameSet, SceneResult
+
+
+@dataclass
+class PipelineConfig:
+    """What the pipeline needs beyond the images.
+
+    Attributes:
+        checkpoint: model file ('' = the embedded default model).
+        encoder: DUNE encoder file when ``checkpoint`` is a DUNE-MASt3R decoder file.
+        device: 'auto', 'cpu', 'cuda' or 'cuda:<index>'.
+        precision: 'fp32' or 'bf16' (bf16 autocast on CUDA only).
+        pair_strategy: see hamst3r_ros.geometry.pair_graph.make_pairs.
+        fit_bodies: fit a body model per person (needs a model with human heads).
+        body_model: 'anny' (default, free) or 'smpl' (needs ``smpl_model``).
+        smpl_model: path of the licensed SMPL model file (.npz) when body_model is 'smpl'.
+        extrinsics: camera name -> (4, 4) known pose of its optical frame in the fixed frame.
+        extrinsics_fixed: hold known extrinsics exactly (True) or as soft priors.
+        min_confidence, voxel_size, max_points: fusion bounds (see FusionOptions).
+    """
+
+    checkpoint: str = ""
+    encoder: str = ""
+    device: str = "auto"
+    precision: str = "fp32"
+    pair_strategy: str = "auto"
+    fit_bodies: bool = True
+    body_model: str = "anny"
+    smpl_model: str = ""
+    extrinsics: dict[str, np.ndarray] = field(default_factory=dict)
+    extrinsics_fixed: bool = True
+    min_confidence: float = 1.5
+    voxel_size: float = 0.0
+    max_points: int = 200_000
+
+
+def resolve_device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    dev = torch.device(name)
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError(f"device {name!r}: CUDA is not available in this torch build / machine; use 'cpu' or 'auto'")
+    return dev
+
+
+def _build_people(cfg: PipelineConfig, device: torch.device, model_body: Optional[str]):
+    from hamst3r_ros.human.body_fit import BodyFitter
+    from hamst3r_ros.human.fit_bodies import AnnyFitBody, SmplFitBody
+    from hamst3r_ros.human.people import PeopleEstimator
+
+    if model_body and model_body != cfg.body_model:
+        # DensePose coordinates live on the template the heads were trained with: fitting
+        # another body model to them would pair points with the wrong vertices.
+        raise ValueError(f"body_model {cfg.body_model!r}: the checkpoint's DensePose head was trained on the "
+                         f"{model_body!r} template; set body_model to {model_body!r}")
+    if cfg.body_model == "anny":
+        body = AnnyFitBody(device=device)
+    elif cfg.body_model == "smpl":
+        if not cfg.smpl_model or not Path(cfg.smpl_model).is_file():
+            raise ValueError(f"body_model 'smpl' needs smpl_model: the licensed SMPL model file (.npz), "
+                             f"got {cfg.smpl_model!r}")
+        body = SmplFitBody(cfg.smpl_model, device=device)
+    else:
+        raise ValueError(f"body_model {cfg.body_model!r}: expected 'anny' or 'smpl'")
+    return PeopleEstimator(BodyFitter(body))
+
+
+class Hamst3rPipeline:
+    """The pipeline with its state (model, alignment warm start, people tracks).
+
+    Args:
+        model: a :class:`hamst3r_ros.model.hamst3r.Hamst3rModel`.
+        config: see :class:`PipelineConfig`.
+        people: a PeopleEstimator, or None to skip the human stages.
+    """
+
+    def __init__(self, model, config: PipelineConfig, people=None):
+        self.model = model
+        self.config = config
+        self.people = people
+        self.align_options = AlignmentOptions()
+        self.fusion_options = FusionOptions(min_conf=config.min_confidence, voxel_size=config.voxel_size,
+                                            max_points=config.max_points)
+        self.state: Optional[AlignmentState] = None
+        self.last_alignment = None
+
+    @classmethod
+    def from_config(cls, config: PipelineConfig) -> "Hamst3rPipeline":
+        from hamst3r_ros.model.hamst3r import Hamst3rModel
+        from hamst3r_ros.model.embedded import embedded_checkpoint
+
+        device = resolve_device(config.device)
+        if config.precision not in ("fp32", "bf16"):
+            raise ValueError(f"precision {config.precision!r}: expected 'fp32' or 'bf16'")
+        path = config.checkpoint or str(embedded_checkpoint())
+        model = Hamst3rModel.from_checkpoint(path, config.encoder or None, device=device,
+                                             autocast_bf16=config.precision == "bf16" and device.type == "cuda")
+        people = None
+        if config.fit_bodies and model.has_human_heads:
+            people = _build_people(config, device, model.body_model)
+        return cls(model, config, people)
+
+    def reset(self) -> None:
+        """Forget the rig and the people (next frame set aligns from scratch)."""
+        self.state = None
+        if self.people is not None:
+            self.people = type(self.people)(self.people.fitter)
+
+    def process(self, frameset: FrameSet) -> SceneResult:
+        """Run all stages on one synchronised frame set (at least 2 cameras)."""
+        frames = frameset.frames
+        if len(frames) < 2:
+            raise ValueError(f"a frame set needs at least 2 cameras, got {len(frames)}")
+        t: dict[str, float] = {}
+        t0 = time.perf_counter()
+        pre = [self.model.preprocess(f.image) for f in frames]
+        t["preprocess"] = time.perf_counter() - t0
+
+        t0 = time.perf_counter()
+        feats = self.model.encode([p.tensor for p in pre])
+        t["encode"] = time.perf_counter() - t0
+
+        t0 = time.perf_counter()
+        pairs = make_pairs(len(frames), self.config.pair_strategy)
+        preds = self.model.decode_pairs(feats, pairs)
+        t["decode"] = time.perf_counter() - t0
+
+        t0 = time.perf_counter()
+        names = frameset.names
+        priors = []
+        for f in frames:
+            h, w = f.image.shape[:2]
+            T = frameset.T_fixed_cam.get(f.name, self.config.extrinsics.get(f.name))
+            priors.append(CameraPrior(K=f.K, image_size=(w, h), T_fixed_cam=T, fixed=self.config.extrinsics_fixed))
+        res = incremental_alignment(preds, names, self.state, priors, self.align_options)
+        self.state = res.state
+        self.last_alignment = res
+        t["align"] = time.perf_counter() - t0
+
+        sizes = [p.hw for p in pre]
+        instance_maps = None
+        humans = []
+        if self.people is not None:
+            t0 = time.perf_counter()
+            out = self.people.update(
+                preds, points={v: res.points[v] for v in range(len(frames))}, stamp_ns=frameset.stamp_ns,
+                confidence={v: res.confidence[v] for v in range(len(frames))},
+                images={v: pre[v].image_u8 for v in range(len(frames))})
+            humans = out.humans
+            instance_maps = [out.labels.get(v) for v in range(len(frames))]
+            t["humans"] = time.perf_counter() - t0
+
+        t0 = time.perf_counter()
+        body_maps = aggregate_body_coords(preds, sizes) if self.model.has_human_heads else None
+        cloud = fuse(res, [p.image_u8 for p in pre], instance_maps, body_maps, self.fusion_options)
+        t["fuse"] = time.perf_counter() - t0
+        return SceneResult(
+            stamp_ns=frameset.stamp_ns, camera_names=names, T_fixed_cam=res.T_fixed_cam, K=res.K,
+            metric=res.metric, points=cloud.points, colors=cloud.colors, confidence=cloud.confidence,
+            instance=cloud.instance, body_coords=cloud.body_coords, humans=humans, timings_s=t)
+
+
+def _load_extrinsics(path: str) -> dict[str, np.ndarray]:
+    """YAML ``{camera_name: {translation: [x, y, z], rotation: [qx, qy, qz, qw]}}`` (metres;
+    pose of the camera's optical frame in the fixed frame) -> name -> (4, 4)."""
+    import yaml
+    from scipy.spatial.transform import Rotation
+
+    raw = yaml.safe_load(Path(path).read_text()) or {}
+    if not isinstance(raw, dict):
+        raise ValueError(f"{path}: expected a mapping camera_name -> {{translation, rotation}}")
+    out = {}
+    for name, v in raw.items():
+        try:
+            tr = np.asarray(v["translation"], float).reshape(3)
+            q = np.asarray(v["rotation"], float).reshape(4)
+        except (KeyError, TypeError, ValueError):
+            raise ValueError(f"{path}: camera {name!r}: expected translation [x, y, z] and rotation "
+                             f"[qx, qy, qz, qw], found {v!r}") from None
+        T = np.eye(4)
+        T[:3, :3] = Rotation.from_quat(q).as_matrix()
+        T[:3, 3] = tr
+        out[str(name)] = T
+    return out
+
+
+def build_pipeline(params: Mapping[str, Any]) -> Hamst3rPipeline:
+    """The node's factory: a pipeline from the node's validated parameters (a dict)."""
+    extr = params.get("extrinsics_file", "") or ""
+    cfg = PipelineConfig(
+        checkpoint=params.get("checkpoint", "") or "",
+        encoder=params.get("encoder", "") or "",
+        device=params.get("device", "auto"),
+        precision=params.get("precision", "fp32"),
+        pair_strategy=params.get("pair_strategy", "auto"),
+        fit_bodies=bool(params.get("fit_bodies", True)),
+        body_model=params.get("body_model", "anny"),
+        smpl_model=params.get("smpl_model", "") or "",
+        extrinsics=_load_extrinsics(extr) if extr else {},
+        extrinsics_fixed=bool(params.get("extrinsics_fixed", True)),
+        min_confidence=float(params.get("fusion_min_confidence", 1.5)),
+    )
+    return Hamst3rPipeline.from_config(cfg)

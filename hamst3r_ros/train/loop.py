@@ -1,0 +1,303 @@
+"""The training loop: config, loss assembly, validation, resumable checkpoints.
+
+Regime (paper section 3.3-3.4): the encoder is frozen by default (``train_encoder`` trains
+everything); decoders and all heads train. Batches mix human-centric samples (all heads
+supervised) and geometry-only samples (pointmap + matching only) at ``human_ratio``.
+Checkpoints are our format (safetensors + JSON config, see hamst3r_ros.model.checkpoints),
+plus a ``<stem>.state.pt`` optimizer state (tensors only, loaded with weights_only=True)
+so that ``hamst3r train`` resumes where it stopped.
+"""
+from __future__ import annotations
+
+import json
+import math
+import time
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+from typing import Any, Optional
+
+import numpy as np
+import torch
+
+from hamst3r_ros.train import losses as L
+from hamst3r_ros.train.data import PairBatch, PairSampler
+from hamst3r_ros.train.metrics import PairMetrics, evaluate_batch, mean_metrics
+
+
+@dataclass
+class TrainConfig:
+    """Everything ``hamst3r train CONFIG.yaml`` reads (unknown keys are an error).
+
+    Paths are relative to the config file's folder.
+    """
+
+    out: str = "runs/train"
+    network: Any = "hamst3r_small"            # named config, or a dict (see model.build_model)
+    init: Optional[str] = None                # checkpoint to start from (ours or official)
+    init_encoder: Optional[str] = None        # DUNE encoder file when ``init`` is DUNE-MASt3R
+    # Datasets: [{path: DIR, human: true, synth: {seed: .., num_cameras: .., ...}}, ...]. With a
+    # ``synth`` entry (SceneConfig fields + ``frames``) a missing dataset is generated first.
+    train_sets: list = field(default_factory=list)
+    val_sets: list = field(default_factory=list)     # held-out scenes (seeds disjoint from training)
+    crop_sizes: list = field(default_factory=lambda: [[224, 160]])
+    steps: int = 2000
+    batch_size: int = 8
+    lr: float = 3e-4
+    weight_decay: float = 0.05
+    warmup: int = 100
+    human_ratio: float = 0.5
+    max_frame_gap: int = 2
+    max_matches: int = 1024                   # correspondences per pair for InfoNCE
+    colour_jitter: float = 0.2
+    train_encoder: bool = False
+    lambda_seg: float = 1.0                   # λ1
+    lambda_dp: float = 4.0                    # λ2 (template coords in [0, 1]: small L2 values)
+    lambda_mask: float = 1.0                  # λ3
+    lambda_match: float = 1.0                 # weight of InfoNCE inside L_MASt3R
+    conf_alpha: float = 0.2
+    val_every: int = 250
+    val_batches: int = 8
+    ckpt_every: int = 250
+    seed: int = 0
+    threads: int = 0                          # torch CPU threads (0 = torch default)
+    device: str = "auto"
+
+    @staticmethod
+    def from_dict(d: dict, base_dir: Path = Path(".")) -> "TrainConfig":
+        known = {f.name for f in fields(TrainConfig)}
+        unknown = sorted(set(d) - known)
+        if unknown:
+            raise ValueError(f"training config: unknown keys {unknown}; expected some of {sorted(known)}")
+        cfg = TrainConfig(**d)
+
+        def rel(p):
+            return None if p is None else str((base_dir / p).resolve()) if not Path(p).is_absolute() else p
+
+        cfg.out = rel(cfg.out)
+        cfg.init = rel(cfg.init)
+        cfg.init_encoder = rel(cfg.init_encoder)
+        for s in cfg.train_sets + cfg.val_sets:
+            if not isinstance(s, dict) or "path" not in s:
+                raise ValueError(f"training config: each dataset entry needs a 'path', found {s!r}")
+            s["path"] = rel(s["path"])
+        if not cfg.train_sets:
+            raise ValueError("training config: train_sets is empty; give at least one dataset written by `hamst3r synth`")
+        return cfg
+
+
+def ensure_dataset(entry: dict, log=print) -> None:
+    """Generate the dataset of a ``{path, synth: {...}}`` entry when its folder has none."""
+    path = Path(entry["path"])
+    if (path / "manifest.json").is_file() or "synth" not in entry:
+        return
+    from hamst3r_ros.synthetic.dataset import write_dataset
+    from hamst3r_ros.synthetic.scene import SceneConfig, SyntheticScene
+
+    spec = dict(entry["synth"])
+    frames = int(spec.pop("frames", 8))
+    scene_cfg = SceneConfig.from_dict(spec)
+    scene_cfg.validate()
+    log(f"generating {path} ({frames} frame sets, seed {scene_cfg.seed})")
+    scene = SyntheticScene(scene_cfg)
+    write_dataset(path, scene, scene.framesets(frames), progress=True)
+
+
+def resolve_device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(name)
+
+
+def build_network(cfg: TrainConfig) -> torch.nn.Module:
+    """The network to train: fresh from ``network``, or ``init`` + human heads from ``network``.
+
+    When ``init`` is an official MASt3R / DUNE-MASt3R checkpoint (no human heads), its
+    weights fill every part they have and the human heads start fresh: the full-scale recipe.
+    """
+    from hamst3r_ros.model.checkpoints import load_checkpoint
+    from hamst3r_ros.model.config import HumanHeadsConfig, NetConfig
+    from hamst3r_ros.model.hamst3r import build_model
+    from hamst3r_ros.model.networks import build_net
+
+    if cfg.init is None:
+        return build_model(cfg.network, seed=cfg.seed).net
+    base = load_checkpoint(cfg.init, cfg.init_encoder)
+    if base.has_human_heads:
+        return base
+    net_cfg: NetConfig = base.cfg
+    if net_cfg.human is None:
+        human = HumanHeadsConfig(**cfg.network) if isinstance(cfg.network, dict) else HumanHeadsConfig()
+        net_cfg = NetConfig.from_json({**net_cfg.to_json(), "human": asdict(human)})
+    torch.manual_seed(cfg.seed)
+    net = build_net(net_cfg)
+    missing, unexpected = net.load_state_dict(base.state_dict(), strict=False)
+    bad = [k for k in missing if not k.startswith("human_heads.")]
+    if bad or unexpected:
+        raise ValueError(f"{cfg.init}: cannot extend with human heads: missing {bad[:5]}, unexpected {unexpected[:5]}")
+    return net
+
+
+@dataclass
+class StepLosses:
+    """Scalar losses of one step (floats), for logging."""
+
+    total: float
+    regr: float
+    regr_err: float
+    match: float
+    seg: float
+    dp: float
+    mask: float
+
+
+def forward(net: torch.nn.Module, img1: torch.Tensor, img2: torch.Tensor, train_encoder: bool):
+    """Pair forward with gradients: (res1, res2, human dict or None); both views same size."""
+    g = net.grid_of(img1.shape[-2:])
+    g2 = net.grid_of(img2.shape[-2:])
+    with torch.set_grad_enabled(train_encoder and torch.is_grad_enabled()):
+        e = net.encode(torch.cat([img1, img2]))  # one encoder batch for both views
+    e1, e2 = e[: len(img1)], e[len(img1):]
+    dec1, dec2 = net.decode(net.embed(e1), g, net.embed(e2), g2)
+    return net.run_heads(e1, dec1, g, e2, dec2, g2, human=True)
+
+
+def _ids_at(ids: torch.Tensor, hw) -> torch.Tensor:
+    """(B, H, W) ids sampled at the centres of an (h, w) grid of equal cells."""
+    H, W = ids.shape[-2:]
+    sy, sx = H // hw[0], W // hw[1]
+    return ids[:, sy // 2::sy, sx // 2::sx][:, : hw[0], : hw[1]]
+
+
+def compute_losses(net, batch: PairBatch, cfg: TrainConfig, device) -> tuple[torch.Tensor, StepLosses, tuple]:
+    """Eq. (1): L_MASt3R + λ1 L_seg + λ2 L_dp + λ3 L_mask, human terms on human samples only."""
+    img1, img2 = batch.img1.to(device), batch.img2.to(device)
+    res1, res2, hum = forward(net, img1, img2, cfg.train_encoder)
+    pts = [res1["pts3d"], res2["pts3d_in_other_view"]]
+    conf = [res1["conf"], res2["conf"]]
+    regr, regr_err = L.pointmap_regression_loss(
+        pts, conf, [batch.pts1.to(device), batch.pts2.to(device)],
+        [batch.valid1.to(device), batch.valid2.to(device)], alpha=cfg.conf_alpha)
+    total = regr
+    match = torch.zeros((), device=device)
+    if "desc" in res1 and cfg.lambda_match > 0:
+        match = L.matching_infonce_loss(res1["desc"], res2["desc"], [m.to(device) for m in batch.matches])
+        total = total + cfg.lambda_match * match
+    seg = dp = mask = torch.zeros((), device=device)
+    h = batch.human.to(device)
+    if hum is not None and bool(h.any()):
+        idx = torch.nonzero(h).flatten()
+        # The instance head predicts masks at 1/mask_stride resolution: supervise them there,
+        # against the ids at the centres of the stride cells (Mask2Former likewise supervises
+        # sampled points, not every pixel).
+        ids1 = _ids_at(batch.inst1.to(device)[idx], hum["mask_logits1"].shape[-2:])
+        ids2 = _ids_at(batch.inst2.to(device)[idx], hum["mask_logits2"].shape[-2:])
+        seg, _ = L.two_view_instance_loss(hum["class_logits"][idx], hum["mask_logits1"][idx], hum["mask_logits2"][idx],
+                                          ids1, ids2)
+        body1, body2 = batch.body1.to(device)[idx], batch.body2.to(device)[idx]
+        dp = 0.5 * (L.densepose_l2_loss(hum["dp1"][idx], batch.dp1.to(device)[idx], body1)
+                    + L.densepose_l2_loss(hum["dp2"][idx], batch.dp2.to(device)[idx], body2))
+        mask = 0.5 * (L.body_mask_loss(hum["body_logits1"][idx], body1) + L.body_mask_loss(hum["body_logits2"][idx], body2))
+        total = total + cfg.lambda_seg * seg + cfg.lambda_dp * dp + cfg.lambda_mask * mask
+    logs = StepLosses(*(float(x.detach()) for x in (total, regr, regr_err, match, seg, dp, mask)))
+    return total, logs, (res1, res2, hum)
+
+
+def validate(net, sampler: PairSampler, cfg: TrainConfig, device, batches: int) -> PairMetrics:
+    """Mean held-out metrics over ``batches`` batches drawn from ``sampler`` (fixed seed)."""
+    rows: list[PairMetrics] = []
+    was_training = net.training
+    net.eval()
+    with torch.no_grad():
+        for _ in range(batches):
+            batch = sampler.sample(cfg.batch_size)
+            res1, res2, hum = forward(net, batch.img1.to(device), batch.img2.to(device), False)
+            rows += evaluate_batch(batch, res1, res2, hum)
+    net.train(was_training)
+    return mean_metrics(rows)
+
+
+def _lr_at(step: int, cfg: TrainConfig) -> float:
+    if step < cfg.warmup:
+        return cfg.lr * (step + 1) / cfg.warmup
+    t = (step - cfg.warmup) / max(1, cfg.steps - cfg.warmup)
+    return cfg.lr * 0.5 * (1 + math.cos(math.pi * min(1.0, t)))
+
+
+def format_metrics(m: PairMetrics) -> str:
+    return (f"depth AbsRel {m.depth_abs_rel:.3f} inlier<1.03 {m.depth_inlier:.3f} | pointmap rel {m.pointmap_rel:.3f} | "
+            f"inst IoU {m.instance_iou:.3f} id-consistency {m.id_consistency:.3f} | "
+            f"DP err {m.densepose_err:.3f} | body IoU {m.body_iou:.3f}")
+
+
+def train(cfg: TrainConfig, log=print, progress: bool = True) -> dict:
+    """Run (or resume) training; returns the last validation metrics and timings."""
+    from tqdm import tqdm
+
+    from hamst3r_ros.model.checkpoints import save_hamst3r
+
+    if cfg.threads:
+        torch.set_num_threads(cfg.threads)
+    device = resolve_device(cfg.device)
+    out = Path(cfg.out)
+    out.mkdir(parents=True, exist_ok=True)
+    torch.manual_seed(cfg.seed)
+    net = build_network(cfg).to(device).train()
+    if not net.has_human_heads:
+        raise ValueError("training needs a network with human heads: give `network` a config with a 'human' entry")
+    params = [p for n, p in net.named_parameters()
+              if cfg.train_encoder or not (n.startswith(("patch_embed", "enc_blocks", "enc_norm", "dune")))]
+    opt = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay, betas=(0.9, 0.95))
+    start = 0
+    state_path = out / "last.state.pt"
+    if state_path.is_file() and (out / "last.safetensors").is_file():
+        from safetensors.torch import load_model
+
+        load_model(net, str(out / "last.safetensors"), strict=False)
+        st = torch.load(state_path, weights_only=True, map_location=device)
+        opt.load_state_dict(st["optimizer"])
+        start = int(st["step"])
+        log(f"resumed from {out / 'last.safetensors'} at step {start}")
+    for entry in cfg.train_sets + cfg.val_sets:
+        ensure_dataset(entry, log)
+    train_sampler = PairSampler([(s["path"], s.get("human", True)) for s in cfg.train_sets], cfg.crop_sizes,
+                                cfg.human_ratio, cfg.max_frame_gap, cfg.colour_jitter, seed=cfg.seed + start,
+                                max_matches=cfg.max_matches)
+    val_sets = cfg.val_sets or cfg.train_sets
+
+    def val_sampler():
+        return PairSampler([(s["path"], s.get("human", True)) for s in val_sets], cfg.crop_sizes[:1],
+                           1.0, 0, 0.0, seed=12345, max_matches=cfg.max_matches)
+
+    history: list[dict] = []
+    metrics: Optional[PairMetrics] = None
+    extra = {"training": {"config": {k: v for k, v in asdict(cfg).items()}, "step": 0}}
+
+    def save(step: int):
+        extra["training"]["step"] = step
+        if metrics is not None:
+            extra["training"]["val_metrics"] = asdict(metrics)
+        save_hamst3r(net, out / "last", extra=extra)
+        torch.save({"optimizer": opt.state_dict(), "step": step}, state_path)
+
+    t0 = time.time()
+    bar = tqdm(range(start, cfg.steps), desc="train", disable=not progress, initial=start, total=cfg.steps)
+    for step in bar:
+        for g in opt.param_groups:
+            g["lr"] = _lr_at(step, cfg)
+        batch = train_sampler.sample(cfg.batch_size)
+        loss, logs, _ = compute_losses(net, batch, cfg, device)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(params, 1.0)
+        opt.step()
+        history.append({"step": step + 1, **asdict(logs)})
+        bar.set_postfix(loss=f"{logs.total:.3f}", regr=f"{logs.regr_err:.3f}", seg=f"{logs.seg:.3f}", dp=f"{logs.dp:.4f}")
+        done = step + 1
+        if done % cfg.val_every == 0 or done == cfg.steps:
+            metrics = validate(net, val_sampler(), cfg, device, cfg.val_batches)
+            log(f"step {done}: {format_metrics(metrics)}")
+            net.train()
+        if done % cfg.ckpt_every == 0 or done == cfg.steps:
+            save(done)
+    (out / "history.json").write_text(json.dumps(history))
+    return {"metrics": metrics, "seconds": time.time() - t0, "history": history}
