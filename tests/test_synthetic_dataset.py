@@ -139,3 +139,19 @@ def test_config_and_camera_errors():
         look_at((0, 0, 1), (0, 0, 0))
     K = Intrinsics.from_hfov(640, 480, 90.0).K
     assert K[0, 0] == pytest.approx(320.0) and K[0, 2] == pytest.approx(319.5)
+
+
+def test_per_camera_intrinsics(tmp_path):
+    from hamst3r_ros.synthetic.preview import preview_mosaic
+
+    intr = [Intrinsics.from_hfov(64, 48, 60.0), Intrinsics.from_hfov(80, 40, 90.0)]
+    sc = SyntheticScene(SceneConfig(seed=6, num_cameras=2, num_people=1, intrinsics=intr))
+    fs = sc.frameset(0)
+    assert fs.cameras[0].depth.shape == (48, 64) and fs.cameras[1].image.shape == (40, 80, 3)
+    np.testing.assert_allclose(fs.cameras[1].K, intr[1].K)
+    assert preview_mosaic(fs).shape == (16 + 48 + 40, 4 * 80, 3)
+    write_dataset(tmp_path, sc, [fs], progress=False)
+    back = SyntheticDataset(tmp_path)[0]
+    assert back.cameras[1].depth.shape == (40, 80)
+    with pytest.raises(ValueError, match="intrinsics"):
+        SceneConfig(num_cameras=3, intrinsics=intr).validate()

@@ -54,16 +54,19 @@ def _draw_skeletons(image: np.ndarray, cam, people) -> np.ndarray:
 
 
 def preview_mosaic(fs, skeletons: bool = True) -> np.ndarray:
-    """(N*H + header, 4*W, 3) uint8 mosaic of a FrameSetGT (cameras of equal size)."""
+    """(16 + sum of heights, 4 * max width, 3) uint8 mosaic of a FrameSetGT: one row per
+    camera (rows of narrower cameras are padded with black)."""
     from PIL import Image, ImageDraw
 
     rows = []
     for cam in fs.cameras:
         rgb = _draw_skeletons(cam.image, cam, fs.people) if skeletons else cam.image
-        rows.append(np.concatenate([rgb, colorize_depth(cam.depth), colorize_instances(cam.instance),
-                                    colorize_body_coords(cam.body_coords)], 1))
-    body = np.concatenate(rows, 0)
-    W = fs.cameras[0].image.shape[1]
+        panels = [rgb, colorize_depth(cam.depth), colorize_instances(cam.instance), colorize_body_coords(cam.body_coords)]
+        w = max(c.image.shape[1] for c in fs.cameras)  # keep the four columns aligned
+        rows.append(np.concatenate([np.pad(p, ((0, 0), (0, w - p.shape[1]), (0, 0))) for p in panels], 1))
+    width = max(r.shape[1] for r in rows)
+    body = np.concatenate([np.pad(r, ((0, 0), (0, width - r.shape[1]), (0, 0))) for r in rows], 0)
+    W = width // 4
     header = Image.new("RGB", (body.shape[1], 16), (255, 255, 255))
     draw = ImageDraw.Draw(header)
     for k, label in enumerate(["RGB + SMPL joints", "depth (log, 0.3-10 m)", "instance id", "body-template coords"]):
