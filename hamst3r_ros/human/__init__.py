@@ -5,10 +5,14 @@ Modules (each has one job; import the one you need):
 - ``identities``: per-pair instance queries -> one person id per frame set (2D mask overlap).
 - ``densepose``: per-image confidence-weighted DensePose; per-person 3D points with
   body-template coordinates.
+- ``fit_bodies``: Anny (default) and SMPL behind one small interface for the fitter.
 - ``body_fit``: batched, warm-started robust fit of a body model to those points.
 - ``tracking``: stable ids over time, velocity, track states with timeouts.
+- ``people``: ``PeopleEstimator``, all of the above per frame set -> ``HumanEstimate`` list.
 - ``metrics``: W-/GA-/PA-MPJPE, id switches, fragmentation.
 - ``skeleton``: joint positions -> line segments for visualisation.
+- ``simulated_network``, ``evaluation``: noisy network-like outputs from synthetic ground
+  truth, and the ``hamst3r eval-humans`` sequence evaluation.
 
 Nothing here imports ROS; torch is imported only by the body-fitting modules.
 """
