@@ -140,6 +140,20 @@ NODE_PARAMETERS: tuple[ParamSpec, ...] = (
     ParamSpec("checkpoint", STRING, "", "model weights file ('' = the default model)", _checkpoint),
     ParamSpec("device", STRING, "auto", "'auto' (cuda when available), 'cpu', 'cuda' or 'cuda:<index>'", _device),
     ParamSpec("precision", STRING, "fp32", "'fp32', or 'bf16' (GPU only)", _one_of("fp32", "bf16")),
+    ParamSpec("encoder", STRING, "", "DUNE encoder file, when 'checkpoint' is a DUNE-MASt3R decoder file", _checkpoint),
+    ParamSpec("pair_strategy", STRING, "auto", "image pairs decoded per frame set: 'auto' (complete up to 8 "
+              "cameras), 'complete', 'reference', 'sliding_window'",
+              _one_of("auto", "complete", "reference", "sliding_window")),
+    ParamSpec("fusion_min_confidence", DOUBLE, 1.5, "multi-view consensus confidence a pixel needs to enter "
+              "the fused scene (network confidences are >= 1)", _non_negative),
+    ParamSpec("fit_bodies", BOOL, True, "fit a body model per person (needs a model with human heads)"),
+    ParamSpec("body_model", STRING, "anny", "'anny' (free, default) or 'smpl' (needs smpl_model)",
+              _one_of("anny", "smpl")),
+    ParamSpec("smpl_model", STRING, "", "licensed SMPL model file (.npz) when body_model is 'smpl'", _checkpoint),
+    ParamSpec("extrinsics_file", STRING, "", "YAML of known camera poses in fixed_frame: {name: {translation: "
+              "[x, y, z], rotation: [qx, qy, qz, qw]}} (metres; optical frames); any makes the output metric",
+              _checkpoint),
+    ParamSpec("extrinsics_fixed", BOOL, True, "hold known extrinsics exactly (true) or as soft priors (false)"),
     # Outputs
     ParamSpec("diagnostics_period_s", DOUBLE, 1.0, "period of /diagnostics, seconds", _positive),
     ParamSpec("points_min_period_s", DOUBLE, 0.0, "least time between two ~/points clouds, seconds "
@@ -182,6 +196,14 @@ class NodeParams:
     checkpoint: str
     device: str
     precision: str
+    encoder: str
+    pair_strategy: str
+    fusion_min_confidence: float
+    fit_bodies: bool
+    body_model: str
+    smpl_model: str
+    extrinsics_file: str
+    extrinsics_fixed: bool
     diagnostics_period_s: float
     points_min_period_s: float
     min_confidence: float
