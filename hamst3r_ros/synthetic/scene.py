@@ -228,7 +228,8 @@ class SyntheticScene:
         self.renderer = RaycastRenderer(self.room, nthreads=config.nthreads)
 
     # ---------------------------------------------------------------- construction
-    def _rest_extent(self, shape: np.ndarray, pose: np.ndarray):
+    def _posed_at_origin(self, shape: np.ndarray, pose: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Vertices (V, 3) and joints (24, 3) in the body frame (T_world_body = I)."""
         with self._torch.no_grad():
             out = self.body(self._torch.as_tensor(shape[None]), self._torch.as_tensor(pose[None], dtype=self._torch.float32))
         return out.vertices[0].numpy().astype(np.float64), out.joints[0].numpy().astype(np.float64)
@@ -245,7 +246,6 @@ class SyntheticScene:
 
     def _make_people(self, rng: np.random.Generator) -> list[PersonSpec]:
         cfg = self.config
-        lx, ly = self.room.size
         lo, hi = self._free_box()
         mid, half_ext = (lo + hi) / 2, np.maximum((hi - lo) / 2, 0.3)
         motions = cfg.motions or list(rng.choice(MOTIONS, size=cfg.num_people, p=[0.35, 0.25, 0.2, 0.2]))
@@ -257,7 +257,7 @@ class SyntheticScene:
         for k in order:
             motion = motions[k]
             shape = _sample_phenotype(rng)
-            verts, _ = self._rest_extent(shape, np.zeros((len(self._pb.index), 3), np.float32))
+            verts, _ = self._posed_at_origin(shape, np.zeros((len(self._pb.index), 3), np.float32))
             pelvis_h = -float(verts[:, 2].min())
             centre, radii, heading = np.zeros(2), np.zeros(2), float(rng.uniform(-np.pi, np.pi))
             speed = float(rng.uniform(0.8, 1.4))
@@ -302,7 +302,7 @@ class SyntheticScene:
 
     def _seat(self, spec: PersonSpec, rng: np.random.Generator) -> None:
         """Put a sitting person's feet on the floor and a stool under the buttocks."""
-        verts, joints = self._rest_extent(spec.shape, sitting_pose(self._pb).astype(np.float32))
+        verts, joints = self._posed_at_origin(spec.shape, sitting_pose(self._pb).astype(np.float32))
         spec.pelvis_height = -float(verts[:, 2].min())
         knee_x = float(joints[4, 0])  # left_knee, body frame
         behind = verts[:, 0] < knee_x - 0.15
