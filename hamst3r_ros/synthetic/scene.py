@@ -11,7 +11,7 @@ Instance id of person k is k + 1 in every camera and every frame (0 = background
 """
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from typing import Iterator, Optional, Sequence
 
 import numpy as np
