@@ -39,7 +39,7 @@ import numpy as np
 
 from hamst3r_ros.geometry.focal import estimate_focal_from_pixels, pinhole, rescale_intrinsics, unscale_intrinsics
 from hamst3r_ros.geometry.pair_graph import maximum_spanning_tree
-from hamst3r_ros.geometry.sim3 import Sim3, robust_umeyama, rotation_angle_deg, umeyama
+from hamst3r_ros.geometry.sim3 import Sim3, norm3, robust_umeyama, rotate, rotation_angle_deg, umeyama
 from hamst3r_ros.types import PairPrediction
 
 
@@ -206,8 +206,8 @@ class _Problem:
         for p in preds:
             ys, cs = [], []
             for v, pts, conf in ((p.i, p.pts_i, p.conf_i), (p.j, p.pts_j, p.conf_j)):
-                y = np.asarray(pts, dtype=np.float64).reshape(-1, 3)[self.idx[v]]
-                c = np.asarray(conf, dtype=np.float64).reshape(-1)[self.idx[v]]
+                y = np.asarray(pts).reshape(-1, 3)[self.idx[v]].astype(np.float64)
+                c = np.asarray(conf).reshape(-1)[self.idx[v]].astype(np.float64)
                 c = np.where(np.isfinite(y).all(1) & np.isfinite(c) & (c >= opts.min_conf), c, 0.0)
                 ys.append(np.nan_to_num(y))
                 cs.append(c)
@@ -257,7 +257,7 @@ class _Solver:
                         S, Dp, Wp = self._with_soft_prior(v, S, D, W)
                     T = umeyama(S, Dp, Wp, with_scale=False)
                     self.R[v], self.t[v] = T.R, T.t
-                ry = Y @ self.R[v].T
+                ry = rotate(Y, self.R[v])
                 num = np.bincount(seg, W * ((D - self.t[v]) * ry).sum(1), minlength=len(es))
                 den = np.bincount(seg, W * (ry * ry).sum(1), minlength=len(es))
                 ok = (den > 0) & (num > 0)
@@ -281,7 +281,7 @@ class _Solver:
         ys, ws = [], []
         for e, side in p.involving[v]:
             i = p.view_of[e][0]
-            ys.append(self.s[e] * p.Y[e][side] @ self.R[i].T + self.t[i])
+            ys.append(self.s[e] * rotate(p.Y[e][side], self.R[i]) + self.t[i])
             ws.append(p.C[e][side])
         return np.stack(ys), np.stack(ws), p.involving[v]
 
@@ -292,7 +292,7 @@ class _Solver:
             rw = np.stack([self.rw[e][side] for e, side in inv])
             if update_weights:
                 mean = (Ys * (Cs * rw)[..., None]).sum(0) / np.maximum((Cs * rw).sum(0), 1e-12)[:, None]
-                r = np.linalg.norm(Ys - mean, axis=2)
+                r = norm3(Ys - mean)
                 good = Cs > 0
                 sigma = self.o.robust_c * max(float(np.median(r[good])) if good.any() else 0.0, 1e-9)
                 rw = 1.0 / (1.0 + (r / sigma) ** 2)
@@ -308,9 +308,9 @@ class _Solver:
 
     def _on_rays(self, v: int, Xw: np.ndarray) -> np.ndarray:
         r = _rays(self.K[v], self.p.uv[v])
-        pc = (Xw - self.t[v]) @ self.R[v]
+        pc = rotate(Xw - self.t[v], self.R[v].T)
         d = (pc * r).sum(1) / (r * r).sum(1)
-        return (d[:, None] * r) @ self.R[v].T + self.t[v]
+        return rotate(d[:, None] * r, self.R[v]) + self.t[v]
 
     def solve_focals(self) -> None:
         """Weiszfeld focal per camera whose intrinsics are unknown (pp at image centre)."""
@@ -319,7 +319,7 @@ class _Solver:
                 continue
             H, W = self.p.sizes[v]
             Xbar = self.Xbar_cache[v]
-            pc = (Xbar - self.t[v]) @ self.R[v]
+            pc = rotate(Xbar - self.t[v], self.R[v].T)
             uv = self.p.uv[v] - [(W - 1) / 2.0, (H - 1) / 2.0]
             _, Cs, inv = self.targets(v)
             w = np.stack([Cs[k] * self.rw[e][side] for k, (e, side) in enumerate(inv)]).sum(0)
@@ -334,8 +334,8 @@ class _Solver:
         out = np.zeros(self.p.n)
         for v in range(self.p.n):
             Ys, Cs, _ = self.targets(v)
-            r = np.linalg.norm(Ys - self.X[v], axis=2)[Cs > 0]
-            depth = np.median(((self.X[v] - self.t[v]) @ self.R[v])[:, 2])
+            r = norm3(Ys - self.X[v])[Cs > 0]
+            depth = np.median(rotate(self.X[v] - self.t[v], self.R[v].T)[:, 2])
             out[v] = float(np.median(r)) / max(abs(float(depth)), 1e-9) if r.size else np.inf
         return out
 
@@ -422,12 +422,12 @@ def _warm_init(sol: _Solver, state_poses: list[Optional[np.ndarray]]) -> None:
         if len(inv) < 2:
             continue
         e0, s0 = max(inv, key=lambda es: float(p.C[es[0]][es[1]].mean()))
-        q = p.Y[e0][s0] @ sol.R[p.view_of[e0][0]].T
+        q = rotate(p.Y[e0][s0], sol.R[p.view_of[e0][0]])
         tq = sol.t[p.view_of[e0][0]]
         for e, side in inv:
             if e == e0:
                 continue
-            pe = p.Y[e][side] @ sol.R[p.view_of[e][0]].T
+            pe = rotate(p.Y[e][side], sol.R[p.view_of[e][0]])
             rhs = tq - sol.t[p.view_of[e][0]]
             blocks.append((e, e0, pe, q, rhs, np.minimum(p.C[e][side], p.C[e0][s0])))
     rws = [np.ones(len(b[5])) for b in blocks]
@@ -447,7 +447,7 @@ def _warm_init(sol: _Solver, state_poses: list[Optional[np.ndarray]]) -> None:
         A += np.eye(m) * 1e-9 * max(np.trace(A) / m, 1e-12)
         s = np.linalg.solve(A, b)
         if it < 3:
-            res = [np.linalg.norm(s[e] * pe - s[e0] * q - rhs, axis=1) for (e, e0, pe, q, rhs, _) in blocks]
+            res = [norm3(s[e] * pe - s[e0] * q - rhs) for (e, e0, pe, q, rhs, _) in blocks]
             sigma = sol.o.robust_c * max(float(np.median(np.concatenate(res))) if res else 0.0, 1e-12)
             rws = [1.0 / (1.0 + (r / sigma) ** 2) for r in res]
     sol.s = np.where(s > 0, s, np.median(s[s > 0]) if (s > 0).any() else 1.0)
@@ -557,7 +557,7 @@ def _dense_output(sol: _Solver, prob: _Problem) -> tuple[list, list, list]:
     res_med = []
     for v in range(prob.n):
         Ys, Cs, _ = sol.targets(v)
-        res_med.append(float(np.median(np.linalg.norm(Ys - sol.X[v], axis=2)[Cs > 0])) if (Cs > 0).any() else 0.0)
+        res_med.append(float(np.median(norm3(Ys - sol.X[v])[Cs > 0])) if (Cs > 0).any() else 0.0)
     for v in range(prob.n):
         H, W = prob.sizes[v]
         Ys, Cs = [], []
@@ -567,7 +567,7 @@ def _dense_output(sol: _Solver, prob: _Problem) -> tuple[list, list, list]:
             y = np.asarray(pr.pts_i if side == 0 else pr.pts_j, dtype=np.float32).reshape(-1, 3)
             c = np.asarray(pr.conf_i if side == 0 else pr.conf_j, dtype=np.float32).reshape(-1)
             ok = np.isfinite(y).all(1) & np.isfinite(c) & (c >= sol.o.min_conf)
-            Ys.append((sol.s[e] * np.nan_to_num(y) @ sol.R[i].T.astype(np.float32) + sol.t[i].astype(np.float32)))
+            Ys.append(np.float32(sol.s[e]) * rotate(np.nan_to_num(y), sol.R[i]) + sol.t[i].astype(np.float32))
             Cs.append(np.where(ok, c, 0.0).astype(np.float32))
         Ys, Cs = np.stack(Ys), np.stack(Cs)
         sigma = np.float32(sol.o.robust_c * max(res_med[v], 1e-9))
@@ -576,18 +576,18 @@ def _dense_output(sol: _Solver, prob: _Problem) -> tuple[list, list, list]:
         for _ in range(2):
             w = Cs * rw
             X = (Ys * w[..., None]).sum(0) / np.maximum(w.sum(0), 1e-12)[:, None]
-            r = np.linalg.norm(Ys - X, axis=2)
+            r = norm3(Ys - X)
             rw = 1.0 / (1.0 + (r / sigma) ** 2)
         w = Cs * rw
         X = (Ys * w[..., None]).sum(0) / np.maximum(w.sum(0), 1e-12)[:, None]
         if sol.K[v] is not None:
             vv, uu = np.mgrid[0:H, 0:W]
             r = _rays(sol.K[v], np.stack([uu.ravel(), vv.ravel()], 1).astype(np.float64)).astype(np.float32)
-            pc = (X - sol.t[v].astype(np.float32)) @ sol.R[v].astype(np.float32)
+            pc = rotate(X - sol.t[v].astype(np.float32), sol.R[v].T)
             d = (pc * r).sum(1) / (r * r).sum(1)
-            X = (d[:, None] * r) @ sol.R[v].T.astype(np.float32) + sol.t[v].astype(np.float32)
+            X = rotate(d[:, None] * r, sol.R[v]) + sol.t[v].astype(np.float32)
         else:
-            d = ((X - sol.t[v].astype(np.float32)) @ sol.R[v].astype(np.float32))[:, 2]
+            d = rotate(X - sol.t[v].astype(np.float32), sol.R[v].T)[:, 2]
         pts_out.append(X.reshape(H, W, 3).astype(np.float32))
         depth_out.append(d.reshape(H, W).astype(np.float32))
         conf_out.append((w.sum(0) / len(Cs)).reshape(H, W).astype(np.float32))

@@ -30,7 +30,7 @@ class Sim3:
 
     def apply(self, x: np.ndarray) -> np.ndarray:
         """Transform (..., 3) points."""
-        return self.s * (x @ self.R.T) + self.t
+        return self.s * rotate(x, self.R) + self.t
 
     def compose(self, other: "Sim3") -> "Sim3":
         """self ∘ other (apply ``other`` first)."""
@@ -46,6 +46,17 @@ class Sim3:
         T[:3, :3] = self.R
         T[:3, 3] = self.t
         return T
+
+
+def rotate(x: np.ndarray, R: np.ndarray) -> np.ndarray:
+    """``x @ R.T`` for (..., 3) points: einsum keeps the dtype of x and avoids numpy's
+    slow path for tall, three-column matrix products (5-50x faster here)."""
+    return np.einsum("...j,kj->...k", x, np.asarray(R, dtype=x.dtype))
+
+
+def norm3(x: np.ndarray) -> np.ndarray:
+    """Euclidean norm over the last axis (length 3)."""
+    return np.sqrt(np.einsum("...i,...i->...", x, x))
 
 
 def rotation_angle_deg(R: np.ndarray) -> np.ndarray:
@@ -120,7 +131,7 @@ def robust_umeyama(src: np.ndarray, dst: np.ndarray, w: np.ndarray | None = None
     rw = np.ones(len(src))
     T = umeyama(src, dst, w0, with_scale)
     for _ in range(iters):
-        r = np.linalg.norm(T.apply(src) - dst, axis=1)
+        r = norm3(T.apply(src) - dst)
         sigma = c * max(float(np.median(r)), 1e-9)
         rw = 1.0 / (1.0 + (r / sigma) ** 2)
         T = umeyama(src, dst, w0 * rw, with_scale)
