@@ -190,6 +190,7 @@ def test_round_trip_through_sync_worker_and_publishers(rig_factory):
     assert rig.tfs[-1].transforms[1].transform.translation.x == pytest.approx(1.0)
     wait_for(lambda: rig.diag("pipeline").get("frame_sets_published") == "5", what="diagnostics")
     assert rig.diag("camera cam1")["used_in_sets"] == "5"
+    assert float(rig.diag("pipeline")["last_stage_fake_s"]) >= 0  # the pipeline's own timings
 
 
 def test_input_qos_is_sensor_data_and_overridable(rig_factory):

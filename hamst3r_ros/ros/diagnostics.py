@@ -109,6 +109,7 @@ class NodeDiagnostics:
         self.published = 0
         self.pipeline_errors = 0
         self.last_error: Optional[str] = None
+        self._stages: dict[str, float] = {}
 
     # -- recording -------------------------------------------------------------------------
 
@@ -156,10 +157,14 @@ class NodeDiagnostics:
         with self._lock:
             self.replaced += 1
 
-    def record_processed(self, pipeline_s: float) -> None:
+    def record_processed(self, pipeline_s: float, stages: Optional[dict[str, float]] = None) -> None:
+        """One frame set went through the pipeline in ``pipeline_s`` seconds; ``stages``:
+        the pipeline's own stage timings of that set (SceneResult.timings_s), seconds."""
         with self._lock:
             self.processed += 1
             self._pipeline_s.append(pipeline_s)
+            if stages:
+                self._stages = dict(stages)
 
     def record_published(self, stamp_ns: int, now_ns: int) -> None:
         """Outputs of the set stamped ``stamp_ns`` went out at ``now_ns`` (same clock)."""
@@ -245,6 +250,7 @@ class NodeDiagnostics:
                 "latency_max_s": f"{lat[-1]:.4f}" if lat else "nan",
                 "pipeline_mean_s": f"{sum(pipe) / len(pipe):.4f}" if pipe else "nan",
             }
+            values.update({f"last_stage_{k}_s": f"{v:.4f}" for k, v in self._stages.items()})
             out.append(Status(f"{self.node_name}: pipeline", level, msg, self.hardware_id, values))
         return out
 

@@ -229,7 +229,7 @@ class Hamst3rNode(Node):
     # -- output (worker thread) -----------------------------------------------------------------
 
     def _on_result(self, frameset: FrameSet, result: SceneResult, seconds: float) -> None:
-        self.diag.record_processed(seconds)
+        self.diag.record_processed(seconds, getattr(result, "timings_s", None))
         if self._shutdown.is_set() or not self.context.ok():
             return
         frame, stamp = self.cfg.fixed_frame, result.stamp_ns

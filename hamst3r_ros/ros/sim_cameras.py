@@ -248,7 +248,8 @@ def _make_node_class():
                 elif p["source"] == "folder":
                     if not p["folder"]:
                         raise ValueError("sim_cameras: source 'folder' needs the parameter "
-                                         "'folder' (a folder with one sub-folder per camera)")
+                                         "'folder' (a folder with one sub-folder per camera); "
+                                         "for a rendered synthetic scene set source:=synthetic")
                     recording = FolderRecording(p["folder"], cams)
                 else:
                     raise ValueError("sim_cameras: source must be 'folder' or 'synthetic', "
