@@ -25,7 +25,6 @@ import tempfile
 import time
 
 import numpy as np
-from tqdm import tqdm
 
 from hamst3r_ros.geometry.alignment import global_alignment, incremental_alignment
 from hamst3r_ros.geometry.box_room import BoxRoomScene, make_scene, pair_predictions
@@ -80,11 +79,28 @@ def run_mast3r(args, sc: BoxRoomScene, preds, pairs, rng) -> dict:
     return json.loads(line[len("RESULT "):])
 
 
+def print_row(r: dict) -> None:
+    o, oi, u = r["ours"], r["ours_inc"], r.get("up")
+    fmt = lambda a, b, f: f"{a:{f}}/{b:{f}}" if b is not None else f"{a:{f}}/-"  # noqa: E731
+    print(" | ".join([
+        f"{r['n']:4d}", f"{r['pairs']:5d}", f"{r['t_glob']:11.2f}", f"{r['t_inc']:11.2f}",
+        f"{r['t_up']:8.2f}" if "t_up" in r else "       -",
+        fmt(o.rra[5.0], u.rra[5.0] if u else None, ".2f"), fmt(o.rta[5.0], u.rta[5.0] if u else None, ".2f"),
+        f"{o.max_rot_err_deg:.3f}/{oi.max_rot_err_deg:.3f}/" + (f"{u.max_rot_err_deg:.3f}" if u else "-"),
+        fmt(o.s_te, u.s_te if u else None, ".4f"), fmt(o.ae, u.ae if u else None, ".3f"),
+        fmt(r["f_ours"], r.get("f_up"), ".4f")]))
+    if r["inc_mode"] != "incremental":
+        print(f"     note: warm start fell back to {r['inc_mode']}")
+    if "up_error" in r:
+        print(f"     MASt3R failed: {r['up_error']}")
+    sys.stdout.flush()
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--cameras", type=int, nargs="+", default=[2, 4, 8, 16])
-    ap.add_argument("--width", type=int, default=256)
-    ap.add_argument("--height", type=int, default=192)
+    ap.add_argument("--width", type=int, default=128)
+    ap.add_argument("--height", type=int, default=96)
     ap.add_argument("--noise", type=float, default=0.01)
     ap.add_argument("--outliers", type=float, default=0.05)
     ap.add_argument("--seed", type=int, default=0)
@@ -95,11 +111,18 @@ def main() -> int:
     ap.add_argument("--subsample", type=int, default=8, help="MASt3R anchor/match grid stride")
     ap.add_argument("--niter1", type=int, default=300, help="MASt3R coarse iterations (its default)")
     ap.add_argument("--niter2", type=int, default=300, help="MASt3R fine iterations (its default)")
-    ap.add_argument("--timeout", type=float, default=900)
+    ap.add_argument("--timeout", type=float, default=540, help="seconds allowed to one MASt3R run")
     args = ap.parse_args()
 
-    rows = []
-    for n in tqdm(args.cameras, desc="rig sizes"):
+    print(f"\nalignment on CPU ({os.cpu_count()} cores), box room, '{args.layout}' layout, {args.width}x{args.height} pointmaps, "
+          f"noise {args.noise:g}, outliers {args.outliers:g}, pair graph 'auto' (complete <= 8 cameras, "
+          f"sliding window beyond); MASt3R sparse GA: subsample {args.subsample}, {args.niter1}+{args.niter2} iterations")
+    hdr = ("cams", "pairs", "ours glob s", "ours incr s", "MASt3R s", "RRA@5 o/M", "RTA@5 o/M", "maxRotErr° o/i/M",
+           "s-TE o/M", "AE° o/M", "focal err o/M")
+    print(" | ".join(hdr))
+    print("s-TE in metres of the ground truth after Sim(3) alignment; o = ours global, i = ours incremental, "
+          "M = MASt3R sparse GA")
+    for n in args.cameras:
         rng = np.random.default_rng(args.seed + n)
         sc = make_scene(n, args.width, args.height, seed=args.seed + n, layout=args.layout)
         pairs = make_pairs(n, "auto")
@@ -123,30 +146,8 @@ def main() -> int:
                 row["f_up"] = float(np.abs(np.array(up["focals"]) / sc.K[:, 0, 0] - 1).max())
             except (RuntimeError, subprocess.TimeoutExpired) as exc:
                 row["up_error"] = str(exc).strip().splitlines()[-1][:120]
-        rows.append(row)
+        print_row(row)
 
-    print(f"\nalignment on CPU ({os.cpu_count()} cores), box room, '{args.layout}' layout, {args.width}x{args.height} pointmaps, "
-          f"noise {args.noise:g}, outliers {args.outliers:g}, pair graph 'auto' (complete <= 8 cameras, "
-          f"sliding window beyond); MASt3R sparse GA: subsample {args.subsample}, {args.niter1}+{args.niter2} iterations")
-    hdr = ("cams", "pairs", "ours glob s", "ours incr s", "MASt3R s", "RRA@5 o/M", "RTA@5 o/M", "maxRotErr° o/i/M",
-           "s-TE o/M", "AE° o/M", "focal err o/M")
-    print(" | ".join(hdr))
-    for r in rows:
-        o, oi, u = r["ours"], r["ours_inc"], r.get("up")
-        fmt = lambda a, b, f: f"{a:{f}}/{b:{f}}" if b is not None else f"{a:{f}}/-"  # noqa: E731
-        print(" | ".join([
-            f"{r['n']:4d}", f"{r['pairs']:5d}", f"{r['t_glob']:11.2f}", f"{r['t_inc']:11.2f}",
-            f"{r['t_up']:8.2f}" if "t_up" in r else "       -",
-            fmt(o.rra[5.0], u.rra[5.0] if u else None, ".2f"), fmt(o.rta[5.0], u.rta[5.0] if u else None, ".2f"),
-            f"{o.max_rot_err_deg:.3f}/{oi.max_rot_err_deg:.3f}/" + (f"{u.max_rot_err_deg:.3f}" if u else "-"),
-            fmt(o.s_te, u.s_te if u else None, ".4f"), fmt(o.ae, u.ae if u else None, ".3f"),
-            fmt(r["f_ours"], r.get("f_up"), ".4f")]))
-        if r["inc_mode"] != "incremental":
-            print(f"     note: warm start fell back to {r['inc_mode']}")
-        if "up_error" in r:
-            print(f"     MASt3R failed: {r['up_error']}")
-    print("s-TE in metres of the ground truth after Sim(3) alignment; o = ours global, i = ours incremental, "
-          "M = MASt3R sparse GA")
     return 0
 
 
