@@ -19,7 +19,7 @@ DEGRADE = dict(noise=0.01, outliers=0.05, scale_range=(0.8, 1.25))
 
 @pytest.fixture(scope="module")
 def scene():
-    return make_scene(N, 64, 48, seed=1)
+    return make_scene(N, 48, 36, seed=1)
 
 
 @pytest.fixture(scope="module")
@@ -53,7 +53,7 @@ def test_global_alignment_acceptance(scene, frames):
     np.testing.assert_allclose(res.K_net[:, 0, 0], scene.K[:, 0, 0], rtol=0.02)
     # the anchor holds the gauge: camera 0 at the origin
     np.testing.assert_allclose(res.T_fixed_cam[0], np.eye(4), atol=1e-9)
-    assert res.state.anchor == "cam0" and len(res.depth) == N and res.depth[0].shape == (48, 64)
+    assert res.state.anchor == "cam0" and len(res.depth) == N and res.depth[0].shape == (36, 48)
 
 
 def test_known_intrinsics_and_extrinsics_give_metric_points_within_2cm(scene, frames):
@@ -98,7 +98,7 @@ def test_intrinsics_at_input_resolution_are_rescaled(scene, frames):
     K_in[:2] *= 2.0
     K_in[0, 2] = (scene.K[0, 0, 2] + 0.5) * 2 - 0.5
     K_in[1, 2] = (scene.K[0, 1, 2] + 0.5) * 2 - 0.5
-    priors = [CameraPrior(K=K_in, image_size=(128, 96))] + [None] * (N - 1)
+    priors = [CameraPrior(K=K_in, image_size=(96, 72))] + [None] * (N - 1)
     res = global_alignment(frames[0], NAMES, priors)
     np.testing.assert_allclose(res.K_net[0], scene.K[0], atol=1e-9)
     np.testing.assert_allclose(res.K[0], K_in, atol=1e-9)
@@ -109,7 +109,7 @@ def test_incremental_converges_to_the_cold_solution(scene, frames, with_priors):
     priors = [CameraPrior(T_fixed_cam=scene.T_world_cam[v]) if v < 2 else None for v in range(N)] if with_priors else None
     prev = global_alignment(frames[0], NAMES, priors)
     warm = incremental_alignment(frames[1], NAMES, prev.state, priors)
-    cold = global_alignment(frames[1], NAMES, priors, AlignmentOptions(iters_global=200))
+    cold = global_alignment(frames[1], NAMES, priors, AlignmentOptions(iters_global=100))
     assert warm.mode == "incremental"
     assert warm.iterations < cold.iterations
     if with_priors:
@@ -143,7 +143,7 @@ def test_a_moved_camera_triggers_reinitialisation(scene, frames):
     T = scene.T_world_cam.copy()
     T[2, :3, :3] = rotation_from_axis_angle(np.array([0, 0, np.radians(15)])) @ T[2, :3, :3]
     T[2, :3, 3] += [0.4, -0.3, 0.0]
-    moved = render_scene(T, 64, 48)
+    moved = render_scene(T, 48, 36)
     res = incremental_alignment(pair_predictions(moved, complete_pairs(N), seed=4, **DEGRADE), NAMES, prev.state)
     assert res.mode.startswith("global (re-initialised")
     m = camera_metrics(res.T_fixed_cam, moved.T_world_cam)
