@@ -5,7 +5,8 @@ place): 2000 surface points per person with 1 cm point noise and ~1.7 cm DensePo
 Cold = no previous solution (robust Umeyama init + ``cold_iterations``); warm = the
 previous frame set's solution after everyone moved 5 cm (``warm_iterations``).
 
-    .venv/bin/python bench/bench_humans.py [--device cuda] [--threads 1] [--repeats 5]
+    .venv/bin/python bench/bench_humans.py [--device cuda] [--threads 1] [--repeats 3]
+        [--people 1 3 5] [--cold-iterations N] [--warm-iterations N]
 
 Prints a table (times in ms per person per frame set, accuracy in mm).
 """
@@ -54,9 +55,12 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=1, help="torch CPU threads during fits (0 = torch default)")
     ap.add_argument("--repeats", type=int, default=3, help="warm frame sets timed per row")
     ap.add_argument("--people", type=int, nargs="+", default=[1, 3, 5])
+    ap.add_argument("--cold-iterations", type=int, default=FitConfig.cold_iterations)
+    ap.add_argument("--warm-iterations", type=int, default=FitConfig.warm_iterations)
     args = ap.parse_args()
     body = AnnyFitBody(device=args.device)
-    cfg = FitConfig(cpu_threads=args.threads or None)
+    cfg = FitConfig(cpu_threads=args.threads or None, cold_iterations=args.cold_iterations,
+                    warm_iterations=args.warm_iterations)
     fitter = BodyFitter(body, cfg)
     rng = np.random.default_rng(0)
     fitter.fit(observe(body, make_people(body, 1, rng), rng))  # warm-up (allocations, lazy imports)

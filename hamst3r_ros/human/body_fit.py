@@ -47,7 +47,11 @@ class FitConfig:
     Attributes:
         cold_iterations: optimiser steps without a previous solution.
         warm_iterations: optimiser steps from the previous frame set's solution.
-        learning_rate: Adam step (radians / metres / prior standard deviations per step).
+        learning_rate: Adam step of cold fits (radians / metres / prior standard deviations
+            per step).
+        warm_learning_rate: Adam step of warm fits: smaller, because Adam's first steps move
+            every parameter by about the step size whatever its gradient, which would throw
+            a good warm start away.
         robust_sigma: Geman-McClure scale, metres.
         pose_weight, shape_weight, temporal_weight: prior weights (see module docstring).
         max_template_distance: drop observations whose template coordinate is further than
@@ -61,8 +65,9 @@ class FitConfig:
     """
 
     cold_iterations: int = 120
-    warm_iterations: int = 25
+    warm_iterations: int = 15
     learning_rate: float = 0.03
+    warm_learning_rate: float = 0.01
     robust_sigma: float = 0.05
     pose_weight: float = 2e-4
     shape_weight: float = 2e-4
@@ -246,8 +251,9 @@ class BodyFitter:
         pose = pose_prev.clone().requires_grad_()
         droot = torch.zeros(B, 3, **f32).requires_grad_()
         trans = torch.as_tensor(t0_, **f32).clone().requires_grad_()
-        opt = torch.optim.Adam([z, pose, droot, trans], lr=cfg.learning_rate)
-        sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=max(iters, 1), eta_min=cfg.learning_rate * 0.05)
+        lr = cfg.warm_learning_rate if is_warm.all() else cfg.learning_rate
+        opt = torch.optim.Adam([z, pose, droot, trans], lr=lr)
+        sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=max(iters, 1), eta_min=lr * 0.05)
         sig2 = cfg.robust_sigma**2
         gather = vidx_t[..., None].expand(-1, -1, 3)
 
