@@ -176,3 +176,23 @@ def test_bad_inputs_are_named(scene, frames):
         global_alignment(one_way, NAMES)
     with pytest.raises(ValueError, match=r"intrinsics must be \(3, 3\)"):
         global_alignment(frames[0], NAMES, [CameraPrior(K=np.eye(4))] + [None] * 3)
+
+
+def test_mutual_nearest_neighbours():
+    from hamst3r_ros.geometry.alignment import mutual_nearest_neighbours
+    a = np.eye(4)[[0, 1, 2]]
+    b = np.eye(4)[[2, 0, 3]] * 0.9 + 0.01
+    ia, ib = mutual_nearest_neighbours(a, b, 0.5)
+    assert sorted(zip(ia.tolist(), ib.tolist())) == [(0, 1), (2, 0)]
+    assert len(mutual_nearest_neighbours(a, b, 0.95)[0]) == 0
+
+
+def test_descriptor_matches_join_the_objective(scene):
+    preds = pair_predictions(scene, complete_pairs(N), seed=2, desc_dim=32, **DEGRADE)
+    with_matches = global_alignment(preds, NAMES)
+    m = camera_metrics(with_matches.T_fixed_cam, scene.T_world_cam)
+    assert m.rra[5.0] == 1.0 and m.rta[5.0] == 1.0 and m.max_rot_err_deg < 1.0
+    ignored = global_alignment(preds, NAMES, options=AlignmentOptions(match_weight=0.0))
+    plain = global_alignment([replace(p, desc_i=None, desc_j=None) for p in preds], NAMES)
+    np.testing.assert_allclose(ignored.T_fixed_cam, plain.T_fixed_cam, atol=1e-12)
+    assert not np.allclose(with_matches.T_fixed_cam, plain.T_fixed_cam, atol=1e-9)

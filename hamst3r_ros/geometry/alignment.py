@@ -80,6 +80,10 @@ class AlignmentOptions:
             of the previous one (plus ``reinit_residual_floor``) is redone cold.
         reinit_rot_deg, reinit_trans_rel: a camera that moved more than this (degrees;
             fraction of the rig's size) since the previous solve triggers a cold solve.
+        relaxation: over-relaxation factor of the pose block (1 = plain block descent).
+        match_weight: weight of one descriptor match relative to one pointmap prediction
+            of typical confidence (0 ignores descriptors).
+        min_match_similarity: descriptor dot product below which a mutual match is dropped.
     """
 
     n_subsample: int = 2048
@@ -92,6 +96,8 @@ class AlignmentOptions:
     reinit_rot_deg: float = 2.0
     reinit_trans_rel: float = 0.05
     relaxation: float = 1.8
+    match_weight: float = 1.0
+    min_match_similarity: float = 0.5
 
 
 @dataclass
@@ -214,6 +220,39 @@ class _Problem:
             self.Y.append(ys)
             self.C.append(cs)
         self.view_of = [(p.i, p.j) for p in preds]
+        # descriptor matches between the two images of a pair (once per unordered pair)
+        self.matches: list[tuple[int, np.ndarray, int, np.ndarray, np.ndarray]] = []
+        seen = set()
+        for p in preds:
+            key = (min(p.i, p.j), max(p.i, p.j))
+            if p.desc_i is None or p.desc_j is None or key in seen:
+                continue
+            seen.add(key)
+            da = np.asarray(p.desc_i, dtype=np.float32).reshape(-1, np.shape(p.desc_i)[-1])[self.idx[p.i]]
+            db = np.asarray(p.desc_j, dtype=np.float32).reshape(-1, np.shape(p.desc_j)[-1])[self.idx[p.j]]
+            ia, ib = mutual_nearest_neighbours(da, db, opts.min_match_similarity)
+            w = np.ones(len(ia))
+            if p.desc_conf_i is not None and p.desc_conf_j is not None:
+                qa = np.asarray(p.desc_conf_i, dtype=np.float64).reshape(-1)[self.idx[p.i]][ia]
+                qb = np.asarray(p.desc_conf_j, dtype=np.float64).reshape(-1)[self.idx[p.j]][ib]
+                w = np.sqrt(np.maximum(qa, 0) * np.maximum(qb, 0))
+                w = w / max(float(np.median(w)), 1e-12)
+            if len(ia):
+                self.matches.append((p.i, ia, p.j, ib, w))
+
+
+def mutual_nearest_neighbours(da: np.ndarray, db: np.ndarray, min_similarity: float = 0.0) -> tuple[np.ndarray, np.ndarray]:
+    """Indices (ia, ib) of reciprocal nearest neighbours between two sets of L2-normalised
+    descriptors (M_a, D) and (M_b, D) by dot product, keeping similarity >= min_similarity."""
+    if len(da) == 0 or len(db) == 0:
+        return np.zeros(0, int), np.zeros(0, int)
+    sim = da @ db.T
+    ab = sim.argmax(1)
+    ba = sim.argmax(0)
+    ia = np.nonzero(ba[ab] == np.arange(len(da)))[0]
+    ib = ab[ia]
+    keep = sim[ia, ib] >= min_similarity
+    return ia[keep], ib[keep]
 
 
 def _rays(K: np.ndarray, uv: np.ndarray) -> np.ndarray:
@@ -298,13 +337,39 @@ class _Solver:
                 rw = 1.0 / (1.0 + (r / sigma) ** 2)
                 for k, (e, side) in enumerate(inv):
                     self.rw[e][side] = rw[k]
-            wsum = (Cs * rw).sum(0)
-            Xbar = (Ys * (Cs * rw)[..., None]).sum(0) / np.maximum(wsum, 1e-12)[:, None]
+            W = Cs * rw
+            num = (Ys * W[..., None]).sum(0)
+            den = W.sum(0)
+            if self.p.matches and self.o.match_weight > 0:
+                self._add_match_targets(v, num, den, Cs)
+            Xbar = num / np.maximum(den, 1e-12)[:, None]
             self.Xbar_cache = getattr(self, "Xbar_cache", {})
             self.Xbar_cache[v] = Xbar
             if self.K[v] is not None:
                 Xbar = self._on_rays(v, Xbar)
             self.X[v] = Xbar
+
+    def _add_match_targets(self, v: int, num: np.ndarray, den: np.ndarray, Cs: np.ndarray) -> None:
+        """Descriptor matches pull a pixel of view v towards the current 3D point of the
+        matched pixel in the other view (Cauchy-weighted, as MASt3R's 3D matching loss)."""
+        good = Cs > 0
+        cscale = float(np.median(Cs[good])) if good.any() else 1.0
+        cur = num / np.maximum(den, 1e-12)[:, None]
+        r_all = []
+        tg = []
+        for a, ia, b, ib, w in self.p.matches:
+            for x, ix, y, iy in ((a, ia, b, ib), (b, ib, a, ia)):
+                if x == v:
+                    tgt = self.X[y][iy]
+                    r_all.append(norm3(tgt - cur[ix]))
+                    tg.append((ix, tgt, w))
+        if not tg:
+            return
+        sigma = self.o.robust_c * max(float(np.median(np.concatenate(r_all))), 1e-9)
+        for (ix, tgt, w), r in zip(tg, r_all):
+            ww = self.o.match_weight * cscale * w / (1.0 + (r / sigma) ** 2)
+            np.add.at(num, ix, tgt * ww[:, None])
+            np.add.at(den, ix, ww)
 
     def _on_rays(self, v: int, Xw: np.ndarray) -> np.ndarray:
         r = _rays(self.K[v], self.p.uv[v])

@@ -136,7 +136,7 @@ def render_scene(T_world_cam: np.ndarray, width: int, height: int, fov_deg: floa
 
 def pair_predictions(scene: BoxRoomScene, pairs: list[tuple[int, int]], noise: float = 0.0,
                      outliers: float = 0.0, scale_range: tuple[float, float] = (1.0, 1.0),
-                     seed: int = 0) -> list[PairPrediction]:
+                     seed: int = 0, desc_dim: int = 0) -> list[PairPrediction]:
     """Pairwise pointmaps from ground truth, degraded like a network's.
 
     Args:
@@ -146,8 +146,12 @@ def pair_predictions(scene: BoxRoomScene, pairs: list[tuple[int, int]], noise: f
             scaled by U(0.3, 2.5) and shifted by N(0, 0.3 m)), with normal confidences.
         scale_range: each pair's pointmaps are multiplied by U(*scale_range) (log-uniform),
             the unknown per-pair scale of a network.
+        desc_dim: when > 0, also L2-normalised local descriptors of that size: random
+            Fourier features of the true world point (the same surface point gets the same
+            descriptor in every view), so mutual nearest neighbours are true matches.
     """
     rng = np.random.default_rng(seed)
+    freqs = np.random.default_rng(12345).normal(0, 4.0, (3, max(desc_dim // 2, 1)))
     out = []
     inst_prob = scene.instance.astype(np.float32)
     for i, j in pairs:
@@ -163,8 +167,14 @@ def pair_predictions(scene: BoxRoomScene, pairs: list[tuple[int, int]], noise: f
             P = c_v + rel * factor[..., None] + bad[..., None] * rng.normal(0, 0.3, rel.shape)
             maps.append((lam * (P @ T_i_w[:3, :3].T + T_i_w[:3, 3])).astype(np.float32))
             confs.append((1.0 + np.exp(rng.normal(1.0, 0.5, rel.shape[:2]))).astype(np.float32))
+        desc = [None, None]
+        if desc_dim > 0:
+            for k, v in enumerate((i, j)):
+                ph = np.nan_to_num(scene.points[v]) @ freqs
+                d = np.concatenate([np.sin(ph), np.cos(ph)], -1)
+                desc[k] = (d / np.linalg.norm(d, axis=-1, keepdims=True)).astype(np.float32)
         out.append(PairPrediction(
-            i=i, j=j, pts_i=maps[0], pts_j=maps[1], conf_i=confs[0], conf_j=confs[1],
+            i=i, j=j, pts_i=maps[0], pts_j=maps[1], conf_i=confs[0], conf_j=confs[1], desc_i=desc[0], desc_j=desc[1],
             inst_i=inst_prob[i][None], inst_j=inst_prob[j][None], inst_score=np.ones(1, np.float32),
             dp_i=np.nan_to_num(scene.body_coords[i]), dp_j=np.nan_to_num(scene.body_coords[j]),
             body_i=inst_prob[i], body_j=inst_prob[j]))
