@@ -77,6 +77,14 @@ def test_warm_start_tracks_motion_in_few_iterations(smpl_body):
     assert all(f.warm for f in warm) and fitter.last_timings_s["iterations"] == 20
     pred, gt = np.stack([f.joints for f in warm]), np.stack([p[1] for p in moved])
     assert w_mpjpe(pred, gt) < 0.03
+    # A newcomer is fitted cold in its own batch; the tracked person stays warm.
+    newcomer = _gt(smpl_body, rng, 1)
+    obs = _observe(smpl_body, moved[:1] + newcomer, rng)
+    mixed = fitter.fit(obs, [warm[0].state, None])
+    assert [f.warm for f in mixed] == [True, False]
+    assert fitter.last_timings_s["iterations"] == 20 + 150
+    pred2 = np.stack([f.joints for f in mixed])
+    assert w_mpjpe(pred2, np.stack([moved[0][1], newcomer[0][1]])) < 0.03
     # A cold fit with the same 20 steps is worse: the warm start carries information.
     cold = BodyFitter(smpl_body, FitConfig(cold_iterations=20, cpu_threads=1)).fit(_observe(smpl_body, moved, rng))
     assert w_mpjpe(np.stack([f.joints for f in cold]), gt) > w_mpjpe(pred, gt)

@@ -195,10 +195,10 @@ class BodyFitter:
 
         Returns:
             one BodyFit per person that had at least ``min_points`` usable observations, in
-            input order. ``last_timings_s`` holds the time spent.
+            input order. Warm and cold people are optimised as two batches.
+            ``last_timings_s`` holds the time spent and the optimiser steps taken.
         """
-        cfg, body = self.config, self.body
-        dev = body.device
+        cfg = self.config
         t0 = time.perf_counter()
         warm = list(warm) if warm is not None else [None] * len(people)
         if len(warm) != len(people):
@@ -208,9 +208,27 @@ class BodyFitter:
             idx, ok = self.correspondences(person)
             if ok.sum() >= cfg.min_points:
                 jobs.append((person, prev, idx[ok], person.points[ok].astype(np.float64), person.weights[ok]))
-        if not jobs:
-            self.last_timings_s = {"fit": time.perf_counter() - t0}
-            return []
+        # Warm and cold people are separate batches: a newcomer's long cold fit must not
+        # cost every tracked person the cold iteration count (nor disturb their warm start).
+        results: dict[int, BodyFit] = {}
+        timings = {"setup": 0.0, "optimise": 0.0, "iterations": 0.0}
+        for warm_group in (True, False):
+            group = [(k, job) for k, job in enumerate(jobs) if (job[1] is not None) == warm_group]
+            if not group:
+                continue
+            fits, t = self._fit_batch([job for _, job in group])
+            for (k, _), f in zip(group, fits):
+                results[k] = f
+            for key in timings:
+                timings[key] += t[key]
+        self.last_timings_s = {"fit": time.perf_counter() - t0, **timings}
+        return [results[k] for k in sorted(results)]
+
+    def _fit_batch(self, jobs) -> tuple[list[BodyFit], dict[str, float]]:
+        """One batched optimisation (all warm or all cold)."""
+        cfg, body = self.config, self.body
+        dev = body.device
+        t0 = time.perf_counter()
         B, M = len(jobs), max(len(j[2]) for j in jobs)
         S, K = body.num_shape, body.num_fit_joints
         vidx = np.zeros((B, M), np.int64)
@@ -302,9 +320,7 @@ class BodyFitter:
             out.append(BodyFit(person_id=person.person_id, state=state, joints=jn[b], joint_rotations=rn[b],
                                T_fixed_root=T, vertices=None if xn is None else xn[b], full_pose=body.full_pose(pose_n[b]),
                                residual=float(res[b]), num_points=int(len(idx)), warm=bool(is_warm[b])))
-        self.last_timings_s = {"fit": time.perf_counter() - t0, "setup": t_setup - t0,
-                               "optimise": t_iter - t_setup, "iterations": float(iters)}
-        return out
+        return out, {"setup": t_setup - t0, "optimise": t_iter - t_setup, "iterations": float(iters)}
 
     def _placed(self, state: FitState, idx: np.ndarray) -> np.ndarray:
         """Vertices ``idx`` of a previous solution, in the fixed frame (for warm starts)."""
