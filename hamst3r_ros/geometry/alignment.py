@@ -12,7 +12,9 @@ i's frame, at its own unknown scale. We look for
   rays once its intrinsics are known or estimated (so X_v is a per-view depth map),
 
 minimising  sum_e sum_{v in e} w * rho(|| X_v - (s_e R_{e.i} Y_e^v + t_{e.i}) ||)
-with w the network confidence and rho a Cauchy loss (IRLS). Pixel-aligned pointmaps give
+with w the network confidence and rho a Cauchy loss (IRLS), plus, when descriptors are
+given, MASt3R's 3D matching term: a pixel and its mutual-nearest-neighbour match in the
+other image of a pair should be the same 3D point. Pixel-aligned pointmaps give
 dense correspondences for free, so every block has a closed form: poses and pair scales
 by weighted Procrustes/Umeyama, consensus points by weighted averages, depths by
 projection on the rays, focals by Weiszfeld. Block-coordinate descent then decreases the
@@ -271,6 +273,8 @@ class _Solver:
         self.t = [np.zeros(3) for _ in range(n)]
         self.s = np.ones(len(prob.preds))
         self.X: list[np.ndarray] = [np.zeros((len(i), 3)) for i in prob.idx]
+        # consensus before projection on the rays: what the focal estimate is read from
+        self.Xbar: list[np.ndarray] = [x.copy() for x in self.X]
         self.rw = [[np.ones(len(y)) for y in ys] for ys in prob.Y]
         self.K_known = [k is not None for k in K_net]
         self.K = [k.copy() if k is not None else None for k in K_net]
@@ -343,8 +347,7 @@ class _Solver:
             if self.p.matches and self.o.match_weight > 0:
                 self._add_match_targets(v, num, den, Cs)
             Xbar = num / np.maximum(den, 1e-12)[:, None]
-            self.Xbar_cache = getattr(self, "Xbar_cache", {})
-            self.Xbar_cache[v] = Xbar
+            self.Xbar[v] = Xbar
             if self.K[v] is not None:
                 Xbar = self._on_rays(v, Xbar)
             self.X[v] = Xbar
@@ -383,7 +386,7 @@ class _Solver:
             if self.K_known[v]:
                 continue
             H, W = self.p.sizes[v]
-            Xbar = self.Xbar_cache[v]
+            Xbar = self.Xbar[v]
             pc = rotate(Xbar - self.t[v], self.R[v].T)
             uv = self.p.uv[v] - [(W - 1) / 2.0, (H - 1) / 2.0]
             _, Cs, inv = self.targets(v)
@@ -460,8 +463,7 @@ def _mst_init(sol: _Solver, anchor: int, anchor_pose: np.ndarray) -> None:
     for v in range(n):
         sol.R[v], sol.t[v] = W[v].R, W[v].t
         sol.X[v] = W[v].apply(p.Y[ref[v]][0])
-        sol.Xbar_cache = getattr(sol, "Xbar_cache", {})
-        sol.Xbar_cache[v] = sol.X[v]
+        sol.Xbar[v] = sol.X[v]
         for e in p.first[v]:
             sol.s[e] = W[v].s
 
