@@ -177,7 +177,13 @@ class Hamst3rNode(Node):
         self._camera_info[name] = msg
 
     def _on_image(self, name: str, msg, compressed: bool) -> None:
-        self.diag.record_received(name)
+        try:
+            self._handle_image(name, msg, compressed)
+        finally:
+            # Counted once handled, so "received" also means "synced and handed over".
+            self.diag.record_received(name)
+
+    def _handle_image(self, name: str, msg, compressed: bool) -> None:
         stamp_ns = stamp_to_ns(msg.header.stamp)
         now_ns = self.get_clock().now().nanoseconds
         if self.cfg.max_input_age_s > 0 and now_ns - stamp_ns > self.cfg.max_input_age_s * 1e9:
