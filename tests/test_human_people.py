@@ -45,6 +45,9 @@ def test_estimator_ids_fits_and_track_labels(sequence):
             assert h.body_model == "anny" and h.shape.shape == (6,) and h.pose.shape == (309,)
             assert h.state == (TrackState.TENTATIVE if k == 0 else TrackState.TRACKED)
             assert (h.num_points > 0) and h.residual < 0.05
+            assert h.velocity.shape == (3,) and np.isfinite(h.velocity).all()
+            if k == 0:
+                np.testing.assert_array_equal(h.velocity, 0.0)  # one observation: no velocity yet
         gt = {p.person_id: p.joints for p in visible}
         pred = {h.track_id: h.joints for h in res.humans}
         m = match_people(gt, pred)
@@ -67,7 +70,7 @@ def test_cli_eval_humans_small(capsys):
     rc = main(["eval-humans", "--people", "2", "--frames", "3", "--cameras", "3", "--width", "128",
                "--height", "96", "--seed", "1"])
     out = capsys.readouterr().out
-    assert "PA-MPJPE" in out and "id switches" in out
+    assert "PA-MPJPE" in out and "id switches" in out and "velocity error" in out
     assert rc == 0, out
 
 

@@ -66,6 +66,7 @@ def run(args) -> int:
         ("GA-MPJPE", f"{r.ga_mpjpe * 1000:.1f} mm", "", None),
         ("id switches", str(t.id_switches), "0", t.id_switches == 0),
         ("fragmentations", str(t.fragmentations), "", None),
+        ("velocity error", f"{r.velocity_error:.2f} m/s", "", None),
         ("tracks", f"{r.num_tracks} for {args.people} people", "", None),
         ("matched / missed / false pos.", f"{t.matched} / {t.missed} / {t.false_positives}", "", None),
         ("fit time, cold (1st set)", f"{r.fit_time_cold_s * 1000:.0f} ms", "", None),

@@ -55,6 +55,8 @@ class EvalReport:
     Attributes:
         w_mpjpe, ga_mpjpe, pa_mpjpe: means over matched (frame, person) estimates.
         tracking: id switches, fragmentations, matched / missed / false positives.
+        velocity_error: mean |v_est - v_gt| of matched people, m/s (from the 3rd frame set on:
+            velocity needs two observations and one more to smooth).
         num_tracks: distinct track ids published.
         fit_time_s: mean body-fit time per frame set; cold: first frame set only.
         frames: frame sets evaluated.
@@ -64,6 +66,7 @@ class EvalReport:
     ga_mpjpe: float
     pa_mpjpe: float
     tracking: TrackingMetrics
+    velocity_error: float
     num_tracks: int
     fit_time_cold_s: float
     fit_time_warm_s: float
@@ -98,6 +101,7 @@ def evaluate_humans(cfg: EvalConfig, progress: bool = True) -> EvalReport:
     w, ga, pa = [], [], []
     gt_frames, pred_frames = [], []
     fit_times = []
+    vel_err = []
     track_ids = set()
     for fs in scene.framesets(cfg.frames, progress=progress):
         pairs, points, conf, images = simulate_outputs(fs, rng, cfg.noise)
@@ -105,10 +109,14 @@ def evaluate_humans(cfg: EvalConfig, progress: bool = True) -> EvalReport:
         fit_times.append(res.timings_s["body_fit"])
         gt = {p.person_id: p.joints for p in fs.people if p.visible_pixels.sum() > 0}
         pred = {h.track_id: h.joints for h in res.humans if h.num_points > 0}
+        vel = {h.track_id: h.velocity for h in res.humans}
+        gt_vel = {p.person_id: p.velocity for p in fs.people}
         track_ids.update(pred)
         m = match_people(gt, pred, cfg.match_distance)
         gt_frames.append(gt)
         pred_frames.append(pred)
+        if len(fit_times) >= 3:
+            vel_err += [float(np.linalg.norm(vel[m[g]] - gt_vel[g])) for g in m]
         if m:
             P = np.stack([pred[m[g]] for g in m])
             G = np.stack([gt[g] for g in m])
@@ -119,7 +127,8 @@ def evaluate_humans(cfg: EvalConfig, progress: bool = True) -> EvalReport:
     nan = float("nan")
     return EvalReport(
         w_mpjpe=sum(w) / n if n else nan, ga_mpjpe=sum(ga) / n if n else nan, pa_mpjpe=sum(pa) / n if n else nan,
-        tracking=tracking_metrics(gt_frames, pred_frames, cfg.match_distance), num_tracks=len(track_ids),
+        tracking=tracking_metrics(gt_frames, pred_frames, cfg.match_distance),
+        velocity_error=float(np.mean(vel_err)) if vel_err else nan, num_tracks=len(track_ids),
         fit_time_cold_s=fit_times[0] if fit_times else nan,
         fit_time_warm_s=float(np.mean(fit_times[1:])) if len(fit_times) > 1 else nan,
         frames=len(fit_times),

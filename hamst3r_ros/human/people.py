@@ -10,7 +10,8 @@ predictions and the fused geometry (per-image 3D points in the fixed frame). Ord
    fitting so the fit can warm-start from that track's previous solution;
 4. batched body fit (``body_fit``), warm where the track had a fit;
 5. one ``HumanEstimate`` per reported track (LOST tracks repeat their last fit, REMOVED
-   ones are reported once so consumers can delete them).
+   ones are reported once so consumers can delete them); velocity = smoothed finite
+   difference of the fitted pelvis, m/s, fixed frame.
 """
 from __future__ import annotations
 
@@ -88,6 +89,9 @@ class PeopleEstimator:
         self.tracker = tracker or PersonTracker()
         self.config = config or PeopleConfig()
         self._last_fit: dict[int, BodyFit] = {}
+        # track id -> (pelvis velocity m/s, pelvis position, stamp ns) of the fitted bodies
+        self._motion: dict[int, tuple[np.ndarray, np.ndarray, int]] = {}
+        self.velocity_smoothing = 0.5
 
     def update(
         self,
@@ -136,6 +140,20 @@ class PeopleEstimator:
         fits = self.fitter.fit([people[p] for p in order], warm)
         fit_by_track = {person_to_track[f.person_id]: f for f in fits}
         self._last_fit.update(fit_by_track)
+        for tid, f in fit_by_track.items():
+            # Velocity of the fitted pelvis: steadier than the tracker's (which follows the
+            # centre of the *visible* points, and that moves as the visible side changes).
+            pelvis = f.T_fixed_root[:3, 3].copy()
+            if tid in self._motion:
+                v_old, p_old, s_old = self._motion[tid]
+                dt = (stamp_ns - s_old) * 1e-9
+                if dt > 0:
+                    a = self.velocity_smoothing
+                    v_new = (pelvis - p_old) / dt
+                    v = v_new if not np.any(v_old) else a * v_new + (1 - a) * v_old
+                    self._motion[tid] = (v, pelvis, stamp_ns)
+            else:
+                self._motion[tid] = (np.zeros(3), pelvis, stamp_ns)
         t3 = time.perf_counter()
 
         humans = []
@@ -147,11 +165,12 @@ class PeopleEstimator:
                 track_id=t.track_id, state=t.state, confidence=float(t.confidence),
                 joints=fit.joints.copy(), joint_rotations=np.stack([_quat_xyzw(R) for R in fit.joint_rotations]),
                 T_fixed_root=fit.T_fixed_root.copy(), shape=fit.state.shape.copy(), pose=fit.full_pose.copy(),
-                body_model=self.fitter.body.name, velocity=t.velocity.copy(), residual=fit.residual,
+                body_model=self.fitter.body.name, velocity=self._motion[t.track_id][0].copy(), residual=fit.residual,
                 num_points=fit.num_points if t.track_id in fit_by_track else 0,
             ))
             if t.state == TrackState.REMOVED:
                 del self._last_fit[t.track_id]
+                self._motion.pop(t.track_id, None)
         labels = {}
         lut_size = max(ids.person_ids, default=0) + 1
         lut = np.zeros(lut_size, np.int32)
