@@ -71,7 +71,11 @@ def test_camera_rig_to_points_humans_and_diagnostics_across_processes(ros, tmp_p
                          "image_topics": [f"{c}/image_raw" for c in cams],
                          "camera_info_topics": [f"{c}/camera_info" for c in cams],
                          "min_cameras": 3, "min_confidence": 0.0, "diagnostics_period_s": 0.2,
-                         "fixed_frame": "rig"},
+                         "fixed_frame": "rig",
+                         # Reliable input through ROS 2's standard QoS override parameters
+                         # (given with -p like any other): no image lost on a busy machine.
+                         **{f"qos_overrides./{namespace}/{c}/image_raw.subscription.reliability":
+                            "reliable" for c in cams}},
         sim_parameters={"cameras": cams, "rate_hz": 10.0, "jitter_ms": 3.0})
     observer = ros.node(unique_name("observer"))
     clouds = ros.collect(observer, PointCloud2, f"/{namespace}/points")
@@ -89,6 +93,10 @@ def test_camera_rig_to_points_humans_and_diagnostics_across_processes(ros, tmp_p
                  "5 clouds from the node process")
         assert len(clouds) >= 5, "a process exited early:\n" + "\n".join(
             p.communicate()[0] for p in procs if p.poll() is not None)
+        from rclpy.qos import ReliabilityPolicy
+
+        subs = observer.get_subscriptions_info_by_topic(f"/{namespace}/cam0/image_raw")
+        assert [i.qos_profile.reliability for i in subs] == [ReliabilityPolicy.RELIABLE]
         wait_for(lambda: humans and _camera_statuses(diags) and all(
             int(v["received"]) >= 5 for v in _camera_statuses(diags)), 10.0,
             "humans, and diagnostics counting 5 images per camera")
