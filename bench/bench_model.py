@@ -13,8 +13,9 @@ all 12 ordered pairs of 4 images at 512x384 (W x H) with the full-size MASt3R ar
 
 Each side runs in its own subprocess (so peak RSS is per side), after building the model and
 one small warm-up forward. Peak RSS is the process high-water mark (``ru_maxrss``); the
-"after build" column is RSS once the random model exists. Machine load is printed with the
-table: on a shared machine, repeat when the load average is high.
+"after build" column is RSS once the random model exists. Process CPU seconds (user + system)
+are printed beside wall time because they are far less sensitive to other jobs on a shared
+machine; the load average at the end of each side is printed too.
 
 Usage::
 
@@ -57,6 +58,11 @@ def _peak_gb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024 ** 2
 
 
+def _cpu_s() -> float:
+    r = resource.getrusage(resource.RUSAGE_SELF)
+    return r.ru_utime + r.ru_stime
+
+
 def _images(n: int, h: int, w: int):
     import torch
 
@@ -79,16 +85,16 @@ def side_ours(a) -> dict:
     t = time.perf_counter()
     model = build_model("mast3r_vitl_512_catmlpdpt", seed=0)
     build_s, after_build = time.perf_counter() - t, _rss_gb()
-    model.predict(_images(2, 64, 64), [(0, 1)])  # warm-up
+    model.predict(list(_images(2, 64, 64)), [(0, 1), (1, 0)])  # warm-up, same shapes as the official one
     imgs = list(_images(a.cams, a.height, a.width))
     pairs = _pairs(a.cams)
-    t0 = time.perf_counter()
+    c0, t0 = _cpu_s(), time.perf_counter()
     feats = model.encode(imgs)
     t1 = time.perf_counter()
     preds = model.decode_pairs(feats, pairs)
-    t2 = time.perf_counter()
+    t2, c2 = time.perf_counter(), _cpu_s()
     assert len(preds) == len(pairs)
-    return dict(side="ours", pairs=len(pairs), encoder_passes=len(imgs), build_s=build_s, total_s=t2 - t0,
+    return dict(side="ours", pairs=len(pairs), encoder_passes=len(imgs), build_s=build_s, total_s=t2 - t0, cpu_s=c2 - c0,
                 encode_s=t1 - t0, decode_heads_s=t2 - t1, rss_after_build_gb=after_build, peak_rss_gb=_peak_gb())
 
 
@@ -141,11 +147,11 @@ def side_official(a) -> dict:
         imgs = _images(a.cams, a.height, a.width)
         pairs = _pairs(a.cams)
         sym = sorted({tuple(sorted(p)) for p in pairs})
-        t0 = time.perf_counter()
+        c0, t0 = _cpu_s(), time.perf_counter()
         for i, j in sym:
             model(*views(imgs, i, j))
-        total = time.perf_counter() - t0
-    return dict(side="official", pairs=2 * len(sym), encoder_passes=2 * len(sym), build_s=build_s, total_s=total,
+        total, cpu = time.perf_counter() - t0, _cpu_s() - c0
+    return dict(side="official", pairs=2 * len(sym), encoder_passes=2 * len(sym), build_s=build_s, total_s=total, cpu_s=cpu,
                 encode_s=None, decode_heads_s=None, rss_after_build_gb=after_build, peak_rss_gb=_peak_gb())
 
 
@@ -192,24 +198,25 @@ def main(argv=None) -> int:
               f"{1 / s['median_s']:>15.2f} | {s['peak_rss_gb']:>11.2f} |")
     if a.skip_full:
         return 0
-    rows = [_run_side("ours", a)]
-    if not a.skip_official:
-        rows.append(_run_side("official", a))
-    load = os.getloadavg()
-    print(f"\nMASt3R ViT-L/ViT-B catmlp+dpt, {a.cams} cameras at {a.width}x{a.height}, {rows[0]['pairs']} ordered pairs, "
-          f"CPU float32, {a.threads} threads, load average after run {load[0]:.1f}/{load[1]:.1f}/{load[2]:.1f}")
-    hdr = f"| {'side':<9} | pairs | encoder passes | total s | s/pair | encode s | decode+heads s | RSS after build GB | peak RSS GB |"
+    print(f"\nMASt3R ViT-L/ViT-B catmlp+dpt, {a.cams} cameras at {a.width}x{a.height}, "
+          f"{len(_pairs(a.cams))} ordered pairs, CPU float32, {a.threads} threads (rows print as each side ends)")
+    hdr = (f"| {'side':<9} | pairs | encoder passes | wall s | s/pair | process CPU s | encode s | decode+heads s "
+           f"| RSS after build GB | peak RSS GB | load avg |")
     print(hdr)
-    print("|" + "|".join("-" * (len(c)) for c in hdr.split("|")[1:-1]) + "|")
-    for r in rows:
+    print("|" + "|".join("-" * (len(c)) for c in hdr.split("|")[1:-1]) + "|", flush=True)
+    rows = []
+    for side in ["ours"] + ([] if a.skip_official else ["official"]):
+        r = _run_side(side, a)
+        rows.append(r)
         enc = "-" if r["encode_s"] is None else f"{r['encode_s']:.1f}"
         dh = "-" if r["decode_heads_s"] is None else f"{r['decode_heads_s']:.1f}"
-        print(f"| {r['side']:<9} | {r['pairs']:>5} | {r['encoder_passes']:>14} | {r['total_s']:>7.1f} | "
-              f"{r['total_s'] / r['pairs']:>6.2f} | {enc:>8} | {dh:>14} | {r['rss_after_build_gb']:>18.2f} | {r['peak_rss_gb']:>11.2f} |")
+        print(f"| {r['side']:<9} | {r['pairs']:>5} | {r['encoder_passes']:>14} | {r['total_s']:>6.1f} | "
+              f"{r['total_s'] / r['pairs']:>6.2f} | {r['cpu_s']:>13.1f} | {enc:>8} | {dh:>14} | "
+              f"{r['rss_after_build_gb']:>18.2f} | {r['peak_rss_gb']:>11.2f} | {os.getloadavg()[0]:>8.1f} |", flush=True)
     if len(rows) == 2:
         o, u = rows
-        print(f"\nspeed-up official/ours: {u['total_s'] / o['total_s']:.2f}x time, "
-              f"peak memory ours/official: {o['peak_rss_gb'] / u['peak_rss_gb']:.2f}x")
+        print(f"\nofficial/ours: wall {u['total_s'] / o['total_s']:.2f}x, process CPU {u['cpu_s'] / o['cpu_s']:.2f}x; "
+              f"peak RSS ours/official {o['peak_rss_gb'] / u['peak_rss_gb']:.2f}x")
     return 0
 
 

@@ -249,8 +249,8 @@ def _as_dict(v: Any, what: str, path: PathLike) -> dict:
     return v
 
 
-def dune_config_from_args(args: Any, state: dict, path: PathLike) -> DuneEncoderConfig:
-    """DUNE encoder config from the training Namespace (``enc_args``, ``image_size``) and shapes."""
+def dune_config_from_args(args: Any, path: PathLike) -> DuneEncoderConfig:
+    """DUNE encoder config from the training Namespace (``enc_args``, ``image_size``)."""
     enc = _as_dict(getattr(args, "enc_args", {}), "enc_args", path)
     bad = sorted(set(enc) - _DUNE_ENC_OK)
     if bad:
@@ -266,10 +266,9 @@ def dune_config_from_args(args: Any, state: dict, path: PathLike) -> DuneEncoder
         raise CheckpointError(f"{path}: ckpt['args'].enc_args: unknown arch {arch!r}; expected one of "
                               f"{sorted(_DUNE_ARCHS) + ['DinoVisionTransformer']}")
     image_size = int(getattr(args, "image_size", enc.get("image_size", 448)))
-    cfg = DuneEncoderConfig(embed_dim=dim, depth=depth, num_heads=heads, patch_size=int(enc.get("patch_size", 14)),
-                            num_register_tokens=int(enc.get("num_register_tokens", 4)), image_size=image_size,
-                            mlp_ratio=float(enc.get("mlp_ratio", 4.0)))
-    return cfg
+    return DuneEncoderConfig(embed_dim=dim, depth=depth, num_heads=heads, patch_size=int(enc.get("patch_size", 14)),
+                             num_register_tokens=int(enc.get("num_register_tokens", 4)), image_size=image_size,
+                             mlp_ratio=float(enc.get("mlp_ratio", 4.0)))
 
 
 def _read_dune(path: PathLike) -> tuple[DuneEncoderConfig, dict, Any]:
@@ -277,7 +276,7 @@ def _read_dune(path: PathLike) -> tuple[DuneEncoderConfig, dict, Any]:
     if "args" not in ckpt:
         raise CheckpointError(f"{path}: expected a DUNE checkpoint with keys 'model' and 'args', found {sorted(ckpt)}")
     state = _strip_prefixes(ckpt["model"])
-    return dune_config_from_args(ckpt["args"], state, path), state, ckpt["args"]
+    return dune_config_from_args(ckpt["args"], path), state, ckpt["args"]
 
 
 def load_dune_encoder(path: PathLike) -> DuneViT:
