@@ -285,6 +285,10 @@ def test_every_bad_input_is_counted_logged_once_and_skipped(rig_factory):
     expected["out_of_order"] = 1
     tick(bad["good"][0], c_stamp=rig.t0 - 30_000 * MS)
     expected["stale"] = 1
+    # A clock an hour ahead: refused, so it cannot make everything else look stale.
+    tick(bad["good"][0], c_stamp=rig.t0 + 3600_000 * MS)
+    expected["future"] = 1
+    tick(bad["good"][0])  # and cam2 is back in sync at the right time
     # Corrupt data in a compressed image on another rig is tested below.
 
     def counts():
@@ -308,6 +312,8 @@ def test_every_bad_input_is_counted_logged_once_and_skipped(rig_factory):
     # The two good cam2 images (with a NaN camera_info) went through, without K.
     with_c = [f for fs in sets for f in fs.frames if f.name == "cam2"]
     assert with_c and all(f.K is None for f in with_c)
+    wait_for(lambda: rig.pipeline.seen[-1].names == rig.cameras and rig.pipeline.seen[-1].stamp_ns
+             == rig.t0 + (k - 1) * 50 * MS, what="the last set, all three cameras, at its stamp")
 
 
 def test_corrupt_compressed_image_is_counted(rig_factory):

@@ -23,6 +23,7 @@ BAD_INPUT_REASONS: tuple[str, ...] = (
     "nan",           # non-finite values (float images, camera_info)
     "decode",        # a compressed image that does not decode
     "stale",         # stamp too old: older than the node's max_age, or than what was emitted
+    "future",        # stamp ahead of the node's clock by more than its max_age
     "out_of_order",  # stamp not newer than the camera's previous one
     "camera_info",   # camera_info unusable (size mismatch, singular K)
 )

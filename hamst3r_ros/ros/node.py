@@ -186,10 +186,18 @@ class Hamst3rNode(Node):
     def _handle_image(self, name: str, msg, compressed: bool) -> None:
         stamp_ns = stamp_to_ns(msg.header.stamp)
         now_ns = self.get_clock().now().nanoseconds
-        if self.cfg.max_input_age_s > 0 and now_ns - stamp_ns > self.cfg.max_input_age_s * 1e9:
+        age_limit_ns = self.cfg.max_input_age_s * 1e9
+        if now_ns - stamp_ns > age_limit_ns:
             self._bad(name, "stale", f"stamp {stamp_ns * 1e-9:.3f} s is "
                       f"{(now_ns - stamp_ns) * 1e-9:.2f} s old (max_input_age_s "
                       f"{self.cfg.max_input_age_s})")
+            return
+        if stamp_ns - now_ns > age_limit_ns:
+            # One camera with a clock far ahead would make every other camera look absent
+            # and every later frame look stale: refuse it instead.
+            self._bad(name, "future", f"stamp {stamp_ns * 1e-9:.3f} s is "
+                      f"{(stamp_ns - now_ns) * 1e-9:.2f} s ahead of this node's clock "
+                      f"(max_input_age_s {self.cfg.max_input_age_s})")
             return
         try:
             image = compressed_to_rgb8(msg) if compressed else image_to_rgb8(msg)
