@@ -66,6 +66,9 @@ def test_statuses_levels_and_values():
     assert pipe.values["latency_max_s"] == "0.3000"
     assert pipe.values["frame_sets_replaced_while_busy"] == "1"
     assert pipe.values["last_stage_encode_s"] == "0.1000" and pipe.values["pipeline_mean_s"] == "0.2500"
+    clock.t += 10.0  # bad inputs long ago: counted, no longer a warning
+    cam1 = {s.name: s for s in d.statuses()}["hamst3r_node: camera cam1"]
+    assert cam1.level == OK and cam1.values["bad_size"] == "1"
     assert d.record_pipeline_error("boom") is True and d.record_pipeline_error("boom") is False
     assert {s.name: s for s in d.statuses()}["hamst3r_node: pipeline"].level == WARN
 

@@ -79,6 +79,7 @@ class _Camera:
     absent: bool = False
     absent_count: int = 0
     last_bad: Optional[str] = None
+    last_bad_t: float = float("-inf")
 
 
 class NodeDiagnostics:
@@ -96,6 +97,7 @@ class NodeDiagnostics:
                  clock: Callable[[], float] = time.monotonic, hardware_id: str = ""):
         self.node_name = node_name
         self.hardware_id = hardware_id or node_name
+        self.window_s = window_s
         self._lock = threading.Lock()
         self._clock = clock
         self._cams = {n: _Camera(topic, RateMeter(window_s, clock)) for n, topic in cameras.items()}
@@ -131,6 +133,7 @@ class NodeDiagnostics:
             c = self._cams[camera]
             c.bad[reason] += 1
             c.last_bad = reason
+            c.last_bad_t = self._clock()
             return self._first((camera, reason))
 
     def record_dropped(self, camera: str, count: int = 1) -> None:
@@ -213,7 +216,8 @@ class NodeDiagnostics:
                     level, msg = STALE, "no image received yet"
                 elif c.absent:
                     level, msg = WARN, "absent: stopped publishing, left out of frame sets"
-                elif c.last_bad is not None and bad_total:
+                elif self._clock() - c.last_bad_t <= self.window_s:
+                    # Warn while bad inputs are recent; the counters keep the history.
                     level, msg = WARN, f"{bad_total} bad inputs (last: {c.last_bad})"
                 else:
                     level, msg = OK, "ok"
