@@ -7,8 +7,11 @@ worker runs ``pipeline.process(FrameSet) -> SceneResult`` and publishes ``~/poin
 ``~/markers``, ``~/humans`` and ``/tf``. A timer publishes ``/diagnostics``.
 
 Bad input (wrong or unknown encoding, size disagreeing with step, empty or truncated data,
-NaN, stale or out-of-order stamps) is logged once per camera and reason, counted in
-/diagnostics and skipped; a camera that stops is left out of frame sets until it comes back.
+undecodable compressed data, NaN or unusable camera_info, stale, future or out-of-order
+stamps) is logged once per camera and reason, counted in /diagnostics and skipped; a camera
+that stops is left out of frame sets (after ``camera_timeout_s`` of stamp time) until it
+comes back. A bad camera_info only costs that camera its intrinsics (K unknown), not its
+images; an all-zero K is an uncalibrated camera (REP-104), not bad input.
 
 The pipeline is, in order of precedence: an object passed to :class:`Hamst3rNode`; the
 ``pipeline`` parameter ``module:factory`` (the factory is called with the node's parameters as
