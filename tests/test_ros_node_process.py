@@ -1,6 +1,7 @@
 """hamst3r_node and sim_cameras as real processes, started with launch_spec's command lines
 (--ros-args -r ... --params-file ... -p ...), seen from a third process over DDS."""
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -141,3 +142,13 @@ def test_console_scripts_point_at_the_mains_and_sim_errors_are_clear():
                           "-p", "folder:=/nonexistent"],
                          env=_env(), capture_output=True, text=True, timeout=60)
     assert out.returncode == 2 and "does not exist" in out.stderr
+
+
+def test_installed_console_script_runs():
+    exe = shutil.which("hamst3r_node", path=os.pathsep.join(
+        [str(Path(sys.executable).parent), os.environ.get("PATH", "")]))
+    if exe is None:
+        pytest.skip("hamst3r_node is not installed here (scripts/setup.sh or colcon build installs it)")
+    out = subprocess.run([exe, "--ros-args", "-p", "cameras:=[a, b]", "-p", "sync_slop_s:=0.0"],
+                         env=_env(), capture_output=True, text=True, timeout=60)
+    assert out.returncode == 2 and "sync_slop_s" in out.stderr, out.stdout + out.stderr
