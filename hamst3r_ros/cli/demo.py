@@ -121,7 +121,11 @@ def run(args) -> int:
         # A camera counts as gone after three missed frames at the simulated rate.
         "camera_timeout_s": max(1.0, 3.0 / args.rate),
     }
-    sim_params = {"synthetic_cameras": args.cameras, "synthetic_people": args.people, "width": args.width,
+    # On one machine, best-effort delivery drops most large images of a burst; the simulated
+    # driver publishes reliably, so subscribe reliably too (ROS 2's standard QoS overrides).
+    for c in cams:
+        node_params[f"qos_overrides./{launch_spec.DEFAULT_NAMESPACE}/{c}/image_raw.subscription.reliability"] = "reliable"
+    sim_params = {"source": "synthetic", "synthetic_cameras": args.cameras, "synthetic_people": args.people, "width": args.width,
                   "height": args.height, "rate_hz": args.rate, "seed": args.seed, "cameras": cams}
     specs = launch_spec.system(node_parameters=node_params, sim_parameters=sim_params)
     ns = launch_spec.DEFAULT_NAMESPACE

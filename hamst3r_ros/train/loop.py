@@ -24,6 +24,10 @@ from hamst3r_ros.train.data import PairBatch, PairSampler
 from hamst3r_ros.train.metrics import PairMetrics, evaluate_batch, mean_metrics
 
 
+#: Parameter-name prefixes of the encoders (CroCo/MASt3R ViT, DUNE), frozen by default.
+ENCODER_PREFIXES = ("patch_embed", "enc_blocks", "enc_norm", "dune_backbone")
+
+
 @dataclass
 class TrainConfig:
     """Everything ``hamst3r train CONFIG.yaml`` reads (unknown keys are an error).
@@ -126,7 +130,9 @@ def build_network(cfg: TrainConfig) -> torch.nn.Module:
         return base
     net_cfg: NetConfig = base.cfg
     if net_cfg.human is None:
-        human = HumanHeadsConfig(**cfg.network) if isinstance(cfg.network, dict) else HumanHeadsConfig()
+        # ``network: {human: {...}}`` sizes the new heads; otherwise HumanHeadsConfig's defaults.
+        spec = cfg.network.get("human", {}) if isinstance(cfg.network, dict) else {}
+        human = HumanHeadsConfig(**spec)
         net_cfg = NetConfig.from_json({**net_cfg.to_json(), "human": asdict(human)})
     torch.manual_seed(cfg.seed)
     net = build_net(net_cfg)
@@ -244,8 +250,7 @@ def train(cfg: TrainConfig, log=print, progress: bool = True) -> dict:
     net = build_network(cfg).to(device).train()
     if not net.has_human_heads:
         raise ValueError("training needs a network with human heads: give `network` a config with a 'human' entry")
-    params = [p for n, p in net.named_parameters()
-              if cfg.train_encoder or not (n.startswith(("patch_embed", "enc_blocks", "enc_norm", "dune")))]
+    params = [p for n, p in net.named_parameters() if cfg.train_encoder or not n.startswith(ENCODER_PREFIXES)]
     opt = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay, betas=(0.9, 0.95))
     start = 0
     state_path = out / "last.state.pt"
