@@ -77,6 +77,11 @@ class Rig:
         self.clouds = ros.collect(self.tester, PointCloud2, "hamst3r_node/points")
         self.humans = ros.collect(self.tester, HumanArray, "hamst3r_node/humans")
         self.markers = ros.collect(self.tester, MarkerArray, "hamst3r_node/markers")
+        from hri_msgs.msg import IdsList
+        from people_msgs.msg import People
+
+        self.people = ros.collect(self.tester, People, "hamst3r_node/people")
+        self.bodies = ros.collect(self.tester, IdsList, "/humans/bodies/tracked")
         self.tfs = []
         self.tester.create_subscription(TFMessage, "/tf", self._on_tf, qos)
         self.diags = []
@@ -187,6 +192,11 @@ def test_round_trip_through_sync_worker_and_publishers(rig_factory):
     assert [(h.id, h.num_points) for h in last.humans] == [(7, 48)]
     assert last.humans[0].joints[15].position.z == pytest.approx(1.7 * 15 / 23)
     assert {m.ns for m in rig.markers[-1].markers} >= {"skeleton", "joints"}
+    # Nav2 social layers and ros4hri read the same people.
+    wait_for(lambda: len(rig.people) == 5 and len(rig.bodies) == 5, what="people and body ids")
+    assert [p.name for p in rig.people[-1].people] == ["7"]
+    assert rig.people[-1].header.frame_id == rig.fixed_frame
+    assert list(rig.bodies[-1].ids) == ["7"]
     children = [t.child_frame_id for t in rig.tfs[-1].transforms]
     assert children == [f"{c}_optical_frame" for c in rig.cameras] + ["body_7"]
     assert rig.tfs[-1].transforms[1].transform.translation.x == pytest.approx(1.0)

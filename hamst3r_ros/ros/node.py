@@ -32,13 +32,16 @@ from rclpy.qos_overriding_options import QoSOverridingOptions
 
 from diagnostic_msgs.msg import DiagnosticArray
 from hamst3r_msgs.msg import HumanArray
+from hri_msgs.msg import IdsList
+from people_msgs.msg import People
 from sensor_msgs.msg import CameraInfo, CompressedImage, Image, PointCloud2
 from tf2_msgs.msg import TFMessage
 from visualization_msgs.msg import MarkerArray
 
 from hamst3r_ros.ros.conversions import (ConversionError, camera_info_to_K, camera_transforms,
                                          clear_markers, compressed_to_rgb8, humans_to_array,
-                                         humans_to_markers, humans_to_transforms, image_to_rgb8,
+                                         humans_to_ids, humans_to_markers, humans_to_people,
+                                         humans_to_transforms, image_to_rgb8,
                                          scene_to_pointcloud2, stamp_to_ns)
 from hamst3r_ros.ros.params import ParameterError, declare_params
 from hamst3r_ros.ros.diagnostics import NodeDiagnostics, to_diagnostic_array
@@ -127,6 +130,10 @@ class Hamst3rNode(Node):
         self.pub_humans = self.create_publisher(HumanArray, "~/humans", reliable)
         self.pub_tf = self.create_publisher(TFMessage, "/tf", reliable)
         self.pub_diag = self.create_publisher(DiagnosticArray, "/diagnostics", reliable)
+        # For Nav2 social costmap layers (people_msgs/People) and ros4hri / REP-155 consumers
+        # (hri_msgs/IdsList of the body_<id> frames).
+        self.pub_people = self.create_publisher(People, "~/people", reliable)
+        self.pub_bodies = self.create_publisher(IdsList, "/humans/bodies/tracked", reliable)
         self._last_points_ns = 0
 
         # Forget markers a previous run left in RViz.
@@ -258,6 +265,8 @@ class Hamst3rNode(Node):
         if transforms:
             self.pub_tf.publish(TFMessage(transforms=transforms))
         self.pub_humans.publish(humans_to_array(result.humans, frame, stamp))
+        self.pub_people.publish(humans_to_people(result.humans, frame, stamp))
+        self.pub_bodies.publish(humans_to_ids(result.humans, frame, stamp))
         self.pub_markers.publish(humans_to_markers(result.humans, frame, stamp,
                                                    self.cfg.marker_lifetime_s))
         # ~/points last: its arrival means everything of this set is out.
