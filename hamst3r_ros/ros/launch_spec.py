@@ -7,8 +7,8 @@ that rclpy applies exactly as ``ros2 launch`` would. Nothing here imports ROS.
 
 The system (namespace ``/hamst3r`` by default):
 
-    hamst3r_node   config/hamst3r.yaml; its private outputs ~/points, ~/markers, ~/humans
-                   are remapped to <namespace>/points, /markers, /humans so that consumers
+    hamst3r_node   config/hamst3r.yaml; its private outputs ~/points, ~/markers, ~/humans,
+                   ~/people are remapped to <namespace>/points, /markers, /humans, /people so that consumers
                    (RViz, config/hamst3r.rviz) do not depend on the node's name
     sim_cameras    config/sim_cameras.yaml (a synthetic scene; or a folder recording);
                    publishes <namespace>/<camera>/image_raw and /camera_info, the topics
@@ -36,6 +36,7 @@ OUTPUT_REMAPPINGS: tuple[tuple[str, str], ...] = (
     ("~/points", "points"),
     ("~/markers", "markers"),
     ("~/humans", "humans"),
+    ("~/people", "people"),
 )
 
 
