@@ -29,6 +29,9 @@ def add_arguments(parser) -> None:
                         help="body model to fit (default anny; smpl needs --smpl-model)")
     parser.add_argument("--smpl-model", default=None, help="licensed SMPL model file (.npz)")
     parser.add_argument("--device", default=None, help="torch device (default: cuda if available, else cpu)")
+    parser.add_argument("--cold-iterations", type=int, default=None, help="body-fit steps without a previous fit")
+    parser.add_argument("--warm-iterations", type=int, default=None, help="body-fit steps from the previous fit")
+    parser.add_argument("--warm-lr", type=float, default=None, help="Adam step of warm fits")
     parser.add_argument("--threads", type=int, default=1,
                         help="torch CPU threads for the fit (default 1: fastest on a busy CPU; 0 = torch's default)")
 
@@ -52,7 +55,8 @@ def run(args) -> int:
         fps=args.fps, seed=args.seed, device=device, cpu_threads=args.threads or None,
         noise=NoiseConfig(point_sigma=args.point_noise, outlier_fraction=args.outliers,
                           densepose_sigma=args.densepose_noise),
-        body_model=args.body_model, smpl_path=args.smpl_model,
+        body_model=args.body_model, smpl_path=args.smpl_model, cold_iterations=args.cold_iterations,
+        warm_iterations=args.warm_iterations, warm_learning_rate=args.warm_lr,
     )
     try:
         r = evaluate_humans(cfg, progress=True)

@@ -65,9 +65,9 @@ class FitConfig:
     """
 
     cold_iterations: int = 120
-    warm_iterations: int = 15
+    warm_iterations: int = 20
     learning_rate: float = 0.03
-    warm_learning_rate: float = 0.01
+    warm_learning_rate: float = 0.02
     robust_sigma: float = 0.05
     pose_weight: float = 2e-4
     shape_weight: float = 2e-4

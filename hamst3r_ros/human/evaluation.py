@@ -31,6 +31,8 @@ class EvalConfig:
         cpu_threads: torch threads for the fit on CPU.
         body_model: "anny", or "smpl" with ``smpl_path``.
         match_distance: ground truth <-> estimate gate, metres (mean joint distance).
+        cold_iterations, warm_iterations, warm_learning_rate: body-fit overrides (None:
+            ``FitConfig``'s defaults).
     """
 
     people: int = 3
@@ -46,6 +48,9 @@ class EvalConfig:
     body_model: str = "anny"
     smpl_path: Optional[str] = None
     match_distance: float = 0.5
+    cold_iterations: Optional[int] = None
+    warm_iterations: Optional[int] = None
+    warm_learning_rate: Optional[float] = None
 
 
 @dataclass
@@ -96,7 +101,9 @@ def evaluate_humans(cfg: EvalConfig, progress: bool = True) -> EvalReport:
     scene = SyntheticScene(SceneConfig(seed=cfg.seed, num_cameras=cfg.cameras, num_people=cfg.people,
                                        width=cfg.width, height=cfg.height, fps=cfg.fps))
     tracker = PersonTracker(TrackerConfig(confirm_hits=2))
-    est = PeopleEstimator(BodyFitter(body, FitConfig(cpu_threads=cfg.cpu_threads)), tracker)
+    overrides = {k: getattr(cfg, k) for k in ("cold_iterations", "warm_iterations", "warm_learning_rate")
+                 if getattr(cfg, k) is not None}
+    est = PeopleEstimator(BodyFitter(body, FitConfig(cpu_threads=cfg.cpu_threads, **overrides)), tracker)
     rng = np.random.default_rng([cfg.seed, 0x4E01])
     w, ga, pa = [], [], []
     gt_frames, pred_frames = [], []
