@@ -1,0 +1,108 @@
+"""PeopleEstimator track life cycle (fast: toy SMPL-format body, hand-made 'images').
+
+Each 'image' is a 1 x N strip of pixels, each pixel a sampled body-surface point: enough to
+drive ids, DensePose aggregation, tracking and fitting without a renderer.
+"""
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+pytest.importorskip("smplx", reason="SMPL support needs the smplx package")
+
+from test_human_smpl import toy_smpl_arrays  # noqa: E402
+
+from hamst3r_ros.human.body_fit import BodyFitter, FitConfig  # noqa: E402
+from hamst3r_ros.human.fit_bodies import SmplFitBody  # noqa: E402
+from hamst3r_ros.human.people import PeopleEstimator, colour_histogram  # noqa: E402
+from hamst3r_ros.human.tracking import PersonTracker, TrackerConfig  # noqa: E402
+from hamst3r_ros.types import PairPrediction, TrackState  # noqa: E402
+
+N = 300  # pixels per person per image
+NS = 100_000_000  # 10 Hz
+
+
+@pytest.fixture(scope="module")
+def body():
+    return SmplFitBody(toy_smpl_arrays())
+
+
+def _frame(body, rng, positions, num_images=2):
+    """Pairs, points and images for people standing at ``positions`` (dict gt id -> xyz)."""
+    with torch.no_grad():
+        v, _, _ = body.pose_body(torch.zeros(1, body.num_shape), torch.zeros(1, 23, 3))
+    v = v[0].numpy()
+    ids = sorted(positions)
+    W = N * max(len(ids), 1)
+    pts = {k: np.zeros((1, W, 3), np.float32) for k in range(num_images)}
+    dp = {k: np.zeros((1, W, 3), np.float32) for k in range(num_images)}
+    lab = {k: np.zeros((1, W), np.int32) for k in range(num_images)}
+    img = {k: np.zeros((1, W, 3), np.uint8) for k in range(num_images)}
+    for k in range(num_images):
+        for s, g in enumerate(ids):
+            sel = rng.choice(len(v), N)
+            cols = slice(s * N, (s + 1) * N)
+            pts[k][0, cols] = v[sel] + positions[g]
+            dp[k][0, cols] = body.template_coords[sel]
+            lab[k][0, cols] = g
+            img[k][0, cols] = [60 * g, 200 - 50 * g, 90]  # each person wears their own colour
+    pairs = []
+    ones = np.ones((1, W), np.float32)
+    for i in range(num_images):
+        for j in range(num_images):
+            if i == j:
+                continue
+            perm = rng.permutation(4)
+            inst = {q: np.zeros((4, 1, W), np.float32) for q in (i, j)}
+            score = np.full(4, 0.05, np.float32)
+            for s, g in enumerate(ids):
+                score[perm[s]] = 0.9
+                for q in (i, j):
+                    inst[q][perm[s]] = (lab[q] == g) * 0.9
+            pairs.append(PairPrediction(i=i, j=j, pts_i=pts[i], pts_j=pts[j], conf_i=ones, conf_j=ones,
+                                        inst_i=inst[i], inst_j=inst[j], inst_score=score,
+                                        dp_i=dp[i], dp_j=dp[j], body_i=ones, body_j=ones))
+    return pairs, pts, img
+
+
+def test_lifecycle_tentative_tracked_lost_back_removed(body):
+    rng = np.random.default_rng(0)
+    est = PeopleEstimator(BodyFitter(body, FitConfig(cold_iterations=60, warm_iterations=10, cpu_threads=1)),
+                          PersonTracker(TrackerConfig(confirm_hits=2, lost_timeout_s=0.35)))
+    a, b = np.array([0.0, 0.0, 1.0]), np.array([3.0, 0.0, 1.0])
+    states = []
+    for k in range(3):  # both people walk +x at 1 m/s
+        pairs, pts, img = _frame(body, rng, {1: a + [0.1 * k, 0, 0], 2: b + [0.1 * k, 0, 0]})
+        res = est.update(pairs, pts, k * NS, images=img)
+        states.append({h.track_id: h.state for h in res.humans})
+    assert states[0] == {1: TrackState.TENTATIVE, 2: TrackState.TENTATIVE}
+    assert states[2] == {1: TrackState.TRACKED, 2: TrackState.TRACKED}
+    # Track labels on the pixels follow the people.
+    tid_of = {g: res.labels[0][0, s * N] for s, g in enumerate((1, 2))}
+    assert sorted(tid_of.values()) == [1, 2]
+    h1 = next(h for h in res.humans if h.track_id == tid_of[1])
+    np.testing.assert_allclose(h1.velocity, [1.0, 0.0, 0.0], atol=0.25)
+    np.testing.assert_allclose(h1.T_fixed_root[:3, 3], a + [0.2, 0, 0], atol=0.05)
+    # Person 2 leaves: LOST (last fit repeated, no points), person 1 goes on.
+    pairs, pts, img = _frame(body, rng, {1: a + [0.3, 0, 0]})
+    res = est.update(pairs, pts, 3 * NS, images=img)
+    by = {h.track_id: h for h in res.humans}
+    assert by[tid_of[2]].state == TrackState.LOST and by[tid_of[2]].num_points == 0
+    assert by[tid_of[1]].state == TrackState.TRACKED and by[tid_of[1]].num_points > 0
+    # Person 2 comes back 0.5 m further on within the timeout: same id.
+    pairs, pts, img = _frame(body, rng, {1: a + [0.4, 0, 0], 2: b + [0.8, 0, 0]})
+    res = est.update(pairs, pts, 4 * NS, images=img)
+    assert {h.track_id: h.state for h in res.humans} == {tid_of[1]: TrackState.TRACKED, tid_of[2]: TrackState.TRACKED}
+    # Person 2 leaves for good: REMOVED is reported once, then nothing.
+    seen = []
+    for k in range(5, 11):
+        pairs, pts, img = _frame(body, rng, {1: a + [0.1 * k, 0, 0]})
+        seen.append({h.track_id: h.state for h in est.update(pairs, pts, k * NS, images=img).humans})
+    assert sum(s.get(tid_of[2]) == TrackState.REMOVED for s in seen) == 1
+    assert tid_of[2] not in seen[-1] and seen[-1][tid_of[1]] == TrackState.TRACKED
+
+
+def test_colour_histogram_is_normalised_and_discriminative():
+    red = colour_histogram(np.tile([[250, 10, 10]], (50, 1)))
+    blue = colour_histogram(np.tile([[10, 10, 250]], (50, 1)))
+    assert red.shape == (64,) and red.sum() == pytest.approx(1.0)
+    assert red @ blue == 0.0 and red @ red == pytest.approx(1.0)
