@@ -106,3 +106,62 @@ def test_colour_histogram_is_normalised_and_discriminative():
     blue = colour_histogram(np.tile([[10, 10, 250]], (50, 1)))
     assert red.shape == (64,) and red.sum() == pytest.approx(1.0)
     assert red @ blue == 0.0 and red @ red == pytest.approx(1.0)
+
+
+def _sparse_frame(body, rng, positions, visible, pair_list):
+    """Like ``_frame`` but person g appears only in images ``visible[g]`` and only the pairs
+    of ``pair_list`` exist."""
+    with torch.no_grad():
+        v, _, _ = body.pose_body(torch.zeros(1, body.num_shape), torch.zeros(1, 23, 3))
+    v = v[0].numpy()
+    ids = sorted(positions)
+    W = N * len(ids)
+    imgs = sorted({k for g in ids for k in visible[g]} | {k for p in pair_list for k in p})
+    pts = {k: np.full((1, W, 3), np.nan, np.float32) for k in imgs}
+    dp = {k: np.zeros((1, W, 3), np.float32) for k in imgs}
+    lab = {k: np.zeros((1, W), np.int32) for k in imgs}
+    for s, g in enumerate(ids):
+        for k in visible[g]:
+            sel = rng.choice(len(v), N)
+            cols = slice(s * N, (s + 1) * N)
+            pts[k][0, cols] = v[sel] + positions[g]
+            dp[k][0, cols] = body.template_coords[sel]
+            lab[k][0, cols] = g
+    ones = np.ones((1, W), np.float32)
+    pairs = []
+    for i, j in pair_list:
+        perm = rng.permutation(4)
+        inst = {q: np.zeros((4, 1, W), np.float32) for q in (i, j)}
+        score = np.full(4, 0.05, np.float32)
+        for s, g in enumerate(ids):
+            if i in visible[g] or j in visible[g]:
+                score[perm[s]] = 0.9
+                for q in (i, j):
+                    inst[q][perm[s]] = (lab[q] == g) * 0.9
+        pairs.append(PairPrediction(i=i, j=j, pts_i=pts[i], pts_j=pts[j], conf_i=ones, conf_j=ones,
+                                    inst_i=inst[i], inst_j=inst[j], inst_score=score,
+                                    dp_i=dp[i], dp_j=dp[j], body_i=ones, body_j=ones))
+    return pairs, pts
+
+
+def test_sparse_pair_graph_split_is_merged_in_3d(body):
+    from hamst3r_ros.human.identities import unify_instance_ids
+
+    rng = np.random.default_rng(5)
+    # Person 1 is seen by images 0 and 2 only; the pair graph is the chain 0-1-2, so no pair
+    # image links its two views in 2D. Person 2 is everywhere.
+    positions = {1: np.array([0.0, 0.0, 1.0]), 2: np.array([2.0, 1.0, 1.0])}
+    visible = {1: (0, 2), 2: (0, 1, 2)}
+    chain = [(0, 1), (1, 0), (1, 2), (2, 1)]
+    pairs, pts = _sparse_frame(body, rng, positions, visible, chain)
+    assert len(unify_instance_ids(pairs).person_ids) == 3  # 2D alone splits person 1
+    est = PeopleEstimator(BodyFitter(body, FitConfig(cold_iterations=30, cpu_threads=1)))
+    res = est.update(pairs, pts, 0)
+    assert len(res.identities.person_ids) == 2 and len(res.humans) == 2
+    labels = {k: set(np.unique(lab[lab > 0])) for k, lab in res.labels.items()}
+    assert labels[0] == labels[2] == {h.track_id for h in res.humans}
+    # Two different people close together but segmented side by side by one pair: never merged.
+    near = {1: np.array([0.0, 0.0, 1.0]), 2: np.array([0.2, 0.0, 1.0])}
+    pairs, pts = _sparse_frame(body, rng, near, {1: (0, 1), 2: (0, 1)}, [(0, 1), (1, 0)])
+    res = PeopleEstimator(BodyFitter(body, FitConfig(cold_iterations=5, cpu_threads=1))).update(pairs, pts, 0)
+    assert len(res.identities.person_ids) == 2

@@ -3,7 +3,8 @@
 ``PeopleEstimator.update`` is what the pipeline calls once per frame set with the pair
 predictions and the fused geometry (per-image 3D points in the fixed frame). Order:
 
-1. cross-view ids from instance masks (``identities``);
+1. cross-view ids from instance masks (``identities``), completed in 3D: persons that
+   2D overlap could not link but whose points coincide are merged (``merge_in_3d``);
 2. per-image DensePose aggregated over pairs, per-person points (``densepose``);
 3. tracking on each person's robust centre (median of its points) and, when images are
    given, a colour-histogram appearance (``tracking``): this gives the track id *before*
@@ -23,7 +24,7 @@ import numpy as np
 from scipy.spatial.transform import Rotation
 
 from hamst3r_ros.human.body_fit import BodyFit, BodyFitter, FitState
-from hamst3r_ros.human.densepose import aggregate_densepose, person_points
+from hamst3r_ros.human.densepose import PersonPoints, aggregate_densepose, person_points
 from hamst3r_ros.human.identities import CrossViewIdentities, unify_instance_ids
 from hamst3r_ros.human.tracking import Detection, PersonTracker
 from hamst3r_ros.types import HumanEstimate, PairPrediction, TrackState
@@ -38,6 +39,8 @@ class PeopleConfig:
         body_threshold: minimum body-mask probability of a fitted point.
         max_points: points per person handed to the fit.
         min_points: fewer points: the person is tracked but not fitted this time.
+        merge_distance: two frame-set persons whose point medians are closer than this
+            (metres), and that no pair saw side by side, are one person (see ``merge_in_3d``).
     """
 
     score_threshold: float = 0.5
@@ -46,6 +49,7 @@ class PeopleConfig:
     body_threshold: float = 0.5
     max_points: int = 3000
     min_points: int = 50
+    merge_distance: float = 0.3
 
 
 @dataclass
@@ -74,6 +78,60 @@ def colour_histogram(pixels: np.ndarray, bins: int = 4) -> np.ndarray:
     q = (np.asarray(pixels, np.int64) * bins) // 256
     h = np.bincount((q[:, 0] * bins + q[:, 1]) * bins + q[:, 2], minlength=bins**3).astype(np.float64)
     return h / max(h.sum(), 1.0)
+
+
+def merge_in_3d(ids: CrossViewIdentities, people: Mapping[int, PersonPoints], merge_distance: float) -> bool:
+    """Join persons that 2D overlap could not link but that stand in the same place.
+
+    2D unification links two pairs' masks only through an image both pairs contain; with a
+    sparse pair graph (large rigs) or a person seen by disjoint pairs, one person can end up
+    with two ids. In the fused 3D points they coincide. Persons are merged when their point
+    medians are within ``merge_distance`` and no single pair segmented both (a pair's
+    queries are distinct people). Edits ``ids`` in place (labels, assignment, scores,
+    support; the surviving id is the smaller). Returns whether anything was merged.
+    """
+    pids = sorted(p for p in people if len(people[p]))
+    if len(pids) < 2:
+        return False
+    centre = {p: np.median(people[p].points, axis=0) for p in pids}
+    pairs_of: dict[int, set[int]] = {}
+    for (pair_idx, _), pid in ids.assignment.items():
+        pairs_of.setdefault(pid, set()).add(pair_idx)
+    root = {p: p for p in pids}
+    members = {p: {p} for p in pids}
+    cands = sorted((float(np.linalg.norm(centre[p] - centre[q])), p, q)
+                   for k, p in enumerate(pids) for q in pids[k + 1:])
+    merged = False
+    for d, p, q in cands:
+        if d > merge_distance:
+            break
+        rp, rq = root[p], root[q]
+        if rp == rq:
+            continue
+        seen_p = set().union(*(pairs_of.get(m, set()) for m in members[rp]))
+        seen_q = set().union(*(pairs_of.get(m, set()) for m in members[rq]))
+        if seen_p & seen_q:
+            continue
+        keep, drop = min(rp, rq), max(rp, rq)
+        members[keep] |= members.pop(drop)
+        for m in members[keep]:
+            root[m] = keep
+        merged = True
+    if not merged:
+        return False
+    lut = np.arange(max(ids.scores) + 1, dtype=np.int32)
+    for p in pids:
+        lut[p] = root[p]
+    for k, lab in ids.labels.items():
+        ids.labels[k] = lut[lab]
+    ids.assignment = {key: int(lut[pid]) for key, pid in ids.assignment.items()}
+    for keep, group in members.items():
+        if len(group) > 1:
+            ids.scores[keep] = float(np.mean([ids.scores[m] for m in group]))
+            ids.support[keep] = sum(ids.support[m] for m in group)
+            for m in group - {keep}:
+                del ids.scores[m], ids.support[m]
+    return True
 
 
 def _quat_xyzw(R: np.ndarray) -> np.ndarray:
@@ -116,6 +174,8 @@ class PeopleEstimator:
         ids = unify_instance_ids(pairs, cfg.score_threshold, cfg.mask_threshold, cfg.iou_threshold)
         dp = aggregate_densepose(pairs)
         people = person_points(points, ids.labels, dp, confidence, cfg.body_threshold, cfg.max_points)
+        if merge_in_3d(ids, people, cfg.merge_distance):
+            people = person_points(points, ids.labels, dp, confidence, cfg.body_threshold, cfg.max_points)
         t1 = time.perf_counter()
 
         pids = [p for p in ids.person_ids if p in people and len(people[p]) >= cfg.min_points]
