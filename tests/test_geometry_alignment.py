@@ -196,3 +196,21 @@ def test_descriptor_matches_join_the_objective(scene):
     plain = global_alignment([replace(p, desc_i=None, desc_j=None) for p in preds], NAMES)
     np.testing.assert_allclose(ignored.T_fixed_cam, plain.T_fixed_cam, atol=1e-12)
     assert not np.allclose(with_matches.T_fixed_cam, plain.T_fixed_cam, atol=1e-9)
+
+
+def test_pair_scores_rank_a_corrupted_pair_last_and_drive_the_confidence_graph(scene):
+    from hamst3r_ros.geometry.pair_graph import confidence_pairs, is_connected
+    preds = pair_predictions(scene, complete_pairs(N), seed=2, **DEGRADE)
+    rng = np.random.default_rng(0)
+    bad = [k for k, p in enumerate(preds) if {p.i, p.j} == {1, 2}]
+    for k in bad:  # this pair's network output is garbage
+        preds[k] = replace(preds[k], pts_j=preds[k].pts_j + rng.normal(0, 1.0, preds[k].pts_j.shape).astype(np.float32))
+    res = global_alignment(preds, NAMES)
+    # the robust weights keep the rig right despite the garbage pair
+    assert camera_metrics(res.T_fixed_cam, scene.T_world_cam).max_rot_err_deg < 1.0
+    S = res.pair_score
+    assert np.isneginf(np.diag(S)).all()
+    finite = S[np.isfinite(S)]
+    assert S[1, 2] == finite.min() and S[2, 1] == finite.min()
+    pairs = confidence_pairs(S, k=1)
+    assert is_connected(N, pairs) and (1, 2) not in pairs

@@ -141,6 +141,9 @@ class AlignmentResult:
             predictions of confidence times robust agreement weight; 0 = no support).
         view_scale: (N,) per-view depth scale (output units per network unit).
         pair_scale: (i, j) -> scale of that prediction.
+        pair_score: (N, N) float64 agreement of each pair with the solution (mean of
+            confidence x robust weight over both directions and both views; -inf where no
+            pair was run): feed it to pair_graph.confidence_pairs to choose the next pairs.
         metric: True when the scale is metric (>= 2 extrinsic priors with distinct centres).
         scale_note: human-readable statement of the scale.
         residual: (N,) relative residual (median point distance / median depth).
@@ -159,6 +162,7 @@ class AlignmentResult:
     confidence: list[np.ndarray]
     view_scale: np.ndarray
     pair_scale: dict[tuple[int, int], float]
+    pair_score: np.ndarray
     metric: bool
     scale_note: str
     residual: np.ndarray
@@ -661,6 +665,17 @@ def _dense_output(sol: _Solver, prob: _Problem) -> tuple[list, list, list]:
     return pts_out, depth_out, conf_out
 
 
+def _pair_scores(sol: _Solver, prob: _Problem) -> np.ndarray:
+    acc = np.zeros((prob.n, prob.n))
+    cnt = np.zeros((prob.n, prob.n))
+    for e, (i, j) in enumerate(prob.view_of):
+        val = np.mean([float(np.mean(prob.C[e][k] * sol.rw[e][k])) for k in (0, 1)])
+        for a, b in ((i, j), (j, i)):
+            acc[a, b] += val
+            cnt[a, b] += 1
+    return np.where(cnt > 0, acc / np.maximum(cnt, 1), -np.inf)
+
+
 def _finish(sol: _Solver, prob: _Problem, names: list[str], priors, mode: str, iters: int, t0: float,
             anchor: int, frames_since_init: int) -> AlignmentResult:
     n = prob.n
@@ -689,6 +704,7 @@ def _finish(sol: _Solver, prob: _Problem, names: list[str], priors, mode: str, i
         camera_names=list(names), T_fixed_cam=T, K_net=K_net, K=K_in, depth=depth, points=pts,
         confidence=conf, view_scale=view_scale,
         pair_scale={prob.view_of[e]: float(sol.s[e]) for e in range(len(prob.preds))},
+        pair_score=_pair_scores(sol, prob),
         metric=metric, scale_note=note, residual=res, mode=mode, iterations=iters,
         time_s=time.perf_counter() - t0, state=state)
 
