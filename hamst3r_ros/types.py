@@ -62,8 +62,9 @@ class FrameSet:
             is simply absent; names identify cameras across sets).
         stamp_ns: the set's reference time (the newest frame's stamp), nanoseconds.
         T_fixed_cam: optional known extrinsics, camera name -> (4, 4) float64 pose of the
-            camera optical frame in the fixed frame (from TF or YAML). Any entry makes the
-            output metric.
+            camera optical frame in the fixed frame (from TF or YAML). One known pose anchors
+            the output in the fixed frame; two or more with distinct centres also fix the
+            scale, and the output is then metric (one pose cannot tell the scale).
     """
 
     frames: list[CameraFrame]
@@ -167,8 +168,8 @@ class SceneResult:
         camera_names: names of the cameras in this result, in order.
         T_fixed_cam: (N, 4, 4) float64 camera optical-frame poses in the fixed frame.
         K: (N, 3, 3) float64 intrinsics at each camera's *input* image resolution.
-        metric: True when the scale is metric (a metric prior was given); False when it is
-            the network's own scale.
+        metric: True when the scale is metric (>= 2 known camera poses with distinct
+            centres); False when it is the network's own scale.
         points: (M, 3) float32 fused points, metres if ``metric``.
         colors: (M, 3) uint8 RGB.
         confidence: (M,) float32.
