@@ -5,7 +5,7 @@ all 12 ordered pairs of 4 images at 512x384 (W x H) with the full-size MASt3R ar
 (ViT-L/16 encoder, ViT-B decoders, catmlp+dpt heads; 688.6 M parameters).
 
 - ours: ``Hamst3rModel.encode`` (4 images, once each) + ``decode_pairs`` (12 pairs, one
-  decoder batch, heads in chunks of 4).
+  decoder batch, heads in chunks of 2).
 - official: the upstream code from ``--upstream`` (a naver/mast3r checkout with its dust3r and
   croco submodules, e.g. fetched to /tmp/mast3r; nothing of it is in this repository), as
   ``dust3r.inference`` runs symmetrised pairs with batch size 2: 6 calls of

@@ -157,7 +157,7 @@ class Hamst3rModel(nn.Module):
     # ------------------------------------------------------------------ decode
     @torch.inference_mode()
     def iter_decoded(self, feats: Sequence[ImageFeatures], pairs: Sequence[tuple[int, int]],
-                     head_chunk: int = 4, keep_tokens: bool = False):
+                     head_chunk: int = 2, keep_tokens: bool = False):
         """Raw decoding, chunk by chunk: yields ``(pair_indices, res1, res2, human, dec1, dec2)``.
 
         ``res1``/``res2`` are the heads' NHWC dicts for the chunk's pairs (batch order =
@@ -193,10 +193,11 @@ class Hamst3rModel(nn.Module):
                 yield idx[sl], res1, res2, hum, (d1 if keep_tokens else None), (d2 if keep_tokens else None)
 
     def decode_pairs(self, feats: Sequence[ImageFeatures], pairs: Sequence[tuple[int, int]],
-                     head_chunk: int = 4, as_numpy: bool = True) -> list[PairPrediction]:
+                     head_chunk: int = 2, as_numpy: bool = True) -> list[PairPrediction]:
         """Decode ordered pairs (i, j) of encoded images; one prediction per pair, in order.
 
-        ``head_chunk``: pairs per head batch (heads dominate memory at full resolution).
+        ``head_chunk``: pairs per head batch (heads dominate memory at full resolution; 2
+        keeps the full-size MASt3R below the official code's peak on a 4-camera set).
         ``as_numpy``: float32 numpy arrays (True) or tensors on the model's device (False).
         """
         results: list[Optional[PairPrediction]] = [None] * len(pairs)

@@ -128,8 +128,8 @@ class ResidualConvUnit(nn.Module):
         self.conv2 = nn.Conv2d(features, features, 3, padding=1)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        out = self.conv1(F.relu(x))
-        return x + self.conv2(F.relu(out))
+        out = self.conv1(F.relu(x))  # x itself is the residual: not in place
+        return x + self.conv2(F.relu(out, inplace=True))
 
 
 def _upsample2(x: torch.Tensor) -> torch.Tensor:
@@ -199,7 +199,7 @@ class DPT(nn.Module):
             nn.Conv2d(feature_dim, feature_dim // 2, 3, padding=1),
             nn.Identity(),
             nn.Conv2d(feature_dim // 2, last, 3, padding=1),
-            nn.ReLU(),
+            nn.ReLU(inplace=True),  # full-resolution activation: no second copy
             nn.Conv2d(last, num_channels, 1),
         )
 
