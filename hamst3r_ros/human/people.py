@@ -39,8 +39,9 @@ class PeopleConfig:
         body_threshold: minimum body-mask probability of a fitted point.
         max_points: points per person handed to the fit.
         min_points: fewer points: the person is tracked but not fitted this time.
-        merge_distance: two frame-set persons whose point medians are closer than this
-            (metres), and that no pair saw side by side, are one person (see ``merge_in_3d``).
+        merge_distance: a frame-set person whose points lie within this distance (median,
+            metres) of another person's points, where no pair saw both side by side, is the
+            same person (see ``merge_in_3d``).
     """
 
     score_threshold: float = 0.5
@@ -49,7 +50,7 @@ class PeopleConfig:
     body_threshold: float = 0.5
     max_points: int = 3000
     min_points: int = 50
-    merge_distance: float = 0.3
+    merge_distance: float = 0.15
 
 
 @dataclass
@@ -84,27 +85,43 @@ def merge_in_3d(ids: CrossViewIdentities, people: Mapping[int, PersonPoints], me
     """Join persons that 2D overlap could not link but that stand in the same place.
 
     2D unification links two pairs' masks only through an image both pairs contain; with a
-    sparse pair graph (large rigs) or a person seen by disjoint pairs, one person can end up
-    with two ids. In the fused 3D points they coincide. Persons are merged when their point
-    medians are within ``merge_distance`` and no single pair segmented both (a pair's
-    queries are distinct people). Edits ``ids`` in place (labels, assignment, scores,
+    sparse pair graph (large rigs), or a sliver of a person (a foot and a head at image
+    edges) whose ragged masks overlap too little, one person can end up with two ids. In
+    the fused 3D points they coincide. Two persons are merged when the smaller one's points
+    lie on the other's (median nearest-point distance within ``merge_distance``), their
+    medians are within 1 m, and no single pair segmented both (a pair's queries are
+    distinct people). Edits ``ids`` in place (labels, assignment, scores,
     support; the surviving id is the smaller). Returns whether anything was merged.
     """
     pids = sorted(p for p in people if len(people[p]))
     if len(pids) < 2:
         return False
+    from scipy.spatial import cKDTree
+
     centre = {p: np.median(people[p].points, axis=0) for p in pids}
+    trees: dict[int, cKDTree] = {}
+
+    def gap(p: int, q: int) -> float:
+        """Median distance of the smaller person's points to the other's nearest points."""
+        small, big = (p, q) if len(people[p]) <= len(people[q]) else (q, p)
+        if big not in trees:
+            trees[big] = cKDTree(people[big].points)
+        return float(np.median(trees[big].query(people[small].points)[0]))
+
     pairs_of: dict[int, set[int]] = {}
     for (pair_idx, _), pid in ids.assignment.items():
         pairs_of.setdefault(pid, set()).add(pair_idx)
     root = {p: p for p in pids}
     members = {p: {p} for p in pids}
+    # Only people within a body's size of each other are candidates (cheap pre-filter).
     cands = sorted((float(np.linalg.norm(centre[p] - centre[q])), p, q)
                    for k, p in enumerate(pids) for q in pids[k + 1:])
     merged = False
     for d, p, q in cands:
-        if d > merge_distance:
+        if d > 1.0:
             break
+        if gap(p, q) > merge_distance:
+            continue
         rp, rq = root[p], root[q]
         if rp == rq:
             continue
