@@ -25,9 +25,6 @@ def add_arguments(parser) -> None:
                         "wrong depth (default 0.05)")
     parser.add_argument("--densepose-noise", type=float, default=0.01,
                         help="template-coordinate noise per pair (default 0.01, ~1.7 cm)")
-    parser.add_argument("--body-model", choices=("anny", "smpl"), default="anny",
-                        help="body model to fit (default anny; smpl needs --smpl-model)")
-    parser.add_argument("--smpl-model", default=None, help="licensed SMPL model file (.npz)")
     parser.add_argument("--device", default=None, help="torch device (default: cuda if available, else cpu)")
     parser.add_argument("--cold-iterations", type=int, default=None, help="body-fit steps without a previous fit")
     parser.add_argument("--warm-iterations", type=int, default=None, help="body-fit steps from the previous fit")
@@ -55,12 +52,12 @@ def run(args) -> int:
         fps=args.fps, seed=args.seed, device=device, cpu_threads=args.threads or None,
         noise=NoiseConfig(point_sigma=args.point_noise, outlier_fraction=args.outliers,
                           densepose_sigma=args.densepose_noise),
-        body_model=args.body_model, smpl_path=args.smpl_model, cold_iterations=args.cold_iterations,
+        cold_iterations=args.cold_iterations,
         warm_iterations=args.warm_iterations, warm_learning_rate=args.warm_lr,
     )
     try:
         r = evaluate_humans(cfg, progress=True)
-    except (ValueError, FileNotFoundError) as e:
+    except ValueError as e:
         print(f"eval-humans: {e}")
         return 2
     t = r.tracking
@@ -77,7 +74,7 @@ def run(args) -> int:
         ("fit time, warm (per set)", f"{r.fit_time_warm_s * 1000:.0f} ms", "", None),
     ]
     print(f"\neval-humans: {args.people} people, {r.frames} frame sets, {args.cameras} cameras "
-          f"{args.width}x{args.height}, body model {args.body_model}, device {device}")
+          f"{args.width}x{args.height}, body model anny, device {device}")
     print(f"{'metric':<30} {'value':>18} {'target':>9}  ok")
     for name, value, target, ok in rows:
         print(f"{name:<30} {value:>18} {target:>9}  {'' if ok is None else ('yes' if ok else 'NO')}")

@@ -29,7 +29,7 @@ class EvalConfig:
         noise: simulated output noise.
         device: torch device of the fit ("cpu", "cuda").
         cpu_threads: torch threads for the fit on CPU.
-        body_model: "anny", or "smpl" with ``smpl_path``.
+        body_model: must be "anny" (the synthetic DensePose targets are Anny's template).
         match_distance: ground truth <-> estimate gate, metres (mean joint distance).
         cold_iterations, warm_iterations, warm_learning_rate: body-fit overrides (None:
             ``FitConfig``'s defaults).
@@ -46,7 +46,6 @@ class EvalConfig:
     device: str = "cpu"
     cpu_threads: Optional[int] = 1
     body_model: str = "anny"
-    smpl_path: Optional[str] = None
     match_distance: float = 0.5
     cold_iterations: Optional[int] = None
     warm_iterations: Optional[int] = None
@@ -85,19 +84,14 @@ def evaluate_humans(cfg: EvalConfig, progress: bool = True) -> EvalReport:
     from hamst3r_ros.human.tracking import PersonTracker, TrackerConfig
     from hamst3r_ros.synthetic.scene import SceneConfig, SyntheticScene
 
-    if cfg.body_model == "anny":
-        from hamst3r_ros.human.fit_bodies import AnnyFitBody
+    if cfg.body_model != "anny":
+        # The renderer's DensePose targets are Anny-template coordinates; another model's
+        # template would read them as its own and the comparison would be meaningless.
+        raise ValueError(f"body model {cfg.body_model!r} cannot be evaluated on the synthetic scenes: their "
+                         f"DensePose coordinates are Anny-template coordinates; use 'anny'")
+    from hamst3r_ros.human.fit_bodies import AnnyFitBody
 
-        body = AnnyFitBody(device=cfg.device)
-    elif cfg.body_model == "smpl":
-        # The synthetic ground truth is Anny: SMPL fits are compared on the shared SMPL joints.
-        from hamst3r_ros.human.fit_bodies import SmplFitBody
-
-        if not cfg.smpl_path:
-            raise ValueError("body_model 'smpl' needs smpl_path (a licensed SMPL model as .npz)")
-        body = SmplFitBody(cfg.smpl_path, device=cfg.device)
-    else:
-        raise ValueError(f"unknown body model {cfg.body_model!r}; expected 'anny' or 'smpl'")
+    body = AnnyFitBody(device=cfg.device)
     scene = SyntheticScene(SceneConfig(seed=cfg.seed, num_cameras=cfg.cameras, num_people=cfg.people,
                                        width=cfg.width, height=cfg.height, fps=cfg.fps))
     tracker = PersonTracker(TrackerConfig(confirm_hits=2))
