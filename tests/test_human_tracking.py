@@ -92,3 +92,24 @@ def test_time_going_backwards_is_an_error():
     tracker.update([], _stamp(5))
     with pytest.raises(ValueError, match="time order"):
         tracker.update([], _stamp(4))
+
+
+def test_peek_predicts_update_without_changing_state():
+    tracker = PersonTracker(TrackerConfig(confirm_hits=1))
+    tracker.update([Detection(np.zeros(3)), Detection(np.array([2.0, 0, 0]))], _stamp(0))
+    dets = [Detection(np.array([2.05, 0, 0])), Detection(np.array([0.05, 0, 0])), Detection(np.array([9.0, 0, 0]))]
+    before = [(t.track_id, t.hits, t.position.copy()) for t in tracker.tracks]
+    peek = tracker.peek(dets, _stamp(1))
+    assert peek == {0: 2, 1: 1}  # the far detection would start a new track
+    assert [(t.track_id, t.hits) for t in tracker.tracks] == [(i, h) for i, h, _ in before]
+    tracks = tracker.update(dets, _stamp(1))
+    assert {t.detection_index: t.track_id for t in tracks} == {0: 2, 1: 1, 2: 3}
+
+
+def test_shape_breaks_a_tie_between_equidistant_tracks():
+    tracker = PersonTracker(TrackerConfig(confirm_hits=1, shape_weight=1.0))
+    tracker.update([Detection(np.array([0.0, 0.2, 0]), shape=np.array([0.2, 0.8])),
+                    Detection(np.array([0.0, -0.2, 0]), shape=np.array([0.8, 0.2]))], _stamp(0))
+    # One detection exactly between both tracks: its body shape says which person it is.
+    tracks = tracker.update([Detection(np.zeros(3), shape=np.array([0.8, 0.2]))], _stamp(1))
+    assert {t.track_id for t in tracks if t.detection_index == 0} == {2}

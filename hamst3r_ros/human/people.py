@@ -6,10 +6,11 @@ predictions and the fused geometry (per-image 3D points in the fixed frame). Ord
 1. cross-view ids from instance masks (``identities``), completed in 3D: persons that
    2D overlap could not link but whose points coincide are merged (``merge_in_3d``);
 2. per-image DensePose aggregated over pairs, per-person points (``densepose``);
-3. tracking on each person's robust centre (median of its points) and, when images are
-   given, a colour-histogram appearance (``tracking``): this gives the track id *before*
-   fitting so the fit can warm-start from that track's previous solution;
-4. batched body fit (``body_fit``), warm where the track had a fit;
+3. a look-ahead association (``PersonTracker.peek``) on each person's robust centre
+   (median of its points) and, when images are given, a colour-histogram appearance, to
+   pick each person's warm start (that track's previous solution);
+4. batched body fit (``body_fit``), warm where the track had a fit; then the real tracker
+   update with position, appearance *and fitted body shape* (``tracking``);
 5. one ``HumanEstimate`` per reported track (LOST tracks repeat their last fit, REMOVED
    ones are reported once so consumers can delete them); velocity = smoothed finite
    difference of the fitted pelvis, m/s, fixed frame.
@@ -206,15 +207,21 @@ class PeopleEstimator:
                     app = colour_histogram(np.concatenate(pix))
             dets.append(Detection(np.median(people[pid].points, axis=0), appearance=app,
                                   confidence=ids.scores[pid]))
+        # Warm starts from the association the tracker would make on position/appearance;
+        # the fitted body shapes then join the real association.
+        peek = self.tracker.peek(dets, stamp_ns)
+        t2 = time.perf_counter()
+        warm: list[Optional[FitState]] = [
+            self._last_fit[peek[k]].state if peek.get(k) in self._last_fit else None for k in range(len(pids))
+        ]
+        fits = self.fitter.fit([people[p] for p in pids], warm)
+        fit_of = {f.person_id: f for f in fits}
+        for k, pid in enumerate(pids):
+            if pid in fit_of:
+                dets[k].shape = fit_of[pid].state.shape
+        t3 = time.perf_counter()
         tracks = self.tracker.update(dets, stamp_ns)
         person_to_track = {pids[t.detection_index]: t.track_id for t in tracks if t.detection_index is not None}
-        t2 = time.perf_counter()
-
-        order = list(person_to_track)
-        warm: list[Optional[FitState]] = [
-            self._last_fit[person_to_track[p]].state if person_to_track[p] in self._last_fit else None for p in order
-        ]
-        fits = self.fitter.fit([people[p] for p in order], warm)
         fit_by_track = {person_to_track[f.person_id]: f for f in fits}
         self._last_fit.update(fit_by_track)
         for tid, f in fit_by_track.items():
@@ -231,7 +238,7 @@ class PeopleEstimator:
                     self._motion[tid] = (v, pelvis, stamp_ns)
             else:
                 self._motion[tid] = (np.zeros(3), pelvis, stamp_ns)
-        t3 = time.perf_counter()
+        t4 = time.perf_counter()
 
         humans = []
         for t in tracks:
@@ -256,5 +263,5 @@ class PeopleEstimator:
         for k, lab in ids.labels.items():
             labels[k] = lut[lab]
         return PeopleResult(humans=humans, labels=labels, identities=ids, person_to_track=person_to_track,
-                            fits=fit_by_track, timings_s={"people_points": t1 - t0, "tracking": t2 - t1,
-                                                          "body_fit": t3 - t2})
+                            fits=fit_by_track, timings_s={"people_points": t1 - t0, "body_fit": t3 - t2,
+                                                          "tracking": (t2 - t1) + (t4 - t3)})

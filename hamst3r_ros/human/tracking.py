@@ -132,6 +132,39 @@ class PersonTracker:
             cost += self.config.appearance_weight * (1.0 - cos)
         return cost
 
+    def _match(self, live: list[Track], detections: Sequence[Detection], stamp_ns: int
+               ) -> tuple[dict[int, int], list[int]]:
+        """Hungarian association: id(track) -> detection index, and unmatched detections.
+        Confirmed tracks first, so a tentative duplicate never steals a known person."""
+        matches: dict[int, int] = {}
+        remaining = list(range(len(detections)))
+        for group in ([t for t in live if t.state != TrackState.TENTATIVE],
+                      [t for t in live if t.state == TrackState.TENTATIVE]):
+            if not group or not remaining:
+                continue
+            cost = np.array([[self._cost(t, detections[d], stamp_ns) for d in remaining] for t in group])
+            finite = np.where(np.isfinite(cost), cost, 1e9)
+            rows, cols = linear_sum_assignment(finite)
+            used = set()
+            for r, c in zip(rows, cols):
+                if np.isfinite(cost[r, c]):
+                    matches[id(group[r])] = remaining[c]
+                    used.add(remaining[c])
+            remaining = [d for d in remaining if d not in used]
+        return matches, remaining
+
+    def peek(self, detections: Sequence[Detection], stamp_ns: int) -> dict[int, int]:
+        """The association ``update`` would make now, without changing anything.
+
+        Returns:
+            detection index -> track id for the detections that would join a live track.
+            (Used to pick each person's warm start before fitting, so that the fitted body
+            shape can then take part in the real ``update``.)
+        """
+        live = [t for t in self.tracks if t.state != TrackState.REMOVED]
+        matches, _ = self._match(live, detections, stamp_ns)
+        return {d: t.track_id for t in live for key, d in matches.items() if key == id(t)}
+
     def update(self, detections: Sequence[Detection], stamp_ns: int) -> list[Track]:
         """Associate this frame set's detections and advance every track.
 
@@ -151,22 +184,7 @@ class PersonTracker:
         live = [t for t in self.tracks if t.state != TrackState.REMOVED]
         for t in live:
             t.detection_index = None
-        # Confirmed tracks first, so a tentative duplicate never steals a known person.
-        matches: dict[int, int] = {}
-        remaining = list(range(len(detections)))
-        for group in ([t for t in live if t.state != TrackState.TENTATIVE],
-                      [t for t in live if t.state == TrackState.TENTATIVE]):
-            if not group or not remaining:
-                continue
-            cost = np.array([[self._cost(t, detections[d], stamp_ns) for d in remaining] for t in group])
-            finite = np.where(np.isfinite(cost), cost, 1e9)
-            rows, cols = linear_sum_assignment(finite)
-            used = set()
-            for r, c in zip(rows, cols):
-                if np.isfinite(cost[r, c]):
-                    matches[id(group[r])] = remaining[c]
-                    used.add(remaining[c])
-            remaining = [d for d in remaining if d not in used]
+        matches, remaining = self._match(live, detections, stamp_ns)
 
         reported = []
         for t in live:
