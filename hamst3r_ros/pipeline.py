@@ -28,7 +28,8 @@ import torch
 from hamst3r_ros.geometry.alignment import (
     AlignmentOptions, AlignmentState, CameraPrior, incremental_alignment,
 )
-from hamst3r_ros.geometry.fusion import FusionOptions, aggregate_body_coords, fuse
+from hamst3r_ros.geometry.fusion import FusionOptions, fuse
+from hamst3r_ros.human.densepose import aggregate_densepose, body_coord_maps
 from hamst3r_ros.geometry.pair_graph import make_pairs
 from hamst3r_ros.types import FrameSet, SceneResult
 
@@ -169,8 +170,8 @@ class Hamst3rPipeline:
         self.last_alignment = res
         t["align"] = time.perf_counter() - t0
 
-        sizes = [p.hw for p in pre]
         instance_maps = None
+        densepose = None
         humans = []
         if self.people is not None:
             t0 = time.perf_counter()
@@ -180,10 +181,13 @@ class Hamst3rPipeline:
                 images={v: pre[v].image_u8 for v in range(len(frames))})
             humans = out.humans
             instance_maps = [out.labels.get(v) for v in range(len(frames))]
+            densepose = out.densepose
             t["humans"] = time.perf_counter() - t0
 
         t0 = time.perf_counter()
-        body_maps = aggregate_body_coords(preds, sizes) if self.model.has_human_heads else None
+        body_maps = None
+        if self.model.has_human_heads:
+            body_maps = body_coord_maps(densepose if densepose is not None else aggregate_densepose(preds), len(frames))
         cloud = fuse(res, [p.image_u8 for p in pre], instance_maps, body_maps, self.fusion_options)
         t["fuse"] = time.perf_counter() - t0
         return SceneResult(

@@ -4,7 +4,8 @@ import pytest
 
 from hamst3r_ros.geometry.alignment import CameraPrior, global_alignment
 from hamst3r_ros.geometry.box_room import make_scene, pair_predictions
-from hamst3r_ros.geometry.fusion import FusionOptions, aggregate_body_coords, fuse, sample_to_size, voxel_select
+from hamst3r_ros.geometry.fusion import FusionOptions, fuse, sample_to_size, voxel_select
+from hamst3r_ros.human.densepose import aggregate_densepose, body_coord_maps
 from hamst3r_ros.geometry.pair_graph import complete_pairs
 
 N = 3
@@ -21,7 +22,7 @@ def aligned():
 
 def test_points_carry_their_pixels_colours_and_attributes(aligned):
     sc, preds, res = aligned
-    body = aggregate_body_coords(preds, [(36, 48)] * N)
+    body = body_coord_maps(aggregate_densepose(preds), N)
     cloud = fuse(res, list(sc.colors), list(sc.instance), body, FusionOptions(min_conf=1.0))
     assert cloud.metric and len(cloud) > 0.8 * N * 36 * 48
     r, c = cloud.pixel // 48, cloud.pixel % 48

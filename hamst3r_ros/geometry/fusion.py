@@ -71,33 +71,6 @@ def sample_to_size(image: np.ndarray, size_hw: tuple[int, int]) -> np.ndarray:
     return image[v][:, u]
 
 
-def aggregate_body_coords(preds: Sequence[PairPrediction], sizes_hw: Sequence[tuple[int, int]],
-                          body_threshold: float = 0.5) -> list[np.ndarray]:
-    """Per view: confidence-weighted mean of the body-template coordinates predicted for it
-    over all pairs (the paper's DensePose aggregation), NaN where the mean body
-    probability is below ``body_threshold`` or nothing was predicted."""
-    n = len(sizes_hw)
-    acc = [np.zeros((*sizes_hw[v], 3)) for v in range(n)]
-    wsum = [np.zeros(sizes_hw[v]) for v in range(n)]
-    body = [np.zeros(sizes_hw[v]) for v in range(n)]
-    cnt = [0] * n
-    for p in preds:
-        for v, dp, b, c in ((p.i, p.dp_i, p.body_i, p.conf_i), (p.j, p.dp_j, p.body_j, p.conf_j)):
-            if dp is None:
-                continue
-            c = np.asarray(c, dtype=np.float64)
-            acc[v] += c[..., None] * np.asarray(dp, dtype=np.float64)
-            wsum[v] += c
-            body[v] += np.asarray(b, dtype=np.float64) if b is not None else 1.0
-            cnt[v] += 1
-    out = []
-    for v in range(n):
-        m = acc[v] / np.maximum(wsum[v], 1e-12)[..., None]
-        on = (body[v] / max(cnt[v], 1) >= body_threshold) & (wsum[v] > 0)
-        out.append(np.where(on[..., None], m, np.nan).astype(np.float32))
-    return out
-
-
 def fuse(result: AlignmentResult, images: Sequence[Optional[np.ndarray]],
          instance_maps: Optional[Sequence[Optional[np.ndarray]]] = None,
          body_coords_maps: Optional[Sequence[Optional[np.ndarray]]] = None,

@@ -62,6 +62,17 @@ def _np(x) -> np.ndarray:
     return np.asarray(x, dtype=np.float32)
 
 
+def body_coord_maps(dp: dict[int, DensePoseMap], n_images: int, body_threshold: float = 0.5) -> list:
+    """Per image index 0..n_images-1: (H, W, 3) template coordinates where the aggregated
+    body probability reaches ``body_threshold``, NaN elsewhere; None for images without any."""
+    out = []
+    for v in range(n_images):
+        m = dp.get(v)
+        out.append(None if m is None else np.where((m.body >= body_threshold)[..., None], m.coords, np.nan)
+                   .astype(np.float32))
+    return out
+
+
 def aggregate_densepose(pairs: Sequence[PairPrediction]) -> dict[int, DensePoseMap]:
     """Per image, the confidence-weighted mean DensePose over all pairs containing it.
 

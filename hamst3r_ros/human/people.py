@@ -64,6 +64,7 @@ class PeopleResult:
         identities: the frame set's cross-view ids (before tracking).
         person_to_track: frame-set person id -> track id.
         fits: track id -> BodyFit of this frame set.
+        densepose: image index -> DensePoseMap aggregated over pairs (reused by the fusion).
         timings_s: stage timings, seconds.
     """
 
@@ -72,6 +73,7 @@ class PeopleResult:
     identities: CrossViewIdentities
     person_to_track: dict[int, int]
     fits: dict[int, BodyFit] = field(default_factory=dict)
+    densepose: dict[int, DensePoseMap] = field(default_factory=dict)
     timings_s: dict[str, float] = field(default_factory=dict)
 
 
@@ -263,5 +265,5 @@ class PeopleEstimator:
         for k, lab in ids.labels.items():
             labels[k] = lut[lab]
         return PeopleResult(humans=humans, labels=labels, identities=ids, person_to_track=person_to_track,
-                            fits=fit_by_track, timings_s={"people_points": t1 - t0, "body_fit": t3 - t2,
+                            fits=fit_by_track, densepose=dp, timings_s={"people_points": t1 - t0, "body_fit": t3 - t2,
                                                           "tracking": (t2 - t1) + (t4 - t3)})
