@@ -237,14 +237,15 @@ class _Problem:
             da = np.asarray(p.desc_i, dtype=np.float32).reshape(-1, np.shape(p.desc_i)[-1])[self.idx[p.i]]
             db = np.asarray(p.desc_j, dtype=np.float32).reshape(-1, np.shape(p.desc_j)[-1])[self.idx[p.j]]
             ia, ib = mutual_nearest_neighbours(da, db, opts.min_match_similarity)
+            if len(ia) == 0:  # e.g. an untrained descriptor head: no mutual matches at all
+                continue
             w = np.ones(len(ia))
             if p.desc_conf_i is not None and p.desc_conf_j is not None:
                 qa = np.asarray(p.desc_conf_i, dtype=np.float64).reshape(-1)[self.idx[p.i]][ia]
                 qb = np.asarray(p.desc_conf_j, dtype=np.float64).reshape(-1)[self.idx[p.j]][ib]
                 w = np.sqrt(np.maximum(qa, 0) * np.maximum(qb, 0))
                 w = w / max(float(np.median(w)), 1e-12)
-            if len(ia):
-                self.matches.append((p.i, ia, p.j, ib, w))
+            self.matches.append((p.i, ia, p.j, ib, w))
 
 
 def mutual_nearest_neighbours(da: np.ndarray, db: np.ndarray, min_similarity: float = 0.0) -> tuple[np.ndarray, np.ndarray]:
