@@ -25,7 +25,6 @@ import threading
 from typing import Any, Optional, Sequence
 
 import rclpy
-from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
 from rclpy.node import Node
 from rclpy.qos import QoSProfile, qos_profile_sensor_data
 from rclpy.qos_overriding_options import QoSOverridingOptions
@@ -296,31 +295,10 @@ class Hamst3rNode(Node):
 
 def main(args: Optional[Sequence[str]] = None) -> int:
     """Console script ``hamst3r_node``: spin until Ctrl-C or SIGTERM, then exit cleanly."""
-    # rclpy's own handlers turn SIGINT and SIGTERM into ExternalShutdownException in spin.
-    rclpy.init(args=args)
-    node = None
-    code = 0
-    try:
-        node = Hamst3rNode()
-        executor = SingleThreadedExecutor()
-        executor.add_node(node)
-        executor.spin()
-    except (KeyboardInterrupt, ExternalShutdownException):
-        pass
-    except (ParameterError, PipelineUnavailable, FileNotFoundError, ValueError) as exc:
-        # Wrong parameters, files or pipeline: one clear line, no traceback.
-        print(f"hamst3r_node: {exc}", file=sys.stderr)
-        code = 2
-    except Exception:
-        # A SIGTERM between the executor's context check and its wait makes rcl refuse the
-        # wait set: that is the shutdown we were asked for, not an error.
-        if rclpy.ok():
-            raise
-    finally:
-        if node is not None:
-            node.destroy_node()
-        rclpy.try_shutdown()
-    return code
+    from hamst3r_ros.ros.process import run_node
+
+    return run_node("hamst3r_node", Hamst3rNode, args,
+                    (ParameterError, PipelineUnavailable, FileNotFoundError, ValueError))
 
 
 if __name__ == "__main__":

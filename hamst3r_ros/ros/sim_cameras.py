@@ -325,34 +325,9 @@ def make_node(recording=None, **node_kwargs):
 
 def main(args: Optional[Sequence[str]] = None) -> int:
     """Console script ``sim_cameras``: publish until done (count/loop), Ctrl-C or SIGTERM."""
-    import rclpy
-    from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
+    from hamst3r_ros.ros.process import run_node
 
-    # rclpy's own handlers turn SIGINT and SIGTERM into ExternalShutdownException in spin.
-    rclpy.init(args=args)
-    node = None
-    code = 0
-    try:
-        node = make_node()
-        executor = SingleThreadedExecutor()
-        executor.add_node(node)
-        while rclpy.ok() and not node.done:
-            executor.spin_once(timeout_sec=0.1)
-    except (KeyboardInterrupt, ExternalShutdownException):
-        pass
-    except ValueError as exc:
-        print(f"sim_cameras: {exc}", file=sys.stderr)
-        code = 2
-    except Exception:
-        # A SIGTERM between the executor's context check and its wait makes rcl refuse the
-        # wait set: that is the shutdown we were asked for, not an error.
-        if rclpy.ok():
-            raise
-    finally:
-        if node is not None:
-            node.destroy_node()
-        rclpy.try_shutdown()
-    return code
+    return run_node("sim_cameras", make_node, args, (ValueError,), keep_going=lambda node: not node.done)
 
 
 if __name__ == "__main__":
