@@ -29,7 +29,15 @@ def add_arguments(parser) -> None:
     parser.add_argument("--seed", type=int, default=0, help="synthetic scene seed (default 0)")
     parser.add_argument("--checkpoint", default="", help="model file (default: the embedded model)")
     parser.add_argument("--device", default="auto", help="auto | cpu | cuda (default auto)")
+    parser.add_argument("--min-confidence", type=float, default=0.0,
+                        help="multi-view consensus confidence a point needs (node parameters fusion_min_confidence "
+                        "and min_confidence; default 0: show everything, each point carries its confidence; "
+                        "the embedded model is young and its confidences are low)")
     parser.add_argument("--out", default="demo_out", help="folder for the picture of the last cloud (default demo_out)")
+    parser.add_argument("--unposed", action="store_true",
+                        help="do not tell the node where the cameras are: the rig is aligned from the images alone, "
+                        "in the first camera's frame and the network's scale (default: the simulated rig's poses "
+                        "are given, as a robot's TF would, so the output is metric and z-up)")
     parser.add_argument("--domain-id", type=int, default=None, help="ROS_DOMAIN_ID (default: from the environment, else 77)")
 
 
@@ -48,8 +56,28 @@ def _env(domain_id, log_dir):
     return env
 
 
-def _plot_cloud(xyz, rgb, inst, path) -> None:
-    """Top view (x-y) and front view (y-z) of a cloud, people drawn in track colours."""
+def _write_rig_extrinsics(args, cams, path) -> None:
+    """The simulated cameras' poses (the same seeded scene sim_cameras renders) as the
+    node's extrinsics YAML, like the TF of a calibrated robot."""
+    import yaml
+    from scipy.spatial.transform import Rotation
+
+    from hamst3r_ros.synthetic.scene import SceneConfig, SyntheticScene
+
+    scene = SyntheticScene(SceneConfig(seed=args.seed, num_cameras=args.cameras, num_people=args.people,
+                                       width=args.width, height=args.height))
+    doc = {}
+    for name, T in zip(cams, scene.camera_poses(0.0)):
+        doc[name] = {"translation": [float(v) for v in T[:3, 3]],
+                     "rotation": [float(v) for v in Rotation.from_matrix(T[:3, :3]).as_quat()]}
+    path.write_text(yaml.safe_dump(doc))
+
+
+def _plot_cloud(xyz, rgb, inst, path, max_height=None) -> None:
+    """Top view (x-y) and front view (y-z) of a cloud, people drawn in track colours.
+
+    ``max_height``: in a z-up metric frame, leave points above it (the ceiling) out of the
+    top view so that the room and the people show."""
     import numpy as np
     from PIL import Image
 
@@ -71,6 +99,8 @@ def _plot_cloud(xyz, rgb, inst, path) -> None:
         v = ((xyz[:, b] - lo[b]) / span * (size - 1)).astype(int)
         v = size - 1 - v
         ok = (u >= 0) & (u < size) & (v >= 0) & (v < size)
+        if flip and max_height is not None:
+            ok &= xyz[:, 2] <= max_height
         order = np.argsort(xyz[ok, depth_axis] * (1 if flip else -1))  # nearer points drawn last
         uu, vv, cc = u[ok][order], v[ok][order], colours[ok][order]
         img[vv, uu] = cc
@@ -120,6 +150,7 @@ def run(args) -> int:
         "min_cameras": 2, "checkpoint": args.checkpoint, "device": args.device,
         # A camera counts as gone after three missed frames at the simulated rate.
         "camera_timeout_s": max(1.0, 3.0 / args.rate),
+        "fusion_min_confidence": args.min_confidence, "min_confidence": args.min_confidence,
     }
     # On one machine, best-effort delivery drops most large images of a burst; the simulated
     # driver publishes reliably, so subscribe reliably too (ROS 2's standard QoS overrides).
@@ -127,6 +158,10 @@ def run(args) -> int:
         node_params[f"qos_overrides./{launch_spec.DEFAULT_NAMESPACE}/{c}/image_raw.subscription.reliability"] = "reliable"
     sim_params = {"source": "synthetic", "synthetic_cameras": args.cameras, "synthetic_people": args.people, "width": args.width,
                   "height": args.height, "rate_hz": args.rate, "seed": args.seed, "cameras": cams}
+    if not args.unposed:
+        extr = out / "rig_extrinsics.yaml"
+        _write_rig_extrinsics(args, cams, extr)
+        node_params["extrinsics_file"] = str(extr.resolve())
     specs = launch_spec.system(node_parameters=node_params, sim_parameters=sim_params)
     ns = launch_spec.DEFAULT_NAMESPACE
 
@@ -251,7 +286,7 @@ def run(args) -> int:
         rgb = unpack_rgb(arr["rgb"]) if "rgb" in arr.dtype.names else np.full((len(arr), 3), 200, np.uint8)
         inst = arr["instance"].astype(np.int64) if "instance" in arr.dtype.names else np.zeros(len(arr), np.int64)
         pic = out / "last_cloud.png"
-        _plot_cloud(xyz, rgb, inst, pic)
+        _plot_cloud(xyz, rgb, inst, pic, max_height=None if args.unposed else 2.0)
         print(f"[demo] picture of the last cloud (top view | front view): {pic}")
     print(f"[demo] {printed} frame sets in {time.time() - t_start:.1f} s; node logs in {log_dir}")
     return rc if printed else 1
