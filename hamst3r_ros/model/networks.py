@@ -32,6 +32,16 @@ from .rope import RopeTable, grid_positions
 Grid = tuple[int, int]
 
 
+def pair_forward(net: nn.Module, img1: torch.Tensor, img2: torch.Tensor):
+    """The official pair forward of any of our pair networks (encode both images, decode,
+    geometry heads): (pred1, pred2) dicts of NHWC maps."""
+    g1, g2 = net.grid_of(img1.shape[-2:]), net.grid_of(img2.shape[-2:])
+    e1, e2 = net.encode(img1), net.encode(img2)
+    dec1, dec2 = net.decode(net.embed(e1), g1, net.embed(e2), g2)
+    res1, res2, _ = net.run_heads(e1, dec1, g1, e2, dec2, g2, human=False)
+    return res1, res2
+
+
 class PairNet(nn.Module):
     """CroCo-style pair network (MASt3R / DUSt3R)."""
 
@@ -112,11 +122,7 @@ class PairNet(nn.Module):
 
     def forward(self, img1: torch.Tensor, img2: torch.Tensor):
         """Official-style pair forward: (pred1, pred2) dicts of NHWC maps."""
-        g1, g2 = self.grid_of(img1.shape[-2:]), self.grid_of(img2.shape[-2:])
-        e1, e2 = self.encode(img1), self.encode(img2)
-        dec1, dec2 = self.decode(self.embed(e1), g1, self.embed(e2), g2)
-        res1, res2, _ = self.run_heads(e1, dec1, g1, e2, dec2, g2, human=False)
-        return res1, res2
+        return pair_forward(self, img1, img2)
 
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
@@ -177,11 +183,8 @@ class DunePairNet(nn.Module):
         return res1, res2, hum
 
     def forward(self, img1: torch.Tensor, img2: torch.Tensor):
-        g1, g2 = self.grid_of(img1.shape[-2:]), self.grid_of(img2.shape[-2:])
-        e1, e2 = self.encode(img1), self.encode(img2)
-        dec1, dec2 = self.decode(self.embed(e1), g1, self.embed(e2), g2)
-        res1, res2, _ = self.run_heads(e1, dec1, g1, e2, dec2, g2, human=False)
-        return res1, res2
+        """Official-style pair forward: (pred1, pred2) dicts of NHWC maps."""
+        return pair_forward(self, img1, img2)
 
 
 def build_net(cfg: NetConfig) -> nn.Module:
