@@ -179,7 +179,7 @@ def run(args) -> int:
     node = rclpy.create_node("hamst3r_demo_listener")
     qos = QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE)
     lock = threading.Lock()
-    state = {"clouds": [], "humans": {}, "diag": None}
+    state = {"clouds": [], "humans": {}, "diag": None, "diag_t": 0.0}
 
     def on_points(msg):
         with lock:
@@ -192,6 +192,7 @@ def run(args) -> int:
     def on_diag(msg):
         with lock:
             state["diag"] = msg
+            state["diag_t"] = time.time()
 
     node.create_subscription(PointCloud2, f"/{ns}/points", on_points, qos)
     node.create_subscription(HumanArray, f"/{ns}/humans", on_humans, qos)
@@ -256,6 +257,14 @@ def run(args) -> int:
                 print(f"[demo] set {printed:3d}  stamp {stamp:.3f}  latency {1000 * (t_recv - stamp):7.0f} ms  "
                       f"points {len(arr):6d} ({n_person} on people)  people: {', '.join(people) or 'none'}")
                 last_msg = msg
+            time.sleep(0.05)
+        # The node publishes /diagnostics on its own timer: on a fast machine the sets can all
+        # arrive before the first diagnostics message, so wait for one that follows the last set.
+        t_last = time.time()
+        while rc == 0 and time.time() - t_last < 10.0:
+            with lock:
+                if state["diag_t"] > t_last:
+                    break
             time.sleep(0.05)
     except KeyboardInterrupt:
         print("[demo] interrupted")
