@@ -94,3 +94,19 @@ def test_config_errors_name_the_problem(tmp_path):
         TrainConfig.from_dict({"stepz": 3, "train_sets": [{"path": "x"}]})
     with pytest.raises(ValueError, match="train_sets is empty"):
         TrainConfig.from_dict({})
+
+
+def test_the_shipped_recipes_parse():
+    # The embedded model's two-stage recipe is documented in the README: both files must load
+    # as they are (unknown keys are an error), stage 2 starting from stage 1's output.
+    import yaml
+
+    from hamst3r_ros.train.loop import TrainConfig
+
+    root = Path(__file__).resolve().parents[1] / "config"
+    s1 = TrainConfig.from_dict(yaml.safe_load((root / "train_embedded_stage1.yaml").read_text()), root)
+    s2 = TrainConfig.from_dict(yaml.safe_load((root / "train_embedded.yaml").read_text()), root)
+    assert s2.init == str(Path(s1.out) / "last.safetensors")
+    train_seeds = {e["synth"]["seed"] for e in s1.train_sets + s2.train_sets}
+    val_seeds = {e["synth"]["seed"] for e in s1.val_sets + s2.val_sets}
+    assert train_seeds and val_seeds and not train_seeds & val_seeds

@@ -107,3 +107,15 @@ def test_densepose_and_body_mask_losses():
     assert abs(densepose_l2_loss(pred, gt, body).item() - 0.01 / 8) < 1e-6
     logits = torch.where(body, 8.0, -8.0)
     assert body_mask_loss(logits, body).item() < 1e-3 < body_mask_loss(-logits, body).item()
+
+
+def test_body_mask_dice_weights_the_rare_body_pixels():
+    # 4 body pixels of 400: predicting "no body" everywhere is cheap under BCE alone, but the
+    # dice term charges it about its full weight.
+    body = torch.zeros(1, 20, 20, dtype=torch.bool); body[0, :2, :2] = True
+    none = torch.full((1, 20, 20), -6.0)
+    perfect = torch.where(body, 12.0, -12.0)
+    bce_only = body_mask_loss(none, body).item()
+    with_dice = body_mask_loss(none, body, dice_weight=1.0).item()
+    assert bce_only < 0.1 and with_dice - bce_only > 0.7
+    assert body_mask_loss(perfect, body, dice_weight=1.0).item() < 0.05

@@ -57,6 +57,7 @@ class TrainConfig:
     lambda_seg: float = 1.0                   # λ1
     lambda_dp: float = 4.0                    # λ2 (template coords in [0, 1]: small L2 values)
     lambda_mask: float = 1.0                  # λ3
+    body_mask_dice: float = 0.0               # dice weight added to L_mask (0 = the paper's BCE only)
     lambda_match: float = 1.0                 # weight of InfoNCE inside L_MASt3R
     conf_alpha: float = 0.2
     val_every: int = 250
@@ -202,7 +203,8 @@ def compute_losses(net, batch: PairBatch, cfg: TrainConfig, device) -> tuple[tor
         body1, body2 = batch.body1.to(device)[idx], batch.body2.to(device)[idx]
         dp = 0.5 * (L.densepose_l2_loss(hum["dp1"][idx], batch.dp1.to(device)[idx], body1)
                     + L.densepose_l2_loss(hum["dp2"][idx], batch.dp2.to(device)[idx], body2))
-        mask = 0.5 * (L.body_mask_loss(hum["body_logits1"][idx], body1) + L.body_mask_loss(hum["body_logits2"][idx], body2))
+        mask = 0.5 * (L.body_mask_loss(hum["body_logits1"][idx], body1, cfg.body_mask_dice)
+                      + L.body_mask_loss(hum["body_logits2"][idx], body2, cfg.body_mask_dice))
         total = total + cfg.lambda_seg * seg + cfg.lambda_dp * dp + cfg.lambda_mask * mask
     logs = StepLosses(*(float(x.detach()) for x in (total, regr, regr_err, match, seg, dp, mask)))
     return total, logs, (res1, res2, hum)

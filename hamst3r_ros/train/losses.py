@@ -204,6 +204,15 @@ def densepose_l2_loss(pred: torch.Tensor, gt: torch.Tensor, body: torch.Tensor) 
     return (se * body).sum() / body.sum().clamp(min=1)
 
 
-def body_mask_loss(logits: torch.Tensor, body: torch.Tensor) -> torch.Tensor:
-    """L_mask: binary cross-entropy of the body mask. logits, body: (B, H, W)."""
-    return F.binary_cross_entropy_with_logits(logits, body.float())
+def body_mask_loss(logits: torch.Tensor, body: torch.Tensor, dice_weight: float = 0.0) -> torch.Tensor:
+    """L_mask: binary cross-entropy of the body mask, plus ``dice_weight`` x dice per image.
+
+    logits, body: (B, H, W). The paper uses cross-entropy alone (``dice_weight=0``). Bodies
+    cover a few percent of a room camera's pixels, so per-pixel BCE is dominated by the
+    background and its gradient is small; the dice term (as in Mask2Former's mask loss) is
+    insensitive to that imbalance and is what a small model trained briefly needs.
+    """
+    loss = F.binary_cross_entropy_with_logits(logits, body.float())
+    if dice_weight > 0:
+        loss = loss + dice_weight * dice_loss(logits.flatten(1), body.float().flatten(1)).mean()
+    return loss
