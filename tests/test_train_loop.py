@@ -110,3 +110,20 @@ def test_the_shipped_recipes_parse():
     train_seeds = {e["synth"]["seed"] for e in s1.train_sets + s2.train_sets}
     val_seeds = {e["synth"]["seed"] for e in s1.val_sets + s2.val_sets}
     assert train_seeds and val_seeds and not train_seeds & val_seeds
+
+
+def test_the_full_scale_recipe_parses():
+    import yaml
+
+    from hamst3r_ros.model.config import HumanHeadsConfig
+    from hamst3r_ros.train.loop import TrainConfig
+
+    root = Path(__file__).resolve().parents[1] / "config"
+    cfg = TrainConfig.from_dict(yaml.safe_load((root / "train_full_dune_mast3r.yaml").read_text()), root)
+    assert not cfg.train_encoder and cfg.init and cfg.init_encoder
+    heads = HumanHeadsConfig(**cfg.network["human"])
+    assert 14 % heads.mask_stride == 0  # DUNE patches are 14 px
+    assert all(w % 14 == 0 and h % 14 == 0 and max(w, h) <= 518 for w, h in cfg.crop_sizes)
+    for entry in cfg.train_sets + cfg.val_sets:
+        s = entry["synth"]
+        assert all(w <= s["width"] and h <= s["height"] for w, h in cfg.crop_sizes), entry["path"]
