@@ -114,6 +114,36 @@ def test_anny_subset_skinning_matches_full_model():
     v, j, r = body.pose_body(shape, pose)
     vs, js, rs = body.pose_body(shape, pose, ids)
     torch.testing.assert_close(vs, v[:, ids], atol=1e-5, rtol=0)
+    # The cached rest model (fits that hold the shape fixed) gives the same bodies.
+    vc, jc, _ = body.pose_body(shape, pose, ids, body.rest_model(shape))
+    torch.testing.assert_close(vc, vs, atol=0, rtol=0)
+    torch.testing.assert_close(jc, js, atol=0, rtol=0)
     torch.testing.assert_close(js, j, atol=1e-5, rtol=0)
     torch.testing.assert_close(rs, r, atol=1e-5, rtol=0)
     assert body.full_pose(pose[0].numpy()).shape == (103 * 3,)
+
+
+def test_warm_fits_hold_the_shape_except_every_nth(smpl_body):
+    rng = np.random.default_rng(3)
+    people = _gt(smpl_body, rng, 2)
+    fitter = BodyFitter(smpl_body, FitConfig(cold_iterations=150, warm_iterations=20, warm_shape_every=3,
+                                             cpu_threads=1))
+    fits = fitter.fit(_observe(smpl_body, people, rng))
+    assert [f.state.shape_age for f in fits] == [0, 0]
+    states, ages, same = [f.state for f in fits], [], []
+    for k in range(4):
+        moved = [(v + [0.05 * (k + 1), 0, 0], j + [0.05 * (k + 1), 0, 0]) for v, j in people]
+        warm = fitter.fit(_observe(smpl_body, moved, rng), states)
+        ages.append([f.state.shape_age for f in warm])
+        same.append(all(np.array_equal(f.state.shape, s.shape) for f, s in zip(warm, states)))
+        states = [f.state for f in warm]
+    # Held for two warm fits, refined on the third, then held again.
+    assert ages == [[1, 1], [2, 2], [0, 0], [1, 1]]
+    assert same == [True, True, False, True]
+    gt = np.stack([j + [0.2, 0, 0] for _, j in people])
+    assert w_mpjpe(np.stack([f.joints for f in warm]), gt) < 0.03
+    # A batch where only one person is due: only that one's shape moves.
+    mixed = fitter.fit(_observe(smpl_body, people, rng), [states[0], fits[1].state.__class__(
+        **{**states[1].__dict__, "shape_age": 2})])
+    assert np.array_equal(mixed[0].state.shape, states[0].shape) and mixed[0].state.shape_age == 2
+    assert not np.array_equal(mixed[1].state.shape, states[1].shape) and mixed[1].state.shape_age == 0

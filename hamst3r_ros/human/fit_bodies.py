@@ -50,11 +50,16 @@ class FitBody(Protocol):
     shape_std: torch.Tensor  # (S,)
     device: torch.device
 
-    def pose_body(self, shape: torch.Tensor, pose: torch.Tensor, vertex_ids: Optional[torch.Tensor] = None
-                  ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    def pose_body(self, shape: torch.Tensor, pose: torch.Tensor, vertex_ids: Optional[torch.Tensor] = None,
+                  rest: object = None) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """shape (B, S), pose (B, K, 3) -> vertices (B, V, 3) (only ``vertex_ids`` (N,) when
         given: (B, N, 3)), joints (B, 24, 3), joint_rotations (B, 24, 3, 3); body frame,
-        pelvis at the origin."""
+        pelvis at the origin. ``rest``: what :meth:`rest_model` returned for this ``shape``
+        (reused while the shape is held fixed), or None."""
+
+    def rest_model(self, shape: torch.Tensor) -> object:
+        """The shape-dependent part of :meth:`pose_body` for ``shape`` (B, S), computed once
+        so that fits with a fixed shape do not redo it every step (None: nothing to cache)."""
 
     def full_pose(self, pose: np.ndarray) -> np.ndarray:
         """(K, 3) fitted pose -> the model's full pose vector, flat float32."""
@@ -83,15 +88,25 @@ class AnnyFitBody:
         self.shape_mean = torch.full((6,), 0.5, device=self.device)
         self.shape_std = torch.full((6,), 0.2, device=self.device)
 
-    def pose_body(self, shape, pose, vertex_ids=None):
+    def pose_body(self, shape, pose, vertex_ids=None, rest=None):
         full = torch.zeros(pose.shape[0], self.num_pose_bones, 3, dtype=pose.dtype, device=pose.device)
         full = full.index_copy(1, self.fit_index, pose)
         if vertex_ids is None:
             out = self.body(shape, full)
             return out.vertices, out.joints, out.joint_rotations
-        return self._pose_subset(shape, full, vertex_ids)
+        return self._pose_subset(shape, full, vertex_ids, rest)
 
-    def _pose_subset(self, shape, full_pose, vertex_ids):
+    def rest_model(self, shape):
+        """Anny's rest model (phenotype blend shapes over all 13,718 vertices, rest bone
+        poses): about half of a fit step's cost on CPU, and constant while the shape is."""
+        a = self.body.anny
+        B, dt, dev = shape.shape[0], self.body.dtype, self.device
+        coeffs = a._get_phenotype_blendshape_coefficients(
+            shape.to(dt), torch.zeros(B, len(a.local_change_labels), dtype=dt, device=dev),
+            torch.zeros(B, 0, dtype=dt, device=dev))
+        return a.get_rest_model(coeffs)
+
+    def _pose_subset(self, shape, full_pose, vertex_ids, rest=None):
         """``AnnyBody.forward`` (T_world_body = I) skinning only ``vertex_ids``.
 
         Why: skinning all 13,718 vertices dominates the fit's cost, and the fit only needs
@@ -105,10 +120,8 @@ class AnnyFitBody:
         a, C = self.body.anny, self.body.r_body_anny
         B = shape.shape[0]
         dt, dev = self.body.dtype, self.device
-        zeros = torch.zeros(B, 0, dtype=dt, device=dev)
-        coeffs = a._get_phenotype_blendshape_coefficients(
-            shape.to(dt), torch.zeros(B, len(a.local_change_labels), dtype=dt, device=dev), zeros)
-        rest = a.get_rest_model(coeffs)
+        if rest is None:
+            rest = self.rest_model(shape)
         R_anny = C.T @ roma.rotvec_to_rotmat(full_pose.to(dt)) @ C
         deltas = torch.eye(4, dtype=dt, device=dev).repeat(B, self.num_pose_bones + 1, 1, 1)
         deltas = torch.cat([deltas[:, :1], torch.cat(
@@ -156,7 +169,8 @@ class SmplFitBody:
         self.shape_mean = torch.zeros(self.num_shape, device=self.device)
         self.shape_std = torch.ones(self.num_shape, device=self.device)
 
-    def pose_body(self, shape, pose, vertex_ids=None):
+    def pose_body(self, shape, pose, vertex_ids=None, rest=None):
+        # SMPL's shape blend is one small matrix product: nothing worth caching in ``rest``.
         out = self.body(shape, pose)
         pelvis = out.joints[:, :1]
         r = self._r
@@ -165,6 +179,9 @@ class SmplFitBody:
         joints = (out.joints - pelvis) @ r.T
         rots = r @ out.joint_rotations @ r.T  # orientation relative to rest, body-frame axes
         return verts, joints, rots
+
+    def rest_model(self, shape):
+        return None
 
     def full_pose(self, pose: np.ndarray) -> np.ndarray:
         return np.asarray(pose, np.float32).reshape(-1)
