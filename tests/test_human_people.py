@@ -26,10 +26,11 @@ def test_estimator_ids_fits_and_track_labels(sequence):
     from hamst3r_ros.human.metrics import match_people, w_mpjpe
     from hamst3r_ros.human.people import PeopleEstimator
     from hamst3r_ros.human.simulated_network import simulate_outputs
+    from hamst3r_ros.human.people import PeopleConfig
     from hamst3r_ros.human.tracking import PersonTracker, TrackerConfig
 
     est = PeopleEstimator(BodyFitter(AnnyFitBody(), FitConfig(cold_iterations=60, warm_iterations=15, cpu_threads=1)),
-                          PersonTracker(TrackerConfig(confirm_hits=2)))
+                          PersonTracker(TrackerConfig(confirm_hits=2)), PeopleConfig(fit_after_sets=0))
     rng = np.random.default_rng(0)
     ids_over_time = []
     for k, fs in enumerate(sequence):

@@ -13,7 +13,7 @@ from test_human_smpl import toy_smpl_arrays  # noqa: E402
 
 from hamst3r_ros.human.body_fit import BodyFitter, FitConfig  # noqa: E402
 from hamst3r_ros.human.fit_bodies import SmplFitBody  # noqa: E402
-from hamst3r_ros.human.people import PeopleEstimator, colour_histogram  # noqa: E402
+from hamst3r_ros.human.people import PeopleConfig, PeopleEstimator, colour_histogram  # noqa: E402
 from hamst3r_ros.human.tracking import PersonTracker, TrackerConfig  # noqa: E402
 from hamst3r_ros.types import PairPrediction, TrackState  # noqa: E402
 
@@ -67,7 +67,7 @@ def _frame(body, rng, positions, num_images=2):
 def test_lifecycle_tentative_tracked_lost_back_removed(body):
     rng = np.random.default_rng(0)
     est = PeopleEstimator(BodyFitter(body, FitConfig(cold_iterations=60, warm_iterations=10, cpu_threads=1)),
-                          PersonTracker(TrackerConfig(confirm_hits=2, lost_timeout_s=0.35)))
+                          PersonTracker(TrackerConfig(confirm_hits=2, lost_timeout_s=0.35)), PeopleConfig(fit_after_sets=0))
     a, b = np.array([0.0, 0.0, 1.0]), np.array([3.0, 0.0, 1.0])
     states = []
     for k in range(3):  # both people walk +x at 1 m/s
@@ -155,7 +155,7 @@ def test_sparse_pair_graph_split_is_merged_in_3d(body):
     chain = [(0, 1), (1, 0), (1, 2), (2, 1)]
     pairs, pts = _sparse_frame(body, rng, positions, visible, chain)
     assert len(unify_instance_ids(pairs).person_ids) == 3  # 2D alone splits person 1
-    est = PeopleEstimator(BodyFitter(body, FitConfig(cold_iterations=30, cpu_threads=1)))
+    est = PeopleEstimator(BodyFitter(body, FitConfig(cold_iterations=30, cpu_threads=1)), config=PeopleConfig(fit_after_sets=0))
     res = est.update(pairs, pts, 0)
     assert len(res.identities.person_ids) == 2 and len(res.humans) == 2
     labels = {k: set(np.unique(lab[lab > 0])) for k, lab in res.labels.items()}
@@ -165,3 +165,21 @@ def test_sparse_pair_graph_split_is_merged_in_3d(body):
     pairs, pts = _sparse_frame(body, rng, near, {1: (0, 1), 2: (0, 1)}, [(0, 1), (1, 0)])
     res = PeopleEstimator(BodyFitter(body, FitConfig(cold_iterations=5, cpu_threads=1))).update(pairs, pts, 0)
     assert len(res.identities.person_ids) == 2
+
+
+def test_a_person_is_fitted_from_their_second_frame_set(body):
+    # Default fit_after_sets=1: a one-set ghost costs no fit; a real person is published
+    # from the second frame set on, and stays fitted (warm) after that.
+    rng = np.random.default_rng(7)
+    est = PeopleEstimator(BodyFitter(body, FitConfig(cold_iterations=20, warm_iterations=5, cpu_threads=1)))
+    a, ghost = np.array([0.0, 0.0, 1.0]), np.array([3.0, 2.0, 1.0])
+    pairs, pts, img = _frame(body, rng, {1: a, 2: ghost})
+    first = est.update(pairs, pts, 0, images=img)
+    assert first.humans == [] and first.fits == {} and len(first.identities.person_ids) == 2
+    fitted = []
+    for k in (1, 2):
+        pairs, pts, img = _frame(body, rng, {1: a + [0.05 * k, 0, 0]})
+        res = est.update(pairs, pts, k * NS, images=img)
+        fitted.append(sorted((f.warm for f in res.fits.values())))
+        assert len(res.humans) == 1
+    assert fitted == [[False], [True]]  # cold once the track exists, warm afterwards

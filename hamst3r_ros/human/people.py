@@ -43,6 +43,10 @@ class PeopleConfig:
         merge_distance: a frame-set person whose points lie within this distance (median,
             metres) of another person's points, where no pair saw both side by side, is the
             same person (see ``merge_in_3d``).
+        fit_after_sets: a person gets a body fit once their track has been seen in this many
+            earlier frame sets (0 = at first sight). Spurious detections that last one frame
+            set then cost no cold fit: with the embedded model they were most of the people
+            stage's time. The price is that a newcomer is published one frame set later.
     """
 
     score_threshold: float = 0.5
@@ -52,6 +56,7 @@ class PeopleConfig:
     max_points: int = 3000
     min_points: int = 50
     merge_distance: float = 0.15
+    fit_after_sets: int = 1
 
 
 @dataclass
@@ -216,7 +221,10 @@ class PeopleEstimator:
         warm: list[Optional[FitState]] = [
             self._last_fit[peek[k]].state if peek.get(k) in self._last_fit else None for k in range(len(pids))
         ]
-        fits = self.fitter.fit([people[p] for p in pids], warm)
+        hits = {t.track_id: t.hits for t in self.tracker.tracks}
+        due = [k for k in range(len(pids))
+               if warm[k] is not None or hits.get(peek.get(k), 0) >= cfg.fit_after_sets]
+        fits = self.fitter.fit([people[pids[k]] for k in due], [warm[k] for k in due])
         fit_of = {f.person_id: f for f in fits}
         for k, pid in enumerate(pids):
             if pid in fit_of:
