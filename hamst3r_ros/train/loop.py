@@ -25,7 +25,9 @@ from hamst3r_ros.train.metrics import PairMetrics, evaluate_batch, mean_metrics
 
 
 #: Parameter-name prefixes of the encoders (CroCo/MASt3R ViT, DUNE), frozen by default.
-ENCODER_PREFIXES = ("patch_embed", "enc_blocks", "enc_norm", "dune_backbone")
+#: DUNE-MASt3R nests the MASt3R model under ``mast3r.``; its CroCo encoder stub is unused.
+ENCODER_PREFIXES = ("patch_embed", "enc_blocks", "enc_norm", "dune_backbone",
+                    "mast3r.patch_embed", "mast3r.enc_blocks", "mast3r.enc_norm")
 
 
 @dataclass
