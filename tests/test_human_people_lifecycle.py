@@ -183,3 +183,19 @@ def test_a_person_is_fitted_from_their_second_frame_set(body):
         fitted.append(sorted((f.warm for f in res.fits.values())))
         assert len(res.humans) == 1
     assert fitted == [[False], [True]]  # cold once the track exists, warm afterwards
+
+
+def test_pair_agreement_counts_the_pairs_that_found_a_person():
+    from types import SimpleNamespace
+
+    from hamst3r_ros.human.identities import CrossViewIdentities
+    from hamst3r_ros.human.people import pair_agreement
+
+    pairs = [SimpleNamespace(i=i, j=j) for i, j in ((0, 1), (1, 0), (1, 2), (2, 1))]
+    ids = CrossViewIdentities(
+        assignment={(0, 0): 1, (1, 2): 1, (2, 0): 1, (3, 1): 1, (0, 1): 2, (2, 3): 3},
+        labels={0: np.array([[1, 2]]), 1: np.array([[1, 0]]), 2: np.array([[1, 3]])},
+        scores={1: 0.9, 2: 0.9, 3: 0.9}, support={1: 4, 2: 1, 3: 1})
+    # 1: every pair; 2: seen in image 0 only (pairs 0 and 1 could see it), found by one;
+    # 3: seen in image 2 (pairs 2 and 3), found by one.
+    assert pair_agreement(pairs, ids) == {1: 1.0, 2: 0.5, 3: 0.5}

@@ -70,7 +70,7 @@ def run(args) -> int:
         ("velocity error", f"{r.velocity_error:.2f} m/s", "", None),
         ("tracks", f"{r.num_tracks} for {args.people} people", "", None),
         ("matched / missed / false pos.", f"{t.matched} / {t.missed} / {t.false_positives}", "", None),
-        ("fit time, cold (1st set)", f"{r.fit_time_cold_s * 1000:.0f} ms", "", None),
+        ("fit time, cold (first fit)", f"{r.fit_time_cold_s * 1000:.0f} ms", "", None),
         ("fit time, warm (per set)", f"{r.fit_time_warm_s * 1000:.0f} ms", "", None),
     ]
     print(f"\neval-humans: {args.people} people, {r.frames} frame sets, {args.cameras} cameras "

@@ -62,7 +62,9 @@ class EvalReport:
         velocity_error: mean |v_est - v_gt| of matched people, m/s (from the 3rd frame set on:
             velocity needs two observations and one more to smooth).
         num_tracks: distinct track ids published.
-        fit_time_s: mean body-fit time per frame set; cold: first frame set only.
+        fit_time_s: body-fit time per frame set; cold: the first set with a cold fit (people
+            are fitted from the second set they are seen in); warm: mean over sets whose
+            fits were all warm.
         frames: frame sets evaluated.
     """
 
@@ -107,7 +109,8 @@ def evaluate_humans(cfg: EvalConfig, progress: bool = True) -> EvalReport:
     for fs in scene.framesets(cfg.frames, progress=progress):
         pairs, points, conf, images = simulate_outputs(fs, rng, cfg.noise)
         res = est.update(pairs, points, fs.stamp_ns, conf, images)
-        fit_times.append(res.timings_s["body_fit"])
+        kinds = {f.warm for f in res.fits.values()}
+        fit_times.append((res.timings_s["body_fit"], kinds))
         gt = {p.person_id: p.joints for p in fs.people if p.visible_pixels.sum() > 0}
         pred = {h.track_id: h.joints for h in res.humans if h.num_points > 0}
         vel = {h.track_id: h.velocity for h in res.humans}
@@ -130,7 +133,7 @@ def evaluate_humans(cfg: EvalConfig, progress: bool = True) -> EvalReport:
         w_mpjpe=sum(w) / n if n else nan, ga_mpjpe=sum(ga) / n if n else nan, pa_mpjpe=sum(pa) / n if n else nan,
         tracking=tracking_metrics(gt_frames, pred_frames, cfg.match_distance),
         velocity_error=float(np.mean(vel_err)) if vel_err else nan, num_tracks=len(track_ids),
-        fit_time_cold_s=fit_times[0] if fit_times else nan,
-        fit_time_warm_s=float(np.mean(fit_times[1:])) if len(fit_times) > 1 else nan,
+        fit_time_cold_s=next((t for t, k in fit_times if False in k), nan),
+        fit_time_warm_s=float(np.mean(warm)) if (warm := [t for t, k in fit_times if k == {True}]) else nan,
         frames=len(fit_times),
     )

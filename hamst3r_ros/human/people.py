@@ -43,6 +43,10 @@ class PeopleConfig:
         merge_distance: a frame-set person whose points lie within this distance (median,
             metres) of another person's points, where no pair saw both side by side, is the
             same person (see ``merge_in_3d``).
+        min_pair_agreement: a person must be segmented by at least this fraction of the
+            decoded pairs that contain an image they appear in (0 = keep everyone). Every
+            such pair sees them, so a real person is found by most; the inconsistent ghosts
+            of a weak network (walls, floor patches) by a few. Dropped people are background.
         fit_after_sets: a person gets a body fit once their track has been seen in this many
             earlier frame sets (0 = at first sight). Spurious detections that last one frame
             set then cost no cold fit: with the embedded model they were most of the people
@@ -56,6 +60,7 @@ class PeopleConfig:
     max_points: int = 3000
     min_points: int = 50
     merge_distance: float = 0.15
+    min_pair_agreement: float = 0.5
     fit_after_sets: int = 1
 
 
@@ -87,6 +92,24 @@ def colour_histogram(pixels: np.ndarray, bins: int = 4) -> np.ndarray:
     q = (np.asarray(pixels, np.int64) * bins) // 256
     h = np.bincount((q[:, 0] * bins + q[:, 1]) * bins + q[:, 2], minlength=bins**3).astype(np.float64)
     return h / max(h.sum(), 1.0)
+
+
+def pair_agreement(pairs: Sequence[PairPrediction], ids: CrossViewIdentities) -> dict[int, float]:
+    """Person id -> (pairs that segmented them) / (pairs containing an image they appear in)."""
+    found: dict[int, set[int]] = {}
+    for (pair_idx, _), pid in ids.assignment.items():
+        found.setdefault(pid, set()).add(pair_idx)
+    seen_in: dict[int, set[int]] = {}
+    for k, lab in ids.labels.items():
+        for pid in np.unique(lab):
+            if pid > 0:
+                seen_in.setdefault(int(pid), set()).add(k)
+    out = {}
+    for pid in ids.person_ids:
+        images = seen_in.get(pid, set())
+        could = sum(1 for p in pairs if p.i in images or p.j in images)
+        out[pid] = len(found.get(pid, ())) / could if could else 0.0
+    return out
 
 
 def merge_in_3d(ids: CrossViewIdentities, people: Mapping[int, PersonPoints], merge_distance: float) -> bool:
@@ -203,7 +226,9 @@ class PeopleEstimator:
             people = person_points(points, ids.labels, dp, confidence, cfg.body_threshold, cfg.max_points)
         t1 = time.perf_counter()
 
-        pids = [p for p in ids.person_ids if p in people and len(people[p]) >= cfg.min_points]
+        agreement = pair_agreement(pairs, ids)
+        pids = [p for p in ids.person_ids if p in people and len(people[p]) >= cfg.min_points
+                and agreement.get(p, 0.0) >= cfg.min_pair_agreement]
         dets = []
         for pid in pids:
             app = None
