@@ -45,8 +45,9 @@ class FitConfig:
     """Body-fit parameters.
 
     Attributes:
-        cold_iterations: optimiser steps without a previous solution (60: the joints came
-            out the same as with 120 in ``hamst3r eval-humans`` at 2 and 10 frame sets/s).
+        cold_iterations: optimiser steps without a previous solution (120: with 60, the
+            walking people of ``hamst3r eval-humans`` come out the same, but the varied poses
+            of ``bench/bench_humans.py`` end 20-35 mm worse).
         warm_iterations: optimiser steps from the previous frame set's solution (40: at 2
             frame sets/s, 20 left PA-MPJPE at 43 mm in ``hamst3r eval-humans --fps 2``, 40
             gives 24 mm; at 10/s, 15 -> 9 mm).
@@ -71,7 +72,7 @@ class FitConfig:
             costs one full-model forward per frame set.
     """
 
-    cold_iterations: int = 60
+    cold_iterations: int = 120
     warm_iterations: int = 40
     warm_shape_every: int = 5
     learning_rate: float = 0.03
