@@ -27,41 +27,11 @@ def body():
 
 
 def _frame(body, rng, positions, num_images=2):
-    """Pairs, points and images for people standing at ``positions`` (dict gt id -> xyz)."""
-    with torch.no_grad():
-        v, _, _ = body.pose_body(torch.zeros(1, body.num_shape), torch.zeros(1, 23, 3))
-    v = v[0].numpy()
-    ids = sorted(positions)
-    W = N * max(len(ids), 1)
-    pts = {k: np.zeros((1, W, 3), np.float32) for k in range(num_images)}
-    dp = {k: np.zeros((1, W, 3), np.float32) for k in range(num_images)}
-    lab = {k: np.zeros((1, W), np.int32) for k in range(num_images)}
-    img = {k: np.zeros((1, W, 3), np.uint8) for k in range(num_images)}
-    for k in range(num_images):
-        for s, g in enumerate(ids):
-            sel = rng.choice(len(v), N)
-            cols = slice(s * N, (s + 1) * N)
-            pts[k][0, cols] = v[sel] + positions[g]
-            dp[k][0, cols] = body.template_coords[sel]
-            lab[k][0, cols] = g
-            img[k][0, cols] = [60 * g, 200 - 50 * g, 90]  # each person wears their own colour
-    pairs = []
-    ones = np.ones((1, W), np.float32)
-    for i in range(num_images):
-        for j in range(num_images):
-            if i == j:
-                continue
-            perm = rng.permutation(4)
-            inst = {q: np.zeros((4, 1, W), np.float32) for q in (i, j)}
-            score = np.full(4, 0.05, np.float32)
-            for s, g in enumerate(ids):
-                score[perm[s]] = 0.9
-                for q in (i, j):
-                    inst[q][perm[s]] = (lab[q] == g) * 0.9
-            pairs.append(PairPrediction(i=i, j=j, pts_i=pts[i], pts_j=pts[j], conf_i=ones, conf_j=ones,
-                                        inst_i=inst[i], inst_j=inst[j], inst_score=score,
-                                        dp_i=dp[i], dp_j=dp[j], body_i=ones, body_j=ones))
-    return pairs, pts, img
+    """Pairs, points and images for people standing at ``positions`` (dict gt id -> xyz),
+    everyone seen by every image, all ordered pairs decoded."""
+    everywhere = {g: tuple(range(num_images)) for g in positions}
+    all_pairs = [(i, j) for i in range(num_images) for j in range(num_images) if i != j]
+    return _sparse_frame(body, rng, positions, everywhere, all_pairs, with_images=True)
 
 
 def test_lifecycle_tentative_tracked_lost_back_removed(body):
@@ -108,15 +78,17 @@ def test_colour_histogram_is_normalised_and_discriminative():
     assert red @ blue == 0.0 and red @ red == pytest.approx(1.0)
 
 
-def _sparse_frame(body, rng, positions, visible, pair_list):
-    """Like ``_frame`` but person g appears only in images ``visible[g]`` and only the pairs
-    of ``pair_list`` exist."""
+def _sparse_frame(body, rng, positions, visible, pair_list, with_images=False):
+    """Pairs and points (and, ``with_images``, RGB images where each person wears their own
+    colour) for people standing at ``positions`` (dict gt id -> xyz); person g appears only
+    in images ``visible[g]`` and only the pairs of ``pair_list`` exist."""
     with torch.no_grad():
         v, _, _ = body.pose_body(torch.zeros(1, body.num_shape), torch.zeros(1, 23, 3))
     v = v[0].numpy()
     ids = sorted(positions)
-    W = N * len(ids)
+    W = N * max(len(ids), 1)
     imgs = sorted({k for g in ids for k in visible[g]} | {k for p in pair_list for k in p})
+    img = {k: np.zeros((1, W, 3), np.uint8) for k in imgs}
     pts = {k: np.full((1, W, 3), np.nan, np.float32) for k in imgs}
     dp = {k: np.zeros((1, W, 3), np.float32) for k in imgs}
     lab = {k: np.zeros((1, W), np.int32) for k in imgs}
@@ -127,6 +99,7 @@ def _sparse_frame(body, rng, positions, visible, pair_list):
             pts[k][0, cols] = v[sel] + positions[g]
             dp[k][0, cols] = body.template_coords[sel]
             lab[k][0, cols] = g
+            img[k][0, cols] = [60 * g, 200 - 50 * g, 90]
     ones = np.ones((1, W), np.float32)
     pairs = []
     for i, j in pair_list:
@@ -141,7 +114,7 @@ def _sparse_frame(body, rng, positions, visible, pair_list):
         pairs.append(PairPrediction(i=i, j=j, pts_i=pts[i], pts_j=pts[j], conf_i=ones, conf_j=ones,
                                     inst_i=inst[i], inst_j=inst[j], inst_score=score,
                                     dp_i=dp[i], dp_j=dp[j], body_i=ones, body_j=ones))
-    return pairs, pts
+    return (pairs, pts, img) if with_images else (pairs, pts)
 
 
 def test_sparse_pair_graph_split_is_merged_in_3d(body):
