@@ -53,8 +53,8 @@ class FitConfig:
             gives 24 mm; at 10/s, 15 -> 9 mm).
         warm_shape_every: warm fits hold a track's shape fixed, except every this-many-th
             one, which refines it (1 = always). With the shape fixed, the body model's rest
-            shape is computed once per fit instead of once per step, which makes a warm step
-            about 3x cheaper on CPU; a person's shape does not change between frame sets.
+            shape is computed once per fit instead of once per step: a warm fit of 3 people
+            took 292 instead of 539 ms on CPU. A person's shape does not change between sets.
         learning_rate: Adam step of cold fits (radians / metres / prior standard deviations
             per step).
         warm_learning_rate: Adam step of warm fits: smaller, because Adam's first steps move
