@@ -127,3 +127,13 @@ def test_the_full_scale_recipe_parses():
     for entry in cfg.train_sets + cfg.val_sets:
         s = entry["synth"]
         assert all(w <= s["width"] and h <= s["height"] for w, h in cfg.crop_sizes), entry["path"]
+
+
+def test_a_missing_start_checkpoint_is_a_clear_error(tmp_path, capsys):
+    from hamst3r_ros.cli import main
+
+    cfg = tmp_path / "t.yaml"
+    cfg.write_text("init: nothing/last.safetensors\ntrain_sets: [{path: data}]\n")
+    assert main(["train", str(cfg)]) == 2
+    out = capsys.readouterr().out
+    assert "init" in out and str(tmp_path / "nothing" / "last.safetensors") in out

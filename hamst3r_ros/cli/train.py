@@ -22,7 +22,7 @@ def run(args) -> int:
 
     import yaml
 
-    from hamst3r_ros.train.loop import TrainConfig, format_metrics, train
+    from hamst3r_ros.train.loop import TrainConfig, check_start_files, format_metrics, train
 
     path = Path(args.config)
     if not path.is_file():
@@ -38,6 +38,7 @@ def run(args) -> int:
         raw["out"] = str(Path(args.out).resolve())
     try:
         cfg = TrainConfig.from_dict(raw, base_dir=path.parent)
+        check_start_files(cfg)
     except (TypeError, ValueError) as e:
         print(f"error: {path}: {e}")
         return 2

@@ -89,7 +89,17 @@ class TrainConfig:
             s["path"] = rel(s["path"])
         if not cfg.train_sets:
             raise ValueError("training config: train_sets is empty; give at least one dataset written by `hamst3r synth`")
+
         return cfg
+
+
+def check_start_files(cfg: TrainConfig) -> None:
+    """A clear error when a checkpoint to start from is missing (before any work starts)."""
+    for key in ("init", "init_encoder"):
+        p = getattr(cfg, key)
+        if p is not None and not Path(p).is_file():
+            raise ValueError(f"training config: {key} {p}: no such file (the checkpoint to start from; "
+                             f"a two-stage recipe needs its first stage trained first)")
 
 
 def ensure_dataset(entry: dict, log=print) -> None:
@@ -245,6 +255,7 @@ def train(cfg: TrainConfig, log=print, progress: bool = True) -> dict:
 
     from hamst3r_ros.model.checkpoints import save_hamst3r
 
+    check_start_files(cfg)
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
     device = resolve_device(cfg.device)
