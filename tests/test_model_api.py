@@ -88,6 +88,33 @@ def test_human_heads_outputs_and_shared_queries():
     assert not geometry_only.has_human_heads and g.inst_i is None and g.dp_i is None and g.pts_i is not None
 
 
+def test_image_refinement_stem_once_per_image_and_batched_equals_pair_forward():
+    from hamst3r_ros.train.loop import forward
+
+    model = build_model({"name": "hamst3r_tiny", "human": {"image_refine": 8}}, seed=5)
+    for name, p in model.net.named_parameters():  # zero-initialised outputs would hide the refiner
+        if "to_dense" in name or "to_embed" in name:
+            torch.nn.init.normal_(p, std=0.5)
+    calls = []
+    model.net.human_heads.stem.register_forward_hook(lambda m, a, out: calls.append(a[0].shape[0]))
+    imgs = _imgs([(32, 48), (48, 32), (32, 48)], seed=5)
+    pairs = [(0, 1), (1, 0), (0, 2), (2, 1)]
+    preds = model.predict(imgs, pairs)
+    assert sum(calls) == 3  # per image, not per pair
+    for p in preds:
+        with torch.no_grad():
+            hum = forward(model.net, imgs[p.i][None], imgs[p.j][None], False)[2]
+        np.testing.assert_allclose(p.body_i, hum["body_logits1"][0].sigmoid().numpy(), atol=1e-5)
+        np.testing.assert_allclose(p.dp_j, hum["dp2"][0].numpy(), atol=1e-5)
+    plain = build_model("hamst3r_tiny", seed=5)
+    plain.net.load_state_dict(model.net.state_dict(), strict=False)
+    assert not np.allclose(plain.predict(imgs, pairs[:1])[0].body_i, preds[0].body_i)
+    feats = model.encode(imgs)
+    with torch.inference_mode(), pytest.raises(ValueError, match="need both views' stem features"):
+        model.net.run_heads(feats[0].enc[None], [feats[0].emb[None]], feats[0].grid,
+                            feats[1].enc[None], [feats[1].emb[None]], feats[1].grid)
+
+
 def test_bad_inputs_are_clear_errors():
     model = build_model("hamst3r_tiny", seed=0)
     with pytest.raises(ValueError, match="not a multiple of the patch size 16"):

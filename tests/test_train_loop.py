@@ -97,19 +97,51 @@ def test_config_errors_name_the_problem(tmp_path):
 
 
 def test_the_shipped_recipes_parse():
-    # The embedded model's two-stage recipe is documented in the README: both files must load
-    # as they are (unknown keys are an error), stage 2 starting from stage 1's output.
+    # The embedded model's three-stage recipe is documented in the README: every file must load
+    # as it is (unknown keys are an error), each stage starting from the previous one's output.
     import yaml
 
     from hamst3r_ros.train.loop import TrainConfig
 
     root = Path(__file__).resolve().parents[1] / "config"
-    s1 = TrainConfig.from_dict(yaml.safe_load((root / "train_embedded_stage1.yaml").read_text()), root)
-    s2 = TrainConfig.from_dict(yaml.safe_load((root / "train_embedded.yaml").read_text()), root)
-    assert s2.init == str(Path(s1.out) / "last.safetensors")
-    train_seeds = {e["synth"]["seed"] for e in s1.train_sets + s2.train_sets}
-    val_seeds = {e["synth"]["seed"] for e in s1.val_sets + s2.val_sets}
+    stages = [TrainConfig.from_dict(yaml.safe_load((root / name).read_text()), root)
+              for name in ("train_embedded_stage1.yaml", "train_embedded_stage2.yaml", "train_embedded.yaml")]
+    for prev, cur in zip(stages, stages[1:]):
+        assert cur.init == str(Path(prev.out) / "last.safetensors")
+    assert stages[-1].network["human"]["image_refine"] > 0
+    train_seeds = {e["synth"]["seed"] for s in stages for e in s.train_sets}
+    val_seeds = {e["synth"]["seed"] for s in stages for e in s.val_sets}
     assert train_seeds and val_seeds and not train_seeds & val_seeds
+
+
+def test_a_trained_model_extended_with_image_refinement_predicts_as_before(tmp_path):
+    # Stage 3 of the embedded recipe: `init` + `network: {human: {image_refine: C}}` keeps every
+    # trained weight and adds the refiner with zero output layers, so training resumes from
+    # exactly the start model's predictions.
+    from hamst3r_ros.model.checkpoints import save_hamst3r
+    from hamst3r_ros.model.hamst3r import build_model
+    from hamst3r_ros.train.loop import build_network, forward
+
+    base = build_model("hamst3r_tiny", seed=3).net.eval()
+    save_hamst3r(base, tmp_path / "base")
+    cfg = TrainConfig.from_dict(dict(init=str(tmp_path / "base.safetensors"), train_sets=[{"path": "x"}],
+                                     network={"name": "hamst3r_tiny", "human": {"image_refine": 8}}))
+    net = build_network(cfg).eval()
+    assert net.cfg.human.image_refine == 8 and net.cfg.human.num_queries == base.cfg.human.num_queries
+    g = torch.Generator().manual_seed(0)
+    img1, img2 = (torch.rand(2, 3, 32, 48, generator=g) * 2 - 1 for _ in range(2))
+    with torch.no_grad():
+        a, b = forward(net, img1, img2, False)[2], forward(base, img1, img2, False)[2]
+    for k in b:
+        if k.startswith("mask_logits"):  # now at stride 2: the old stride-4 logits, resampled
+            assert a[k].shape[-2:] == (16, 24)
+            b[k] = torch.nn.functional.interpolate(b[k], size=(16, 24), mode="bilinear", align_corners=False)
+            torch.testing.assert_close(a[k], b[k], rtol=1e-5, atol=1e-5)
+        else:
+            torch.testing.assert_close(a[k], b[k], rtol=0, atol=0)
+    with pytest.raises(ValueError, match="network.human"):
+        build_network(TrainConfig.from_dict(dict(init=str(tmp_path / "base.safetensors"), train_sets=[{"path": "x"}],
+                                                 network={"human": {"image_refin": 8}})))
 
 
 def test_the_full_scale_recipe_parses():

@@ -55,6 +55,13 @@ class HumanHeadsConfig:
         mask_stride: pixels per mask-embedding cell (mask logits are upsampled bilinearly
             from H/mask_stride x W/mask_stride to full resolution); divides the patch size.
         body_model: body template the DensePose coordinates live on (e.g. "anny", "smpl").
+        image_refine: channels of the optional image-guided refinement (0 = off, the paper's
+            token-only heads). When > 0, a small convolutional stem reads each image once (at
+            the mask stride with this many channels, and at stride 2 with half as many), and
+            per decoder side its features are fused with the last tokens to add residuals, at
+            stride 2, to the DensePose / body-mask outputs and to the instance pixel
+            embeddings: sharp person boundaries when people are only 1-3 patches wide. Its output layers start at zero, so a trained model extended with
+            it predicts exactly as before until fine-tuned.
     """
 
     num_queries: int = 16
@@ -64,6 +71,12 @@ class HumanHeadsConfig:
     mask_dim: int = 64
     mask_stride: int = 4
     body_model: str = "anny"
+    image_refine: int = 0
+
+    def __post_init__(self) -> None:
+        if self.image_refine < 0 or self.image_refine % 2:
+            raise ValueError(f"HumanHeadsConfig.image_refine: expected 0 (off) or an even number of channels, "
+                             f"found {self.image_refine}")
 
 
 @dataclass

@@ -56,12 +56,15 @@ class ImageFeatures:
         emb: (N, C_dec) ``decoder_embed(enc)``.
         grid: (h, w) token grid.
         image_hw: (H, W) network input size, pixels.
+        stem: human-head stem features (``image_refine`` > 0): ((C, H/s, W/s), (C/2, H/2, W/2)),
+            else None.
     """
 
     enc: torch.Tensor
     emb: torch.Tensor
     grid: Grid
     image_hw: tuple[int, int]
+    stem: Optional[tuple[torch.Tensor, torch.Tensor]] = None
 
 
 class Hamst3rModel(nn.Module):
@@ -149,9 +152,10 @@ class Hamst3rModel(nn.Module):
             with self._autocast():
                 enc = self.net.encode(batch)
                 emb = self.net.embed(enc)
+            stem = self.net.image_features(batch)
             grid = self.net.grid_of(hw)
             for n, k in enumerate(idx):
-                out[k] = ImageFeatures(enc[n], emb[n], grid, hw)
+                out[k] = ImageFeatures(enc[n], emb[n], grid, hw, None if stem is None else tuple(x[n] for x in stem))
         return out  # type: ignore[return-value]
 
     # ------------------------------------------------------------------ decode
@@ -189,7 +193,11 @@ class Hamst3rModel(nn.Module):
                 e2 = torch.stack([feats[j].enc for j in j_s[sl]])
                 d1 = [None if t is None else t[sl] for t in dec1]
                 d2 = [None if t is None else t[sl] for t in dec2]
-                res1, res2, hum = self.net.run_heads(e1, d1, g1, e2, d2, g2)
+                s1 = s2 = None
+                if feats[i_s[0]].stem is not None:
+                    s1 = tuple(torch.stack(x) for x in zip(*(feats[i].stem for i in i_s[sl])))
+                    s2 = tuple(torch.stack(x) for x in zip(*(feats[j].stem for j in j_s[sl])))
+                res1, res2, hum = self.net.run_heads(e1, d1, g1, e2, d2, g2, stem1=s1, stem2=s2)
                 yield idx[sl], res1, res2, hum, (d1 if keep_tokens else None), (d2 if keep_tokens else None)
 
     def decode_pairs(self, feats: Sequence[ImageFeatures], pairs: Sequence[tuple[int, int]],
@@ -241,14 +249,19 @@ def build_model(config: Union[dict, str, NetConfig], device="cpu", seed: Optiona
                 autocast_bf16: Optional[bool] = None) -> Hamst3rModel:
     """A randomly initialised model from a config: a :class:`NetConfig`, its JSON dict (as in
     our checkpoint's ``network`` entry), a name from :data:`.config.NAMED_CONFIGS`, or
-    ``{"name": <named config>, <field>: <override>, ...}``."""
+    ``{"name": <named config>, <field>: <override>, ...}`` (a ``human`` dict overrides only
+    the head fields it names)."""
     if isinstance(config, str):
         cfg = named_config(config)
     elif isinstance(config, NetConfig):
         cfg = config
     elif isinstance(config, dict) and "name" in config:
         base = named_config(config["name"]).to_json()
-        base.update({k: v for k, v in config.items() if k != "name"})
+        for k, v in config.items():
+            if k == "human" and isinstance(v, dict) and isinstance(base.get("human"), dict):
+                base["human"] = {**base["human"], **v}  # override some head fields, keep the rest
+            elif k != "name":
+                base[k] = v
         cfg = NetConfig.from_json(base)
     elif isinstance(config, dict):
         cfg = NetConfig.from_json(config)

@@ -42,6 +42,20 @@ def pair_forward(net: nn.Module, img1: torch.Tensor, img2: torch.Tensor):
     return res1, res2
 
 
+def human_image_features(net: nn.Module, img: torch.Tensor) -> Optional[tuple[torch.Tensor, torch.Tensor]]:
+    """(B, 3, H, W) in [-1, 1] -> the human heads' stem features (coarse, fine) (see
+    ``ImageStem``), computed in float32; None when the network has no human heads or they read
+    tokens only."""
+    if not net.has_human_heads or not net.human_heads.uses_image:
+        return None
+    with torch.autocast(device_type=img.device.type, enabled=False):
+        return net.human_heads.image_features(img.float())
+
+
+def _f32(t: Optional[tuple]) -> Optional[tuple]:
+    return None if t is None else tuple(x.float() for x in t)
+
+
 class PairNet(nn.Module):
     """CroCo-style pair network (MASt3R / DUSt3R)."""
 
@@ -104,19 +118,27 @@ class PairNet(nn.Module):
         r2 = r1 if grid2 == grid1 else self.rope(grid2, hd, x1.device)
         return run_decoder(self.dec_blocks, self.dec_blocks2, self.dec_norm, x1, x2, r1, r2, keep)
 
+    def image_features(self, img: torch.Tensor) -> Optional[tuple[torch.Tensor, torch.Tensor]]:
+        """Per-image input of the human heads' refinement (see :func:`human_image_features`)."""
+        return human_image_features(self, img)
+
     def run_heads(self, enc1: torch.Tensor, dec1: list[torch.Tensor], grid1: Grid,
                   enc2: torch.Tensor, dec2: list[torch.Tensor], grid2: Grid,
-                  human: bool = True) -> tuple[dict[str, torch.Tensor], dict[str, torch.Tensor], Optional[dict]]:
+                  human: bool = True, stem1: Optional[tuple] = None,
+                  stem2: Optional[tuple] = None) -> tuple[dict[str, torch.Tensor], dict[str, torch.Tensor], Optional[dict]]:
         """Heads in float32 on ``[enc] + dec`` per view; returns (res1, res2, human outputs or None).
 
         Human mask logits come at the mask-embedding resolution (see ``InstanceHead``).
+        ``stem1``/``stem2``: :meth:`image_features` of each view's image, needed by human
+        heads with ``image_refine`` > 0.
         """
         d1 = [None if t is None else t.float() for t in [enc1] + dec1]
         d2 = [None if t is None else t.float() for t in [enc2] + dec2]
         with torch.autocast(device_type=d1[0].device.type, enabled=False):
             res1 = self.downstream_head1(d1, grid1)
             res2 = self.downstream_head2(d2, grid2)
-            hum = self.human_heads(d1[-1], grid1, d2[-1], grid2, full_res=False) if (human and self.has_human_heads) else None
+            hum = (self.human_heads(d1[-1], grid1, d2[-1], grid2, False, _f32(stem1), _f32(stem2))
+                   if (human and self.has_human_heads) else None)
         res2["pts3d_in_other_view"] = res2.pop("pts3d")
         return res1, res2, hum
 
@@ -174,12 +196,17 @@ class DunePairNet(nn.Module):
     def decode(self, x1, grid1, x2, grid2, keep: Optional[set[int]] = None):
         return self.mast3r.decode(x1, grid1, x2, grid2, keep)
 
-    def run_heads(self, enc1, dec1, grid1, enc2, dec2, grid2, human: bool = True):
+    def image_features(self, img: torch.Tensor) -> Optional[tuple[torch.Tensor, torch.Tensor]]:
+        """Per-image input of the human heads' refinement (see :func:`human_image_features`)."""
+        return human_image_features(self, img)
+
+    def run_heads(self, enc1, dec1, grid1, enc2, dec2, grid2, human: bool = True, stem1=None, stem2=None):
         res1, res2, _ = self.mast3r.run_heads(enc1, dec1, grid1, enc2, dec2, grid2, human=False)
         hum = None
         if human and self.has_human_heads:
             with torch.autocast(device_type=enc1.device.type, enabled=False):
-                hum = self.human_heads(dec1[-1].float(), grid1, dec2[-1].float(), grid2, full_res=False)
+                hum = self.human_heads(dec1[-1].float(), grid1, dec2[-1].float(), grid2, False,
+                                       _f32(stem1), _f32(stem2))
         return res1, res2, hum
 
     def forward(self, img1: torch.Tensor, img2: torch.Tensor):

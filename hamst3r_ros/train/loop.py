@@ -139,20 +139,26 @@ def build_network(cfg: TrainConfig) -> torch.nn.Module:
     if cfg.init is None:
         return build_model(cfg.network, seed=cfg.seed).net
     base = load_checkpoint(cfg.init, cfg.init_encoder)
-    if base.has_human_heads:
-        return base
     net_cfg: NetConfig = base.cfg
-    if net_cfg.human is None:
-        # ``network: {human: {...}}`` sizes the new heads; otherwise HumanHeadsConfig's defaults.
-        spec = cfg.network.get("human", {}) if isinstance(cfg.network, dict) else {}
-        human = HumanHeadsConfig(**spec)
-        net_cfg = NetConfig.from_json({**net_cfg.to_json(), "human": asdict(human)})
+    # ``network: {human: {...}}`` sizes new heads (else HumanHeadsConfig's defaults), or
+    # overrides fields of the start checkpoint's heads, e.g. ``image_refine`` to add the
+    # refinement to a trained model (its new layers start fresh, see HumanHeadsConfig).
+    spec = cfg.network.get("human", {}) if isinstance(cfg.network, dict) else {}
+    human = asdict(net_cfg.human) if net_cfg.human is not None else {}
+    if net_cfg.human is not None and all(human.get(k) == v for k, v in spec.items()):
+        return base
+    try:
+        human = asdict(HumanHeadsConfig(**{**human, **spec}))
+    except TypeError as e:
+        raise ValueError(f"{cfg.init}: network.human: {e}; expected fields of HumanHeadsConfig") from None
+    net_cfg = NetConfig.from_json({**net_cfg.to_json(), "human": human})
     torch.manual_seed(cfg.seed)
     net = build_net(net_cfg)
     missing, unexpected = net.load_state_dict(base.state_dict(), strict=False)
     bad = [k for k in missing if not k.startswith("human_heads.")]
     if bad or unexpected:
-        raise ValueError(f"{cfg.init}: cannot extend with human heads: missing {bad[:5]}, unexpected {unexpected[:5]}")
+        raise ValueError(f"{cfg.init}: cannot extend with human heads {spec}: missing {bad[:5]}, "
+                         f"unexpected {unexpected[:5]}")
     return net
 
 
@@ -170,14 +176,18 @@ class StepLosses:
 
 
 def forward(net: torch.nn.Module, img1: torch.Tensor, img2: torch.Tensor, train_encoder: bool):
-    """Pair forward with gradients: (res1, res2, human dict or None); both views same size."""
+    """Pair forward with gradients: (res1, res2, human dict or None)."""
     g = net.grid_of(img1.shape[-2:])
     g2 = net.grid_of(img2.shape[-2:])
     with torch.set_grad_enabled(train_encoder and torch.is_grad_enabled()):
-        e = net.encode(torch.cat([img1, img2]))  # one encoder batch for both views
-    e1, e2 = e[: len(img1)], e[len(img1):]
+        if img1.shape == img2.shape:
+            e = net.encode(torch.cat([img1, img2]))  # one encoder batch for both views
+            e1, e2 = e[: len(img1)], e[len(img1):]
+        else:
+            e1, e2 = net.encode(img1), net.encode(img2)
     dec1, dec2 = net.decode(net.embed(e1), g, net.embed(e2), g2)
-    return net.run_heads(e1, dec1, g, e2, dec2, g2, human=True)
+    return net.run_heads(e1, dec1, g, e2, dec2, g2, human=True,
+                         stem1=net.image_features(img1), stem2=net.image_features(img2))
 
 
 def _ids_at(ids: torch.Tensor, hw) -> torch.Tensor:
