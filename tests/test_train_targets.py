@@ -45,3 +45,35 @@ def test_occluded_points_do_not_match():
     t = pair_targets(d_i, d_j, K, K, T_i, T_j)
     assert len(t.matches) == 0
     assert transform(np.eye(4), t.pts_i).shape == (30, 40, 3)
+
+
+def test_hue_rotation_keeps_greys_and_turns_colours():
+    from hamst3r_ros.train.data import hue_rotation
+
+    np.testing.assert_allclose(hue_rotation(0.0), np.eye(3), atol=1e-6)
+    np.testing.assert_allclose(hue_rotation(2 * np.pi), np.eye(3), atol=1e-6)
+    grey = np.array([0.3, 0.3, 0.3], np.float32)
+    np.testing.assert_allclose(grey @ hue_rotation(1.3).T, grey, atol=1e-6)
+    red = np.array([0.8, 0.1, 0.1], np.float32)
+    turned = red @ hue_rotation(np.pi).T
+    assert turned[0] < turned[1] and turned[0] < turned[2]  # red -> cyan
+    luma = np.array([0.299, 0.587, 0.114])
+    assert abs(turned @ luma - red @ luma) < 1e-5  # brightness kept
+
+
+def test_hue_jitter_recolours_both_views_of_a_pair_alike():
+    from types import SimpleNamespace
+
+    from hamst3r_ros.train.data import pair_item
+
+    rng = np.random.default_rng(0)
+    h, w = 30, 40
+    cam = SimpleNamespace(image=rng.integers(0, 256, (h, w, 3), dtype=np.uint8), depth=np.full((h, w), 2.0),
+                          instance=np.zeros((h, w), np.int32), body_coords=np.full((h, w, 3), np.nan),
+                          body_mask=np.zeros((h, w), bool), K=_K(), T_fixed_cam=np.eye(4))
+    plain = pair_item(cam, cam, ((0, 0), (0, 0)), (w, h), np.random.default_rng(1), 0.0, 64, 0.0)
+    assert np.array_equal(plain[0], plain[1])
+    for seed in range(3):
+        item = pair_item(cam, cam, ((0, 0), (0, 0)), (w, h), np.random.default_rng(seed), 0.0, 64, 0.5)
+        np.testing.assert_allclose(item[0], item[1])  # one rotation per pair
+        assert not np.allclose(item[0], plain[0], atol=1e-2)

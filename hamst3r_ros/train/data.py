@@ -4,7 +4,7 @@ A pair is two cameras of one frame set, or two cameras of nearby frame sets (``m
 of the same recording, as in the paper (multi-camera setups and closely spaced video
 frames). Augmentation: a random crop whose size is drawn per batch from ``crop_sizes``
 (landscape and portrait aspect ratios; each a multiple of the patch size), colour jitter
-(brightness, contrast, saturation) per image. Intrinsics follow the crop.
+(brightness, contrast, saturation) per image, optional hue rotation per pair. Intrinsics follow the crop.
 
 Each dataset is flagged human-centric (all heads supervised) or geometry-only (pointmap and
 matching only); ``human_ratio`` sets how often a batch is drawn from the human-centric ones.
@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Sequence
+from typing import Optional, Sequence
 
 import numpy as np
 import torch
@@ -55,9 +55,22 @@ class PairBatch:
     depth1: torch.Tensor
 
 
-def _jitter(img: np.ndarray, rng: np.random.Generator, strength: float) -> np.ndarray:
-    """Colour jitter on a uint8 image -> float32 in [0, 1]."""
+_RGB_TO_YIQ = np.array([[0.299, 0.587, 0.114], [0.596, -0.274, -0.322], [0.211, -0.523, 0.312]])
+
+
+def hue_rotation(angle: float) -> np.ndarray:
+    """(3, 3) matrix M rotating hue by ``angle`` radians (about the YIQ luma axis): rgb @ M.T."""
+    c, s = np.cos(angle), np.sin(angle)
+    rot = np.array([[1.0, 0.0, 0.0], [0.0, c, -s], [0.0, s, c]])
+    return (np.linalg.inv(_RGB_TO_YIQ) @ rot @ _RGB_TO_YIQ).astype(np.float32)
+
+
+def _jitter(img: np.ndarray, rng: np.random.Generator, strength: float,
+            hue: Optional[np.ndarray] = None) -> np.ndarray:
+    """Colour jitter on a uint8 image -> float32 in [0, 1]; ``hue``: a :func:`hue_rotation`."""
     x = img.astype(np.float32) / 255.0
+    if hue is not None:
+        x = np.clip(x @ hue.T, 0, 1)
     if strength <= 0:
         return x
     b = 1 + rng.uniform(-strength, strength)
@@ -91,6 +104,10 @@ class PairSampler:
             both kinds exist).
         max_frame_gap: pairs may join frame sets up to this many frames apart.
         colour_jitter: strength of brightness/contrast/saturation jitter (0 = off).
+        hue_jitter: a pair's two images get one hue rotation, uniform in +-hue_jitter turns
+            (0 = off, 0.5 = any hue): our synthetic people wear a few hundred random
+            clothing colours in all, and a small network learns those colours instead of
+            the human shape. One rotation per pair keeps the views consistent.
         seed: random seed (batches are reproducible).
         cache: keep decoded frame sets in memory (datasets are small).
         max_matches: correspondences sampled per pair for the matching loss.
@@ -98,7 +115,7 @@ class PairSampler:
 
     def __init__(self, datasets: Sequence[tuple[str | Path, bool]], crop_sizes: Sequence[tuple[int, int]],
                  human_ratio: float = 0.5, max_frame_gap: int = 2, colour_jitter: float = 0.2, seed: int = 0,
-                 cache: bool = True, max_matches: int = 1024):
+                 cache: bool = True, max_matches: int = 1024, hue_jitter: float = 0.0):
         if not datasets:
             raise ValueError("PairSampler: no datasets given")
         self.sets = [(SyntheticDataset(p), bool(h)) for p, h in datasets]
@@ -112,6 +129,7 @@ class PairSampler:
         self.human_ratio = float(human_ratio)
         self.max_frame_gap = int(max_frame_gap)
         self.colour_jitter = float(colour_jitter)
+        self.hue_jitter = float(hue_jitter)
         self.rng = np.random.default_rng(seed)
         self.max_matches = int(max_matches)
         self._cache: dict[tuple[int, int], object] | None = {} if cache else None
@@ -157,11 +175,11 @@ class PairSampler:
             H, W = cam.depth.shape
             offsets.append((int(self.rng.integers(W - w + 1)), int(self.rng.integers(H - h + 1))))
         return pair_item(fs1.cameras[c1], fs2.cameras[c2], offsets, (w, h), self.rng, self.colour_jitter,
-                         self.max_matches)
+                         self.max_matches, self.hue_jitter)
 
 
 def pair_item(cam1, cam2, offsets, size, rng: np.random.Generator, colour_jitter: float = 0.0,
-              max_matches: int = 1024) -> tuple:
+              max_matches: int = 1024, hue_jitter: float = 0.0) -> tuple:
     """Arrays of one pair (the fields of :class:`PairBatch`, unbatched) from two CameraGT.
 
     ``offsets``: ((x0, y0) of view 1, (x0, y0) of view 2) crop corners; ``size``: (w, h).
@@ -171,8 +189,10 @@ def pair_item(cam1, cam2, offsets, size, rng: np.random.Generator, colour_jitter
         _crop(cam, x0, y0, w, h) for cam, (x0, y0) in zip((cam1, cam2), offsets))
     t = pair_targets(d1, d2, K1, K2, cam1.T_fixed_cam, cam2.T_fixed_cam, max_matches=max_matches, rng=rng)
 
+    hue = hue_rotation(2 * np.pi * rng.uniform(-hue_jitter, hue_jitter)) if hue_jitter > 0 else None
+
     def norm(im):
-        return ((_jitter(im, rng, colour_jitter).transpose(2, 0, 1) - 0.5) / 0.5).astype(np.float32)
+        return ((_jitter(im, rng, colour_jitter, hue).transpose(2, 0, 1) - 0.5) / 0.5).astype(np.float32)
 
     def dp(b):
         return np.nan_to_num(b, nan=0.0).astype(np.float32)

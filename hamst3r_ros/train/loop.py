@@ -55,6 +55,7 @@ class TrainConfig:
     max_frame_gap: int = 2
     max_matches: int = 1024                   # correspondences per pair for InfoNCE
     colour_jitter: float = 0.2
+    hue_jitter: float = 0.0                   # one hue rotation per pair, +- turns (see PairSampler)
     train_encoder: bool = False
     lambda_seg: float = 1.0                   # λ1
     lambda_dp: float = 4.0                    # λ2 (template coords in [0, 1]: small L2 values)
@@ -291,7 +292,7 @@ def train(cfg: TrainConfig, log=print, progress: bool = True) -> dict:
         ensure_dataset(entry, log)
     train_sampler = PairSampler([(s["path"], s.get("human", True)) for s in cfg.train_sets], cfg.crop_sizes,
                                 cfg.human_ratio, cfg.max_frame_gap, cfg.colour_jitter, seed=cfg.seed + start,
-                                max_matches=cfg.max_matches)
+                                max_matches=cfg.max_matches, hue_jitter=cfg.hue_jitter)
     val_sets = cfg.val_sets or cfg.train_sets
 
     def val_sampler():
