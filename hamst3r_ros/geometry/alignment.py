@@ -253,12 +253,13 @@ def mutual_nearest_neighbours(da: np.ndarray, db: np.ndarray, min_similarity: fl
     descriptors (M_a, D) and (M_b, D) by dot product, keeping similarity >= min_similarity."""
     if len(da) == 0 or len(db) == 0:
         return np.zeros(0, int), np.zeros(0, int)
-    sim = da @ db.T
-    ab = sim.argmax(1)
-    ba = sim.argmax(0)
+    # Two products, each reduced along its rows: numpy's argmax down the columns of one
+    # (M_a, M_b) product is strided and was half of an incremental alignment's time.
+    ab = (da @ db.T).argmax(1)
+    ba = (db @ da.T).argmax(1)
     ia = np.nonzero(ba[ab] == np.arange(len(da)))[0]
     ib = ab[ia]
-    keep = sim[ia, ib] >= min_similarity
+    keep = (da[ia] * db[ib]).sum(1) >= min_similarity
     return ia[keep], ib[keep]
 
 
