@@ -97,7 +97,7 @@ def test_config_errors_name_the_problem(tmp_path):
 
 
 def test_the_shipped_recipes_parse():
-    # The embedded model's three-stage recipe is documented in the README: every file must load
+    # The embedded model's four-stage recipe is documented in the README: every file must load
     # as it is (unknown keys are an error), each stage starting from the previous one's output.
     import yaml
 
@@ -105,10 +105,11 @@ def test_the_shipped_recipes_parse():
 
     root = Path(__file__).resolve().parents[1] / "config"
     stages = [TrainConfig.from_dict(yaml.safe_load((root / name).read_text()), root)
-              for name in ("train_embedded_stage1.yaml", "train_embedded_stage2.yaml", "train_embedded.yaml")]
+              for name in ("train_embedded_stage1.yaml", "train_embedded_stage2.yaml", "train_embedded_stage3.yaml",
+                           "train_embedded.yaml")]
     for prev, cur in zip(stages, stages[1:]):
         assert cur.init == str(Path(prev.out) / "last.safetensors")
-    assert stages[-1].network["human"]["image_refine"] > 0
+    assert stages[2].network["human"]["image_refine"] > 0
     train_seeds = {e["synth"]["seed"] for s in stages for e in s.train_sets}
     val_seeds = {e["synth"]["seed"] for s in stages for e in s.val_sets}
     assert train_seeds and val_seeds and not train_seeds & val_seeds

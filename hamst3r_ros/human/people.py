@@ -107,8 +107,10 @@ def pair_agreement(pairs: Sequence[PairPrediction], ids: CrossViewIdentities) ->
     out = {}
     for pid in ids.person_ids:
         images = seen_in.get(pid, set())
-        could = sum(1 for p in pairs if p.i in images or p.j in images)
-        out[pid] = len(found.get(pid, ())) / could if could else 0.0
+        could = {q for q, p in enumerate(pairs) if p.i in images or p.j in images}
+        # Only pairs that could count: a pair may segment someone whose pixels in its images
+        # all went to another person when the labels were resolved (ratio above 1 before).
+        out[pid] = len(found.get(pid, set()) & could) / len(could) if could else 0.0
     return out
 
 
