@@ -52,10 +52,6 @@ def human_image_features(net: nn.Module, img: torch.Tensor) -> Optional[tuple[to
         return net.human_heads.image_features(img.float())
 
 
-def _f32(t: Optional[tuple]) -> Optional[tuple]:
-    return None if t is None else tuple(x.float() for x in t)
-
-
 class PairNet(nn.Module):
     """CroCo-style pair network (MASt3R / DUSt3R)."""
 
@@ -129,15 +125,15 @@ class PairNet(nn.Module):
         """Heads in float32 on ``[enc] + dec`` per view; returns (res1, res2, human outputs or None).
 
         Human mask logits come at the mask-embedding resolution (see ``InstanceHead``).
-        ``stem1``/``stem2``: :meth:`image_features` of each view's image, needed by human
-        heads with ``image_refine`` > 0.
+        ``stem1``/``stem2``: :meth:`image_features` of each view's image (float32), needed by
+        human heads with ``image_refine`` > 0.
         """
         d1 = [None if t is None else t.float() for t in [enc1] + dec1]
         d2 = [None if t is None else t.float() for t in [enc2] + dec2]
         with torch.autocast(device_type=d1[0].device.type, enabled=False):
             res1 = self.downstream_head1(d1, grid1)
             res2 = self.downstream_head2(d2, grid2)
-            hum = (self.human_heads(d1[-1], grid1, d2[-1], grid2, False, _f32(stem1), _f32(stem2))
+            hum = (self.human_heads(d1[-1], grid1, d2[-1], grid2, False, stem1, stem2)
                    if (human and self.has_human_heads) else None)
         res2["pts3d_in_other_view"] = res2.pop("pts3d")
         return res1, res2, hum
@@ -205,8 +201,7 @@ class DunePairNet(nn.Module):
         hum = None
         if human and self.has_human_heads:
             with torch.autocast(device_type=enc1.device.type, enabled=False):
-                hum = self.human_heads(dec1[-1].float(), grid1, dec2[-1].float(), grid2, False,
-                                       _f32(stem1), _f32(stem2))
+                hum = self.human_heads(dec1[-1].float(), grid1, dec2[-1].float(), grid2, False, stem1, stem2)
         return res1, res2, hum
 
     def forward(self, img1: torch.Tensor, img2: torch.Tensor):

@@ -90,7 +90,6 @@ class TrainConfig:
             s["path"] = rel(s["path"])
         if not cfg.train_sets:
             raise ValueError("training config: train_sets is empty; give at least one dataset written by `hamst3r synth`")
-
         return cfg
 
 
@@ -100,7 +99,7 @@ def check_start_files(cfg: TrainConfig) -> None:
         p = getattr(cfg, key)
         if p is not None and not Path(p).is_file():
             raise ValueError(f"training config: {key} {p}: no such file (the checkpoint to start from; "
-                             f"a two-stage recipe needs its first stage trained first)")
+                             f"a staged recipe needs its earlier stages trained first)")
 
 
 def ensure_dataset(entry: dict, log=print) -> None:
