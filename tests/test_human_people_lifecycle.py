@@ -172,3 +172,46 @@ def test_pair_agreement_counts_the_pairs_that_found_a_person():
     # 1: every pair; 2: seen in image 0 only (pairs 0 and 1 could see it), found by one;
     # 3: seen in image 2 (pairs 2 and 3), found by one.
     assert pair_agreement(pairs, ids) == {1: 1.0, 2: 0.5, 3: 0.5}
+
+
+def _fragments(offset, same_image):
+    """Frame-set persons 1 and 2: body-sized point blobs ``offset`` metres apart along x,
+    both found by pair 0 (queries 0 and 1); person 1 labelled in image 0, person 2 in
+    image 1, or also in image 0 when ``same_image``."""
+    from hamst3r_ros.human.densepose import PersonPoints
+    from hamst3r_ros.human.identities import CrossViewIdentities
+
+    rng = np.random.default_rng(7)
+    blob = rng.normal(0, [0.15, 0.15, 0.4], (400, 3)).astype(np.float32) + [2.0, 0.0, 1.0]
+    people = {p: PersonPoints(p, blob + [offset * (p - 1), 0, 0], np.zeros_like(blob), np.ones(len(blob), np.float32))
+              for p in (1, 2)}
+    lab0, lab1 = np.zeros((4, 8), np.int32), np.zeros((4, 8), np.int32)
+    lab0[:, :3] = 1
+    lab1[:, 4:] = 2
+    if same_image:
+        lab0[:, 5:] = 2
+    ids = CrossViewIdentities(assignment={(0, 0): 1, (0, 1): 2}, labels={0: lab0, 1: lab1},
+                              scores={1: 0.9, 2: 0.8}, support={1: 1, 2: 1})
+    return ids, people
+
+
+def test_fragments_seen_by_different_cameras_are_merged_within_the_radius():
+    from hamst3r_ros.human.people import merge_in_3d
+
+    # One person, one camera's fragment 0.5 m off along its rays (a depth error), and the
+    # pair that saw both views segmented each view with a different query.
+    ids, people = _fragments(0.5, same_image=False)
+    assert merge_in_3d(ids, people, merge_distance=0.15, merge_radius=0.6)
+    assert ids.person_ids == [1] and ids.support == {1: 2}
+    assert set(ids.assignment.values()) == {1} and ids.labels[1].max() == 1
+    # The rule off (radius 0): the touching rule alone does not join them (0.5 m apart,
+    # and one pair segmented both).
+    ids, people = _fragments(0.5, same_image=False)
+    assert not merge_in_3d(ids, people, merge_distance=0.15, merge_radius=0.0)
+    # Farther apart than the radius: two people.
+    ids, people = _fragments(0.8, same_image=False)
+    assert not merge_in_3d(ids, people, merge_distance=0.15, merge_radius=0.6)
+    # Both in one image: two people, however close.
+    ids, people = _fragments(0.3, same_image=True)
+    assert not merge_in_3d(ids, people, merge_distance=0.15, merge_radius=0.6)
+    assert ids.person_ids == [1, 2]

@@ -104,7 +104,11 @@ class AnnyFitBody:
         coeffs = a._get_phenotype_blendshape_coefficients(
             shape.to(dt), torch.zeros(B, len(a.local_change_labels), dtype=dt, device=dev),
             torch.zeros(B, 0, dtype=dt, device=dev))
-        return a.get_rest_model(coeffs)
+        rest = dict(a.get_rest_model(coeffs))
+        # The reference bone poses (identity deltas) depend on the shape only; the joint
+        # orientations are expressed relative to them (see _pose_subset).
+        _, rest["zero_bone_poses"] = a.get_bone_transforms(None, rest["rest_bone_poses"])
+        return rest
 
     def _pose_subset(self, shape, full_pose, vertex_ids, rest=None):
         """``AnnyBody.forward`` (T_world_body = I) skinning only ``vertex_ids``.
@@ -130,7 +134,7 @@ class AnnyFitBody:
         rest_v = rest["rest_vertices"][:, vertex_ids]
         verts = dense_linear_blend_skinning(rest_v.expand(B, -1, -1), a.dense_vertex_bone_weights[vertex_ids], transforms)
         idx = self.body.smpl_bone_indices
-        _, zero_poses = a.get_bone_transforms(None, rest["rest_bone_poses"])
+        zero_poses = rest["zero_bone_poses"]
         joints = bone_poses[:, idx, :3, 3] @ C.T
         rots = C @ bone_poses[:, idx, :3, :3] @ zero_poses[:, idx, :3, :3].expand(B, -1, -1, -1).transpose(-1, -2) @ C.T
         return verts @ C.T, joints, rots

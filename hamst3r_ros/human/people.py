@@ -43,6 +43,9 @@ class PeopleConfig:
         merge_distance: a frame-set person whose points lie within this distance (median,
             metres) of another person's points, where no pair saw both side by side, is the
             same person (see ``merge_in_3d``).
+        merge_radius: two frame-set persons that appear in no common image and whose
+            centres (median point) are within this distance, metres, are one person seen
+            by different cameras (see ``merge_in_3d``). 0 turns the rule off.
         min_pair_agreement: a person must be segmented by at least this fraction of the
             decoded pairs that contain an image they appear in (0 = keep everyone). Every
             such pair sees them, so a real person is found by most; the inconsistent ghosts
@@ -60,6 +63,7 @@ class PeopleConfig:
     max_points: int = 3000
     min_points: int = 50
     merge_distance: float = 0.15
+    merge_radius: float = 0.6
     min_pair_agreement: float = 0.5
     fit_after_sets: int = 1
 
@@ -114,17 +118,29 @@ def pair_agreement(pairs: Sequence[PairPrediction], ids: CrossViewIdentities) ->
     return out
 
 
-def merge_in_3d(ids: CrossViewIdentities, people: Mapping[int, PersonPoints], merge_distance: float) -> bool:
+def merge_in_3d(ids: CrossViewIdentities, people: Mapping[int, PersonPoints], merge_distance: float,
+                merge_radius: float = 0.0) -> bool:
     """Join persons that 2D overlap could not link but that stand in the same place.
 
     2D unification links two pairs' masks only through an image both pairs contain; with a
     sparse pair graph (large rigs), or a sliver of a person (a foot and a head at image
-    edges) whose ragged masks overlap too little, one person can end up with two ids. In
-    the fused 3D points they coincide. Two persons are merged when the smaller one's points
-    lie on the other's (median nearest-point distance within ``merge_distance``), their
-    medians are within 1 m, and no single pair segmented both (a pair's queries are
-    distinct people). Edits ``ids`` in place (labels, assignment, scores,
-    support; the surviving id is the smaller). Returns whether anything was merged.
+    edges) whose ragged masks overlap too little, one person can end up with two ids. Two
+    rules join them, both for persons whose medians are within 1 m:
+
+    - *touching*: the smaller one's points lie on the other's (median nearest-point
+      distance within ``merge_distance``) and no single pair segmented both (a pair's
+      queries are distinct people);
+    - *seen apart* (``merge_radius`` > 0): they appear in no common image and their
+      medians are within ``merge_radius``. One image cannot show a person twice, so two
+      persons of one image are distinct; persons of disjoint images have no 2D evidence
+      between them, only 3D. Each camera sees one side of a body, and a network's depth
+      error moves a fragment along that camera's rays, so one person's fragments from
+      different cameras land apart: with the embedded model (depth AbsRel 0.27) by
+      0.5-0.6 m at 3 m, and a pair often segments such a person in one of its views only,
+      with different queries in each. The pair rule is therefore not applied here.
+
+    Edits ``ids`` in place (labels, assignment, scores, support; the surviving id is the
+    smaller). Returns whether anything was merged.
     """
     pids = sorted(p for p in people if len(people[p]))
     if len(pids) < 2:
@@ -144,6 +160,11 @@ def merge_in_3d(ids: CrossViewIdentities, people: Mapping[int, PersonPoints], me
     pairs_of: dict[int, set[int]] = {}
     for (pair_idx, _), pid in ids.assignment.items():
         pairs_of.setdefault(pid, set()).add(pair_idx)
+    images_of: dict[int, set[int]] = {p: set() for p in pids}
+    for k, lab in ids.labels.items():
+        for pid in np.unique(lab):
+            if int(pid) in images_of:
+                images_of[int(pid)].add(k)
     root = {p: p for p in pids}
     members = {p: {p} for p in pids}
     # Only people within a body's size of each other are candidates (cheap pre-filter).
@@ -153,15 +174,18 @@ def merge_in_3d(ids: CrossViewIdentities, people: Mapping[int, PersonPoints], me
     for d, p, q in cands:
         if d > 1.0:
             break
-        if gap(p, q) > merge_distance:
-            continue
         rp, rq = root[p], root[q]
         if rp == rq:
             continue
-        seen_p = set().union(*(pairs_of.get(m, set()) for m in members[rp]))
-        seen_q = set().union(*(pairs_of.get(m, set()) for m in members[rq]))
-        if seen_p & seen_q:
-            continue
+        images_p = set().union(*(images_of[m] for m in members[rp]))
+        images_q = set().union(*(images_of[m] for m in members[rq]))
+        if not (d <= merge_radius and not images_p & images_q):
+            if gap(p, q) > merge_distance:
+                continue
+            seen_p = set().union(*(pairs_of.get(m, set()) for m in members[rp]))
+            seen_q = set().union(*(pairs_of.get(m, set()) for m in members[rq]))
+            if seen_p & seen_q:
+                continue
         keep, drop = min(rp, rq), max(rp, rq)
         members[keep] |= members.pop(drop)
         for m in members[keep]:
@@ -224,7 +248,7 @@ class PeopleEstimator:
         ids = unify_instance_ids(pairs, cfg.score_threshold, cfg.mask_threshold, cfg.iou_threshold)
         dp = aggregate_densepose(pairs)
         people = person_points(points, ids.labels, dp, confidence, cfg.body_threshold, cfg.max_points)
-        if merge_in_3d(ids, people, cfg.merge_distance):
+        if merge_in_3d(ids, people, cfg.merge_distance, cfg.merge_radius):
             people = person_points(points, ids.labels, dp, confidence, cfg.body_threshold, cfg.max_points)
         t1 = time.perf_counter()
 
