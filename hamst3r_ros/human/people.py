@@ -135,7 +135,7 @@ def merge_in_3d(ids: CrossViewIdentities, people: Mapping[int, PersonPoints], me
       persons of one image are distinct; persons of disjoint images have no 2D evidence
       between them, only 3D. Each camera sees one side of a body, and a network's depth
       error moves a fragment along that camera's rays, so one person's fragments from
-      different cameras land apart: with the embedded model (depth AbsRel 0.27) by
+      different cameras land apart: with the embedded model (depth AbsRel ~0.25) by
       0.5-0.6 m at 3 m, and a pair often segments such a person in one of its views only,
       with different queries in each. The pair rule is therefore not applied here.
 
