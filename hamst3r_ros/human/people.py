@@ -98,16 +98,22 @@ def colour_histogram(pixels: np.ndarray, bins: int = 4) -> np.ndarray:
     return h / max(h.sum(), 1.0)
 
 
-def pair_agreement(pairs: Sequence[PairPrediction], ids: CrossViewIdentities) -> dict[int, float]:
-    """Person id -> (pairs that segmented them) / (pairs containing an image they appear in)."""
-    found: dict[int, set[int]] = {}
-    for (pair_idx, _), pid in ids.assignment.items():
-        found.setdefault(pid, set()).add(pair_idx)
+def person_images(ids: CrossViewIdentities) -> dict[int, set[int]]:
+    """Person id -> the images whose label map holds at least one of their pixels."""
     seen_in: dict[int, set[int]] = {}
     for k, lab in ids.labels.items():
         for pid in np.unique(lab):
             if pid > 0:
                 seen_in.setdefault(int(pid), set()).add(k)
+    return seen_in
+
+
+def pair_agreement(pairs: Sequence[PairPrediction], ids: CrossViewIdentities) -> dict[int, float]:
+    """Person id -> (pairs that segmented them) / (pairs containing an image they appear in)."""
+    found: dict[int, set[int]] = {}
+    for (pair_idx, _), pid in ids.assignment.items():
+        found.setdefault(pid, set()).add(pair_idx)
+    seen_in = person_images(ids)
     out = {}
     for pid in ids.person_ids:
         images = seen_in.get(pid, set())
@@ -160,11 +166,7 @@ def merge_in_3d(ids: CrossViewIdentities, people: Mapping[int, PersonPoints], me
     pairs_of: dict[int, set[int]] = {}
     for (pair_idx, _), pid in ids.assignment.items():
         pairs_of.setdefault(pid, set()).add(pair_idx)
-    images_of: dict[int, set[int]] = {p: set() for p in pids}
-    for k, lab in ids.labels.items():
-        for pid in np.unique(lab):
-            if int(pid) in images_of:
-                images_of[int(pid)].add(k)
+    images_of = person_images(ids)
     root = {p: p for p in pids}
     members = {p: {p} for p in pids}
     # Only people within a body's size of each other are candidates (cheap pre-filter).
@@ -177,9 +179,10 @@ def merge_in_3d(ids: CrossViewIdentities, people: Mapping[int, PersonPoints], me
         rp, rq = root[p], root[q]
         if rp == rq:
             continue
-        images_p = set().union(*(images_of[m] for m in members[rp]))
-        images_q = set().union(*(images_of[m] for m in members[rq]))
-        if not (d <= merge_radius and not images_p & images_q):
+        images_p = set().union(*(images_of.get(m, set()) for m in members[rp]))
+        images_q = set().union(*(images_of.get(m, set()) for m in members[rq]))
+        seen_apart = d <= merge_radius and not images_p & images_q
+        if not seen_apart:  # then only the touching rule can join them
             if gap(p, q) > merge_distance:
                 continue
             seen_p = set().union(*(pairs_of.get(m, set()) for m in members[rp]))
