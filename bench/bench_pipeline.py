@@ -11,6 +11,8 @@ and how many people the pipeline tracked against how many are visible.
 
 Without ``--checkpoint`` it runs the embedded default model. ``--compare FILE`` runs a
 second checkpoint on the same frame sets, after the first, and prints both tables.
+``--body-fit-every 1 2`` runs each value of the node's ``body_fit_every`` in turn (bodies
+fitted on every n-th frame set), likewise on the same frame sets.
 """
 from __future__ import annotations
 
@@ -26,8 +28,10 @@ from hamst3r_ros.synthetic.scene import SceneConfig, SyntheticScene
 STAGES = ("preprocess", "encode", "decode", "align", "humans", "fuse")
 
 
-def run(checkpoint: str, framesets, extrinsics, warmup: int) -> tuple[dict[str, np.ndarray], np.ndarray, list]:
-    pipe = Hamst3rPipeline.from_config(PipelineConfig(checkpoint=checkpoint, device="cpu", extrinsics=extrinsics))
+def run(checkpoint: str, framesets, extrinsics, warmup: int,
+        body_fit_every: int = 1) -> tuple[dict[str, np.ndarray], np.ndarray, list]:
+    pipe = Hamst3rPipeline.from_config(PipelineConfig(checkpoint=checkpoint, device="cpu", extrinsics=extrinsics,
+                                                      body_fit_every=body_fit_every))
     timings: dict[str, list[float]] = {s: [] for s in STAGES + ("total",)}
     tracked = []
     for k, (fs, gt) in enumerate(framesets):
@@ -68,6 +72,8 @@ def main() -> None:
     ap.add_argument("--warmup", type=int, default=4, help="first sets left out of the table (cold start)")
     ap.add_argument("--threads", type=int, default=2, help="torch CPU threads")
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--body-fit-every", type=int, nargs="+", default=[1],
+                    help="node parameter body_fit_every; several values run one after the other (default 1)")
     args = ap.parse_args()
     if args.sets <= args.warmup:
         ap.error(f"--sets ({args.sets}) must exceed --warmup ({args.warmup})")
@@ -80,8 +86,9 @@ def main() -> None:
     print(f"{args.cameras} cameras {args.width}x{args.height}, {args.people} people at {args.fps} sets/s, "
           f"{args.sets - args.warmup} timed sets, {args.threads} threads")
     for name in [args.checkpoint] + ([args.compare] if args.compare is not None else []):
-        t, tracked, _ = run(name, framesets, extrinsics, args.warmup)
-        print(table(name or "embedded", t, tracked))
+        for every in args.body_fit_every:
+            t, tracked, _ = run(name, framesets, extrinsics, args.warmup, every)
+            print(table(f"{name or 'embedded'}, body_fit_every {every}", t, tracked))
 
 
 if __name__ == "__main__":

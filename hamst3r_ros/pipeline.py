@@ -47,6 +47,7 @@ class PipelineConfig:
         fit_bodies: fit a body model per person (needs a model with human heads).
         body_model: 'anny' (default, free) or 'smpl' (needs ``smpl_model``).
         smpl_model: path of the licensed SMPL model file (.npz) when body_model is 'smpl'.
+        body_fit_every: fit bodies on every n-th frame set (see PeopleConfig.fit_every).
         extrinsics: camera name -> (4, 4) known pose of its optical frame in the fixed frame.
         extrinsics_fixed: hold known extrinsics exactly (True) or as soft priors.
         min_confidence, voxel_size, max_points: fusion bounds (see FusionOptions).
@@ -60,6 +61,7 @@ class PipelineConfig:
     fit_bodies: bool = True
     body_model: str = "anny"
     smpl_model: str = ""
+    body_fit_every: int = 1
     extrinsics: dict[str, np.ndarray] = field(default_factory=dict)
     extrinsics_fixed: bool = True
     min_confidence: float = 1.5
@@ -79,7 +81,7 @@ def resolve_device(name: str) -> torch.device:
 def _build_people(cfg: PipelineConfig, device: torch.device, model_body: Optional[str]):
     from hamst3r_ros.human.body_fit import BodyFitter
     from hamst3r_ros.human.fit_bodies import AnnyFitBody, SmplFitBody
-    from hamst3r_ros.human.people import PeopleEstimator
+    from hamst3r_ros.human.people import PeopleConfig, PeopleEstimator
 
     if model_body and model_body != cfg.body_model:
         # DensePose coordinates live on the template the heads were trained with: fitting
@@ -95,7 +97,9 @@ def _build_people(cfg: PipelineConfig, device: torch.device, model_body: Optiona
         body = SmplFitBody(cfg.smpl_model, device=device)
     else:
         raise ValueError(f"body_model {cfg.body_model!r}: expected 'anny' or 'smpl'")
-    return PeopleEstimator(BodyFitter(body))
+    if cfg.body_fit_every < 1:
+        raise ValueError(f"body_fit_every {cfg.body_fit_every!r}: expected an integer >= 1")
+    return PeopleEstimator(BodyFitter(body), config=PeopleConfig(fit_every=cfg.body_fit_every))
 
 
 class Hamst3rPipeline:
@@ -137,7 +141,8 @@ class Hamst3rPipeline:
         """Forget the rig and the people (next frame set aligns from scratch)."""
         self.state = None
         if self.people is not None:
-            self.people = type(self.people)(self.people.fitter)
+            old = self.people
+            self.people = type(old)(old.fitter, type(old.tracker)(old.tracker.config), old.config)
 
     def process(self, frameset: FrameSet) -> SceneResult:
         """Run all stages on one synchronised frame set (at least 2 cameras)."""
@@ -232,6 +237,7 @@ def build_pipeline(params: Mapping[str, Any]) -> Hamst3rPipeline:
         fit_bodies=bool(params.get("fit_bodies", True)),
         body_model=params.get("body_model", "anny"),
         smpl_model=params.get("smpl_model", "") or "",
+        body_fit_every=int(params.get("body_fit_every", 1)),
         extrinsics=_load_extrinsics(extr) if extr else {},
         extrinsics_fixed=bool(params.get("extrinsics_fixed", True)),
         min_confidence=float(params.get("fusion_min_confidence", 1.5)),

@@ -20,7 +20,10 @@ def _yaw(a):
 
 
 def _gt(body, rng, n, pose_sigma=0.25):
-    shape = torch.tensor(rng.normal(0, 1, (n, body.num_shape)), dtype=torch.float32)
+    # Around the model's own shape prior (Anny's phenotypes live in [0, 1]).
+    mean, std = body.shape_mean.numpy(), body.shape_std.numpy()
+    shape = torch.tensor(mean + std * rng.normal(0, 1, (n, body.num_shape)), dtype=torch.float32).clamp(0, 1) \
+        if body.name == "anny" else torch.tensor(rng.normal(0, 1, (n, body.num_shape)), dtype=torch.float32)
     pose = torch.tensor(rng.normal(0, pose_sigma, (n, body.num_fit_joints, 3)), dtype=torch.float32)
     with torch.no_grad():
         v, j, _ = body.pose_body(shape, pose)
@@ -152,3 +155,55 @@ def test_warm_fits_hold_the_shape_except_every_nth(smpl_body):
     after = fitter.fit(_observe(smpl_body, people, rng), [f.state for f in mixed])
     assert [f.state.shape_age for f in after] == [1, 1]
     assert all(np.array_equal(f.state.shape, m.state.shape) for f, m in zip(after, mixed))
+
+
+def test_anny_pose_jacobian_matches_autograd():
+    pytest.importorskip("anny", reason="the Anny body model needs the anny package")
+    from hamst3r_ros.human.fit_bodies import AnnyFitBody
+
+    body = AnnyFitBody()
+    g = torch.Generator().manual_seed(1)
+    shape = torch.rand(2, 6, generator=g)
+    pose = torch.randn(2, body.num_fit_joints, 3, generator=g) * 0.4
+    pose[0, 3] = 0.0  # the small-angle branch of SO(3)'s left Jacobian
+    ids = torch.randperm(body.template_coords.shape[0], generator=g)[:300]
+    rest = body.rest_model(shape)
+    v, J = body.pose_jacobian(shape, pose, ids, rest)
+    p = pose.clone().requires_grad_()
+    vr, _, _ = body.pose_body(shape, p, ids, rest)
+    torch.testing.assert_close(v, vr.detach(), atol=1e-5, rtol=0)
+    for b, n, c in [(0, 0, 0), (0, 123, 2), (1, 299, 1), (1, 77, 0)]:
+        grad = torch.autograd.grad(vr[b, n, c], p, retain_graph=True)[0][b].reshape(-1)
+        torch.testing.assert_close(J[b, n, c], grad, atol=1e-5, rtol=0)
+    # One (body, vertex) per row gives the same rows.
+    person = torch.tensor([0] * 5 + [1] * 3)
+    rows = torch.cat([ids[:5], ids[10:13]])
+    vr2, Jr = body.pose_jacobian(shape, pose, rows, rest, person=person)
+    torch.testing.assert_close(vr2, torch.cat([v[0, :5], v[1, 10:13]]), atol=0, rtol=0)
+    torch.testing.assert_close(Jr, torch.cat([J[0, :5], J[1, 10:13]]), atol=1e-6, rtol=0)
+
+
+def test_anny_warm_fit_lm_tracks_a_moving_person_like_adam():
+    pytest.importorskip("anny", reason="the Anny body model needs the anny package")
+    from hamst3r_ros.human.fit_bodies import AnnyFitBody
+
+    body = AnnyFitBody()
+    rng = np.random.default_rng(4)
+    people = _gt(body, rng, 2, pose_sigma=0.15)
+    cold = BodyFitter(body, FitConfig(cold_iterations=120, cpu_threads=1)).fit(_observe(body, people, rng, n=800))
+    assert w_mpjpe(np.stack([f.joints for f in cold]), np.stack([j for _, j in people])) < 0.05
+    # Everyone walks 0.3 m: a warm fit from the old body.
+    moved = [(v + [0.3, 0.0, 0.0], j + [0.3, 0.0, 0.0]) for v, j in people]
+    obs = _observe(body, moved, np.random.default_rng(5), n=800)
+    gt = np.stack([j for _, j in moved])
+    errs = {}
+    for solver in ("lm", "adam"):
+        cfg = FitConfig(warm_solver=solver, warm_shape_every=100, cpu_threads=1)
+        warm = BodyFitter(body, cfg).fit(obs, [f.state for f in cold])
+        assert all(f.warm for f in warm)
+        errs[solver] = w_mpjpe(np.stack([f.joints for f in warm]), gt)
+        # Shape held (not due), as with Adam.
+        assert all(np.array_equal(f.state.shape, c.state.shape) for f, c in zip(warm, cold))
+    assert errs["lm"] < 0.03 and errs["lm"] <= errs["adam"] + 0.005, errs
+    with pytest.raises(ValueError, match="warm_solver"):
+        BodyFitter(body, FitConfig(warm_solver="newton"))

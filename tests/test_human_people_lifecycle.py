@@ -158,6 +158,29 @@ def test_a_person_is_fitted_from_their_second_frame_set(body):
     assert fitted == [[False], [True]]  # cold once the track exists, warm afterwards
 
 
+def test_bodies_between_fits_follow_their_points(body):
+    # fit_every=2: sets 0 and 2 fit (cold, then warm); set 1 publishes set 0's body moved by
+    # the shift of the person's points, with the pose held and no points claimed.
+    rng = np.random.default_rng(3)
+    est = PeopleEstimator(BodyFitter(body, FitConfig(cold_iterations=40, warm_iterations=10, cpu_threads=1)),
+                          config=PeopleConfig(fit_after_sets=0, fit_every=2))
+    a = np.array([0.0, 0.0, 1.0])
+    res = []
+    for k in range(3):
+        pairs, pts, img = _frame(body, rng, {1: a + [0.3 * k, 0, 0]})
+        res.append(est.update(pairs, pts, k * NS, images=img))
+    assert [[f.warm for f in r.fits.values()] for r in res] == [[False], [], [True]]
+    h0, h1, h2 = (r.humans[0] for r in res)
+    assert h0.track_id == h1.track_id == h2.track_id
+    assert h0.num_points > 0 and h1.num_points == 0 and h2.num_points > 0
+    shift = h1.T_fixed_root[:3, 3] - h0.T_fixed_root[:3, 3]
+    np.testing.assert_allclose(shift, [0.3, 0.0, 0.0], atol=0.05)
+    np.testing.assert_allclose(h1.joints, h0.joints + shift, atol=1e-9)
+    np.testing.assert_allclose(h1.joint_rotations, h0.joint_rotations)
+    np.testing.assert_allclose(h1.T_fixed_root[:3, :3], h0.T_fixed_root[:3, :3])
+    np.testing.assert_allclose(h2.T_fixed_root[:3, 3], a + [0.6, 0, 0], atol=0.05)
+
+
 def test_pair_agreement_counts_the_pairs_that_found_a_person():
     from types import SimpleNamespace
 

@@ -38,6 +38,7 @@ import torch
 from hamst3r_ros.human.densepose import PersonPoints
 from hamst3r_ros.human.fit_bodies import FitBody
 from hamst3r_ros.human.metrics import umeyama
+from hamst3r_ros.human.pose_lm import LmProblem, refine_pose_lm
 
 
 @dataclass
@@ -72,6 +73,18 @@ class FitConfig:
             several times faster than oversubscribed ones.
         return_vertices: also pose the full mesh (``BodyFit.vertices``, for mesh markers);
             costs one full-model forward per frame set.
+        warm_solver: 'lm' (default): warm fits that hold the shape take ``warm_lm_iterations``
+            Levenberg-Marquardt steps on the exact pose Jacobian (:mod:`pose_lm`; body
+            models with ``pose_jacobian``, i.e. Anny) instead of ``warm_iterations`` Adam
+            steps; 'adam': always Adam. Shape-refining and cold fits always use Adam.
+        warm_lm_iterations: LM steps of such warm fits.
+        cold_solver: 'adam' (default): cold fits take ``cold_iterations`` Adam steps on pose
+            and shape; 'lm': ``cold_lm_iterations`` LM steps on the pose with the mean shape
+            (the track's next warm fit then refines the shape).
+        cold_lm_iterations: LM steps of such cold fits.
+        warm_lm_max_points: observations per person an LM fit uses (a fixed random subset
+            beyond this): an LM step's cost grows with them, and a few hundred points fix 27
+            joint rotations well beyond the network's noise.
     """
 
     cold_iterations: int = 120
@@ -87,6 +100,11 @@ class FitConfig:
     min_points: int = 50
     cpu_threads: Optional[int] = None
     return_vertices: bool = False
+    warm_solver: str = "lm"
+    warm_lm_iterations: int = 8
+    warm_lm_max_points: int = 600
+    cold_solver: str = "adam"
+    cold_lm_iterations: int = 15
 
 
 @dataclass
@@ -169,12 +187,39 @@ def _robust_rigid(src: np.ndarray, dst: np.ndarray, w: np.ndarray, sigma: float,
     return R, t
 
 
+def _lm_problem(jobs, device, max_points: int) -> LmProblem:
+    """The observations of a batch of fit jobs as one (person, vertex)-row problem, at
+    most ``max_points`` per person (a fixed random subset: same input, same fit)."""
+    row_person, row_vertex, point_row, points, weights = [], [], [], [], []
+    offset = 0
+    rng = np.random.default_rng(0)
+    for b, (_, _, idx, p, w) in enumerate(jobs):
+        if len(idx) > max_points:
+            keep = np.sort(rng.choice(len(idx), max_points, replace=False))
+            idx, p, w = idx[keep], p[keep], w[keep]
+        uv, inv = np.unique(idx, return_inverse=True)
+        row_person.append(np.full(len(uv), b))
+        row_vertex.append(uv)
+        point_row.append(offset + inv.reshape(-1))
+        points.append(p)
+        weights.append(w)
+        offset += len(uv)
+    cat = np.concatenate
+    i64, f32 = dict(dtype=torch.int64, device=device), dict(dtype=torch.float32, device=device)
+    return LmProblem(row_person=torch.as_tensor(cat(row_person), **i64), row_vertex=torch.as_tensor(cat(row_vertex), **i64),
+                     point_row=torch.as_tensor(cat(point_row), **i64), points=torch.as_tensor(cat(points), **f32),
+                     weights=torch.as_tensor(cat(weights), **f32))
+
+
 class BodyFitter:
     """Fits a body model to people; keeps nothing between calls (warm starts are passed in)."""
 
     def __init__(self, body: FitBody, config: Optional[FitConfig] = None):
         self.body = body
         self.config = config or FitConfig()
+        for key in ("warm_solver", "cold_solver"):
+            if getattr(self.config, key) not in ("lm", "adam"):
+                raise ValueError(f"FitConfig.{key} {getattr(self.config, key)!r}: expected 'lm' or 'adam'")
         self.template = body.template  # BodyTemplate: DensePose coords -> nearest vertex
         with torch.no_grad():
             v, _, _ = body.pose_body(body.shape_mean[None], torch.zeros(1, body.num_fit_joints, 3, device=body.device), None)
@@ -273,6 +318,10 @@ class BodyFitter:
             # (with per-track ages, a few tracks made almost every fit a refining one).
             refine[:] = True
         iters = cfg.warm_iterations if is_warm.all() else cfg.cold_iterations
+        lm_body = hasattr(body, "pose_jacobian")
+        cold_lm = cfg.cold_solver == "lm" and lm_body and not is_warm.any()
+        if cold_lm:
+            refine[:] = False  # the mean shape now; the track's next warm fit refines it
 
         f32 = dict(dtype=torch.float32, device=dev)
         # Pose only the vertices the observations point at (the union over the batch).
@@ -314,7 +363,14 @@ class BodyFitter:
             return shape, R, verts, joints, rots
 
         t_setup = time.perf_counter()
-        for _ in range(iters):
+        use_lm = cold_lm or (cfg.warm_solver == "lm" and lm_body and is_warm.all() and fixed_shape)
+        if use_lm:
+            iters = cfg.cold_lm_iterations if cold_lm else cfg.warm_lm_iterations
+            pose, R0_t, trans = refine_pose_lm(
+                body, shape_prev, rest, _lm_problem(jobs, dev, cfg.warm_lm_max_points), pose_prev, R0_t,
+                trans.detach(), pose_prev, iters, cfg.robust_sigma, cfg.pose_weight,
+                0.0 if cold_lm else cfg.temporal_weight)
+        for _ in range(0 if use_lm else iters):
             opt.zero_grad(set_to_none=True)
             shape, R, verts, _, _ = forward(used_t)
             x = torch.gather(verts, 1, gather) @ R.transpose(1, 2) + trans[:, None]
@@ -349,7 +405,8 @@ class BodyFitter:
             T[:3, 3] = jn[b, 0]
             state = FitState(shape=shape_n[b].astype(np.float32), pose=pose_n[b].astype(np.float32),
                              root_rotation=Rn[b].astype(np.float32), pelvis=jn[b, 0].astype(np.float32),
-                             shape_age=0 if refine[b] else jobs[b][1].shape_age + 1)
+                             shape_age=0 if refine[b] else (jobs[b][1].shape_age + 1 if jobs[b][1] is not None
+                                                             else max(cfg.warm_shape_every - 1, 0)))
             out.append(BodyFit(person_id=person.person_id, state=state, joints=jn[b], joint_rotations=rn[b],
                                T_fixed_root=T, vertices=None if xn is None else xn[b], full_pose=body.full_pose(pose_n[b]),
                                residual=float(res[b]), num_points=int(len(idx)), warm=bool(is_warm[b])))

@@ -54,6 +54,12 @@ class PeopleConfig:
             earlier frame sets (0 = at first sight). Spurious detections that last one frame
             set then cost no cold fit: with the embedded model they were most of the people
             stage's time. The price is that a newcomer is published one frame set later.
+        fit_every: body fits run on every this-many-th frame set (1 = every set), for all
+            due tracks together. A fit's cost is its optimiser steps, nearly the same for one
+            person as for a batch, so staggering tracks over sets would save nothing. In
+            between, a track's published body is its last fit moved by the shift of its
+            points' centre since then (pose held; ``num_points`` 0 says it was not refitted).
+            On a 2-core CPU the fits are most of the people stage (``bench/bench_pipeline.py``).
     """
 
     score_threshold: float = 0.5
@@ -66,6 +72,7 @@ class PeopleConfig:
     merge_radius: float = 0.6
     min_pair_agreement: float = 0.5
     fit_after_sets: int = 1
+    fit_every: int = 1
 
 
 @dataclass
@@ -77,7 +84,8 @@ class PeopleResult:
         labels: image index -> (H, W) int32 *track id* per pixel, 0 = background.
         identities: the frame set's cross-view ids (before tracking).
         person_to_track: frame-set person id -> track id.
-        fits: track id -> BodyFit of this frame set.
+        fits: track id -> BodyFit of this frame set (empty on sets between fits, see
+            ``PeopleConfig.fit_every``).
         densepose: image index -> DensePoseMap aggregated over pairs (reused by the fusion).
         timings_s: stage timings, seconds.
     """
@@ -224,6 +232,9 @@ class PeopleEstimator:
         self.tracker = tracker or PersonTracker()
         self.config = config or PeopleConfig()
         self._last_fit: dict[int, BodyFit] = {}
+        # track id -> centre of its points (tracker's detection position) at its last fit
+        self._fit_centre: dict[int, np.ndarray] = {}
+        self._sets = 0  # frame sets processed (for fit_every)
         # track id -> (pelvis velocity m/s, pelvis position, stamp ns) of the fitted bodies
         self._motion: dict[int, tuple[np.ndarray, np.ndarray, int]] = {}
         self.velocity_smoothing = 0.5
@@ -276,9 +287,11 @@ class PeopleEstimator:
             self._last_fit[peek[k]].state if peek.get(k) in self._last_fit else None for k in range(len(pids))
         ]
         hits = {t.track_id: t.hits for t in self.tracker.tracks}
+        fit_now = self._sets % max(cfg.fit_every, 1) == 0
+        self._sets += 1
         due = [k for k in range(len(pids))
-               if warm[k] is not None or hits.get(peek.get(k), 0) >= cfg.fit_after_sets]
-        fits = self.fitter.fit([people[pids[k]] for k in due], [warm[k] for k in due])
+               if fit_now and (warm[k] is not None or hits.get(peek.get(k), 0) >= cfg.fit_after_sets)]
+        fits = self.fitter.fit([people[pids[k]] for k in due], [warm[k] for k in due]) if due else []
         fit_of = {f.person_id: f for f in fits}
         for k, pid in enumerate(pids):
             if pid in fit_of:
@@ -288,6 +301,9 @@ class PeopleEstimator:
         person_to_track = {pids[t.detection_index]: t.track_id for t in tracks if t.detection_index is not None}
         fit_by_track = {person_to_track[f.person_id]: f for f in fits}
         self._last_fit.update(fit_by_track)
+        centre_of = {t.track_id: dets[t.detection_index].position for t in tracks if t.detection_index is not None}
+        for tid in fit_by_track:
+            self._fit_centre[tid] = centre_of[tid]
         for tid, f in fit_by_track.items():
             # Velocity of the fitted pelvis: steadier than the tracker's (which follows the
             # centre of the *visible* points, and that moves as the visible side changes).
@@ -309,16 +325,22 @@ class PeopleEstimator:
             fit = self._last_fit.get(t.track_id)
             if fit is None:
                 continue  # seen, but never with enough points to fit: nothing to publish yet
+            # Seen but not refitted this set (fit_every): the last body follows its points.
+            shift = (centre_of[t.track_id] - self._fit_centre[t.track_id]
+                     if t.track_id in centre_of and t.track_id not in fit_by_track else np.zeros(3))
+            T_root = fit.T_fixed_root.copy()
+            T_root[:3, 3] += shift
             humans.append(HumanEstimate(
                 track_id=t.track_id, state=t.state, confidence=float(t.confidence),
-                joints=fit.joints.copy(), joint_rotations=np.stack([_quat_xyzw(R) for R in fit.joint_rotations]),
-                T_fixed_root=fit.T_fixed_root.copy(), shape=fit.state.shape.copy(), pose=fit.full_pose.copy(),
+                joints=fit.joints + shift, joint_rotations=np.stack([_quat_xyzw(R) for R in fit.joint_rotations]),
+                T_fixed_root=T_root, shape=fit.state.shape.copy(), pose=fit.full_pose.copy(),
                 body_model=self.fitter.body.name, velocity=self._motion[t.track_id][0].copy(), residual=fit.residual,
                 num_points=fit.num_points if t.track_id in fit_by_track else 0,
             ))
             if t.state == TrackState.REMOVED:
                 del self._last_fit[t.track_id]
                 self._motion.pop(t.track_id, None)
+                self._fit_centre.pop(t.track_id, None)
         labels = {}
         lut_size = max(ids.person_ids, default=0) + 1
         lut = np.zeros(lut_size, np.int32)

@@ -150,6 +150,8 @@ NODE_PARAMETERS: tuple[ParamSpec, ...] = (
     ParamSpec("body_model", STRING, "anny", "'anny' (free, default) or 'smpl' (needs smpl_model)",
               _one_of("anny", "smpl")),
     ParamSpec("smpl_model", STRING, "", "licensed SMPL model file (.npz) when body_model is 'smpl'", _checkpoint),
+    ParamSpec("body_fit_every", INTEGER, 1, "fit bodies on every n-th frame set; in between, each body follows "
+              "its points' centre with the pose held (a CPU saving: fits are most of the people stage)", _positive),
     ParamSpec("extrinsics_file", STRING, "", "YAML of known camera poses in fixed_frame: {name: {translation: "
               "[x, y, z], rotation: [qx, qy, qz, qw]}} (metres; optical frames); any makes the output metric",
               _checkpoint),
@@ -202,6 +204,7 @@ class NodeParams:
     fit_bodies: bool
     body_model: str
     smpl_model: str
+    body_fit_every: int
     extrinsics_file: str
     extrinsics_fixed: bool
     diagnostics_period_s: float
