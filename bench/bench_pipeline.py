@@ -11,8 +11,9 @@ and how many people the pipeline tracked against how many are visible.
 
 Without ``--checkpoint`` it runs the embedded default model. ``--compare FILE`` runs a
 second checkpoint on the same frame sets, after the first, and prints both tables.
-``--body-fit-every 1 2`` runs each value of the node's ``body_fit_every`` in turn (bodies
-fitted on every n-th frame set), likewise on the same frame sets.
+``--warm-solver adam lm`` (``FitConfig.warm_solver``) and ``--body-fit-every 1 2`` (the node's
+``body_fit_every``: bodies fitted on every n-th frame set) run each value in turn, likewise on
+the same frame sets.
 """
 from __future__ import annotations
 
@@ -28,10 +29,12 @@ from hamst3r_ros.synthetic.scene import SceneConfig, SyntheticScene
 STAGES = ("preprocess", "encode", "decode", "align", "humans", "fuse")
 
 
-def run(checkpoint: str, framesets, extrinsics, warmup: int,
-        body_fit_every: int = 1) -> tuple[dict[str, np.ndarray], np.ndarray, list]:
+def run(checkpoint: str, framesets, extrinsics, warmup: int, body_fit_every: int = 1,
+        warm_solver: str = "lm") -> tuple[dict[str, np.ndarray], np.ndarray, list]:
     pipe = Hamst3rPipeline.from_config(PipelineConfig(checkpoint=checkpoint, device="cpu", extrinsics=extrinsics,
                                                       body_fit_every=body_fit_every))
+    if pipe.people is not None:
+        pipe.people.fitter.config.warm_solver = warm_solver
     timings: dict[str, list[float]] = {s: [] for s in STAGES + ("total",)}
     tracked = []
     for k, (fs, gt) in enumerate(framesets):
@@ -72,6 +75,8 @@ def main() -> None:
     ap.add_argument("--warmup", type=int, default=4, help="first sets left out of the table (cold start)")
     ap.add_argument("--threads", type=int, default=2, help="torch CPU threads")
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--warm-solver", nargs="+", default=["lm"], choices=("lm", "adam"),
+                    help="warm body fits: Levenberg-Marquardt (default) or Adam; several run one after the other")
     ap.add_argument("--body-fit-every", type=int, nargs="+", default=[1],
                     help="node parameter body_fit_every; several values run one after the other (default 1)")
     args = ap.parse_args()
@@ -86,9 +91,10 @@ def main() -> None:
     print(f"{args.cameras} cameras {args.width}x{args.height}, {args.people} people at {args.fps} sets/s, "
           f"{args.sets - args.warmup} timed sets, {args.threads} threads")
     for name in [args.checkpoint] + ([args.compare] if args.compare is not None else []):
-        for every in args.body_fit_every:
-            t, tracked, _ = run(name, framesets, extrinsics, args.warmup, every)
-            print(table(f"{name or 'embedded'}, body_fit_every {every}", t, tracked))
+        for solver in args.warm_solver:
+            for every in args.body_fit_every:
+                t, tracked, _ = run(name, framesets, extrinsics, args.warmup, every, solver)
+                print(table(f"{name or 'embedded'}, warm fits {solver}, body_fit_every {every}", t, tracked))
 
 
 if __name__ == "__main__":

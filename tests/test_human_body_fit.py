@@ -190,8 +190,13 @@ def test_anny_warm_fit_lm_tracks_a_moving_person_like_adam():
     body = AnnyFitBody()
     rng = np.random.default_rng(4)
     people = _gt(body, rng, 2, pose_sigma=0.15)
-    cold = BodyFitter(body, FitConfig(cold_iterations=120, cpu_threads=1)).fit(_observe(body, people, rng, n=800))
+    obs0 = _observe(body, people, rng, n=800)
+    cold = BodyFitter(body, FitConfig(cold_iterations=120, cpu_threads=1)).fit(obs0)
     assert w_mpjpe(np.stack([f.joints for f in cold]), np.stack([j for _, j in people])) < 0.05
+    # The optional LM cold start (mean-shape LM, then a short Adam run on shape and pose).
+    cold_lm = BodyFitter(body, FitConfig(cold_solver="lm", cpu_threads=1)).fit(obs0)
+    assert not any(f.warm for f in cold_lm) and all(f.state.shape_age == 0 for f in cold_lm)
+    assert w_mpjpe(np.stack([f.joints for f in cold_lm]), np.stack([j for _, j in people])) < 0.05
     # Everyone walks 0.3 m: a warm fit from the old body.
     moved = [(v + [0.3, 0.0, 0.0], j + [0.3, 0.0, 0.0]) for v, j in people]
     obs = _observe(body, moved, np.random.default_rng(5), n=800)

@@ -79,9 +79,9 @@ class FitConfig:
             steps; 'adam': always Adam. Shape-refining and cold fits always use Adam.
         warm_lm_iterations: LM steps of such warm fits.
         cold_solver: 'adam' (default): cold fits take ``cold_iterations`` Adam steps on pose
-            and shape; 'lm': ``cold_lm_iterations`` LM steps on the pose with the mean shape
-            (the track's next warm fit then refines the shape).
-        cold_lm_iterations: LM steps of such cold fits.
+            and shape; 'lm': ``cold_lm_iterations`` LM steps on the pose with the mean shape,
+            then ``cold_lm_adam_iterations`` Adam steps on shape and pose at the warm step.
+        cold_lm_iterations, cold_lm_adam_iterations: steps of such cold fits.
         warm_lm_max_points: observations per person an LM fit uses (a fixed random subset
             beyond this): an LM step's cost grows with them, and a few hundred points fix 27
             joint rotations well beyond the network's noise.
@@ -105,6 +105,7 @@ class FitConfig:
     warm_lm_max_points: int = 600
     cold_solver: str = "adam"
     cold_lm_iterations: int = 15
+    cold_lm_adam_iterations: int = 40
 
 
 @dataclass
@@ -320,8 +321,7 @@ class BodyFitter:
         iters = cfg.warm_iterations if is_warm.all() else cfg.cold_iterations
         lm_body = hasattr(body, "pose_jacobian")
         cold_lm = cfg.cold_solver == "lm" and lm_body and not is_warm.any()
-        if cold_lm:
-            refine[:] = False  # the mean shape now; the track's next warm fit refines it
+        warm_lm = cfg.warm_solver == "lm" and lm_body and is_warm.all() and not refine.any()
 
         f32 = dict(dtype=torch.float32, device=dev)
         # Pose only the vertices the observations point at (the union over the batch).
@@ -343,10 +343,23 @@ class BodyFitter:
             with torch.no_grad():
                 rest = body.rest_model(shape_prev)
         refine_t = torch.as_tensor(refine, device=dev)[:, None]
-        pose = pose_prev.clone().requires_grad_()
-        droot = torch.zeros(B, 3, **f32).requires_grad_()
-        trans = torch.as_tensor(t0_, **f32).clone().requires_grad_()
+        trans0 = torch.as_tensor(t0_, **f32)
+        pose0_t = pose_prev
         lr = cfg.warm_learning_rate if is_warm.all() else cfg.learning_rate
+        t_lm = time.perf_counter()
+        if cold_lm or warm_lm:
+            # LM on the pose with the shape held (cold: the mean shape); a cold fit then
+            # refines shape and pose with a short Adam run from there, at the warm step size.
+            with torch.no_grad():
+                rest_lm = rest if rest is not None else body.rest_model(shape_prev)
+            pose0_t, R0_t, trans0 = refine_pose_lm(
+                body, shape_prev, rest_lm, _lm_problem(jobs, dev, cfg.warm_lm_max_points), pose_prev, R0_t, trans0,
+                pose_prev, cfg.cold_lm_iterations if cold_lm else cfg.warm_lm_iterations, cfg.robust_sigma,
+                cfg.pose_weight, 0.0 if cold_lm else cfg.temporal_weight)
+            iters, lr = (cfg.cold_lm_adam_iterations, cfg.warm_learning_rate) if cold_lm else (0, lr)
+        pose = pose0_t.clone().requires_grad_()
+        droot = torch.zeros(B, 3, **f32).requires_grad_()
+        trans = trans0.clone().requires_grad_()
         opt = torch.optim.Adam([pose, droot, trans] + ([] if fixed_shape else [z]), lr=lr)
         sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=max(iters, 1), eta_min=lr * 0.05)
         sig2 = cfg.robust_sigma**2
@@ -362,15 +375,9 @@ class BodyFitter:
             R = R0_t @ _so3_exp(droot)
             return shape, R, verts, joints, rots
 
-        t_setup = time.perf_counter()
-        use_lm = cold_lm or (cfg.warm_solver == "lm" and lm_body and is_warm.all() and fixed_shape)
-        if use_lm:
-            iters = cfg.cold_lm_iterations if cold_lm else cfg.warm_lm_iterations
-            pose, R0_t, trans = refine_pose_lm(
-                body, shape_prev, rest, _lm_problem(jobs, dev, cfg.warm_lm_max_points), pose_prev, R0_t,
-                trans.detach(), pose_prev, iters, cfg.robust_sigma, cfg.pose_weight,
-                0.0 if cold_lm else cfg.temporal_weight)
-        for _ in range(0 if use_lm else iters):
+        t_setup = t_lm
+        lm_iters = cfg.cold_lm_iterations if cold_lm else (cfg.warm_lm_iterations if warm_lm else 0)
+        for _ in range(iters):
             opt.zero_grad(set_to_none=True)
             shape, R, verts, _, _ = forward(used_t)
             x = torch.gather(verts, 1, gather) @ R.transpose(1, 2) + trans[:, None]
@@ -405,12 +412,11 @@ class BodyFitter:
             T[:3, 3] = jn[b, 0]
             state = FitState(shape=shape_n[b].astype(np.float32), pose=pose_n[b].astype(np.float32),
                              root_rotation=Rn[b].astype(np.float32), pelvis=jn[b, 0].astype(np.float32),
-                             shape_age=0 if refine[b] else (jobs[b][1].shape_age + 1 if jobs[b][1] is not None
-                                                             else max(cfg.warm_shape_every - 1, 0)))
+                             shape_age=0 if refine[b] else jobs[b][1].shape_age + 1)
             out.append(BodyFit(person_id=person.person_id, state=state, joints=jn[b], joint_rotations=rn[b],
                                T_fixed_root=T, vertices=None if xn is None else xn[b], full_pose=body.full_pose(pose_n[b]),
                                residual=float(res[b]), num_points=int(len(idx)), warm=bool(is_warm[b])))
-        return out, {"setup": t_setup - t0, "optimise": t_iter - t_setup, "iterations": float(iters)}
+        return out, {"setup": t_setup - t0, "optimise": t_iter - t_setup, "iterations": float(iters + lm_iters)}
 
     def _placed(self, state: FitState, idx: np.ndarray) -> np.ndarray:
         """Vertices ``idx`` of a previous solution, in the fixed frame (for warm starts)."""
