@@ -73,11 +73,14 @@ class FitConfig:
             several times faster than oversubscribed ones.
         return_vertices: also pose the full mesh (``BodyFit.vertices``, for mesh markers);
             costs one full-model forward per frame set.
-        warm_solver: 'lm' (default): warm fits that hold the shape take ``warm_lm_iterations``
-            Levenberg-Marquardt steps on the exact pose Jacobian (:mod:`pose_lm`; body
-            models with ``pose_jacobian``, i.e. Anny) instead of ``warm_iterations`` Adam
-            steps; 'adam': always Adam. Shape-refining and cold fits always use Adam.
-        warm_lm_iterations: LM steps of such warm fits.
+        warm_solver: 'lm' (default): warm fits take ``warm_lm_iterations`` Levenberg-Marquardt
+            steps on the pose with the shape held, on the exact pose Jacobian (:mod:`pose_lm`;
+            body models with ``pose_jacobian``, i.e. Anny), instead of ``warm_iterations``
+            Adam steps; 'adam': Adam only.
+        warm_lm_iterations: LM steps of warm fits.
+        warm_lm_shape_iterations: with ``warm_solver`` 'lm', a warm fit due to refine the
+            shape (``warm_shape_every``) takes this many Adam steps on shape and pose after
+            its LM steps (the LM has already brought the pose home).
         cold_solver: 'adam' (default): cold fits take ``cold_iterations`` Adam steps on pose
             and shape; 'lm': ``cold_lm_iterations`` LM steps on the pose with the mean shape,
             then ``cold_lm_adam_iterations`` Adam steps on shape and pose at the warm step.
@@ -106,6 +109,7 @@ class FitConfig:
     cold_solver: str = "adam"
     cold_lm_iterations: int = 15
     cold_lm_adam_iterations: int = 40
+    warm_lm_shape_iterations: int = 15
 
 
 @dataclass
@@ -321,7 +325,7 @@ class BodyFitter:
         iters = cfg.warm_iterations if is_warm.all() else cfg.cold_iterations
         lm_body = hasattr(body, "pose_jacobian")
         cold_lm = cfg.cold_solver == "lm" and lm_body and not is_warm.any()
-        warm_lm = cfg.warm_solver == "lm" and lm_body and is_warm.all() and not refine.any()
+        warm_lm = cfg.warm_solver == "lm" and lm_body and is_warm.all()
 
         f32 = dict(dtype=torch.float32, device=dev)
         # Pose only the vertices the observations point at (the union over the batch).
@@ -348,15 +352,17 @@ class BodyFitter:
         lr = cfg.warm_learning_rate if is_warm.all() else cfg.learning_rate
         t_lm = time.perf_counter()
         if cold_lm or warm_lm:
-            # LM on the pose with the shape held (cold: the mean shape); a cold fit then
-            # refines shape and pose with a short Adam run from there, at the warm step size.
+            # LM on the pose with the shape held (cold: the mean shape); a cold fit, or a warm
+            # one due to refine its shape, then goes on with a short Adam run on shape and
+            # pose from there, at the warm step size.
             with torch.no_grad():
                 rest_lm = rest if rest is not None else body.rest_model(shape_prev)
             pose0_t, R0_t, trans0 = refine_pose_lm(
                 body, shape_prev, rest_lm, _lm_problem(jobs, dev, cfg.warm_lm_max_points), pose_prev, R0_t, trans0,
                 pose_prev, cfg.cold_lm_iterations if cold_lm else cfg.warm_lm_iterations, cfg.robust_sigma,
                 cfg.pose_weight, 0.0 if cold_lm else cfg.temporal_weight)
-            iters, lr = (cfg.cold_lm_adam_iterations, cfg.warm_learning_rate) if cold_lm else (0, lr)
+            iters = cfg.cold_lm_adam_iterations if cold_lm else (cfg.warm_lm_shape_iterations if refine.any() else 0)
+            lr = cfg.warm_learning_rate
         pose = pose0_t.clone().requires_grad_()
         droot = torch.zeros(B, 3, **f32).requires_grad_()
         trans = trans0.clone().requires_grad_()
