@@ -105,15 +105,25 @@ def test_too_few_points_is_skipped_and_bad_warm_list_is_an_error(smpl_body):
         BodyFitter(smpl_body).fit(obs, [None])
 
 
-def test_anny_subset_skinning_matches_full_model():
+@pytest.fixture(scope="module")
+def anny_body():
     pytest.importorskip("anny", reason="the Anny body model needs the anny package")
     from hamst3r_ros.human.fit_bodies import AnnyFitBody
 
-    body = AnnyFitBody()
-    g = torch.Generator().manual_seed(0)
+    return AnnyFitBody()
+
+
+def _random_bodies(body, seed, pose_sigma, num_vertices):
+    """Two random shapes and poses and a random vertex subset."""
+    g = torch.Generator().manual_seed(seed)
     shape = torch.rand(2, 6, generator=g)
-    pose = torch.randn(2, body.num_fit_joints, 3, generator=g) * 0.3
-    ids = torch.randperm(body.template_coords.shape[0], generator=g)[:500]
+    pose = torch.randn(2, body.num_fit_joints, 3, generator=g) * pose_sigma
+    return shape, pose, torch.randperm(body.template_coords.shape[0], generator=g)[:num_vertices]
+
+
+def test_anny_subset_skinning_matches_full_model(anny_body):
+    body = anny_body
+    shape, pose, ids = _random_bodies(body, 0, 0.3, 500)
     v, j, r = body.pose_body(shape, pose)
     vs, js, rs = body.pose_body(shape, pose, ids)
     torch.testing.assert_close(vs, v[:, ids], atol=1e-5, rtol=0)
@@ -157,16 +167,10 @@ def test_warm_fits_hold_the_shape_except_every_nth(smpl_body):
     assert all(np.array_equal(f.state.shape, m.state.shape) for f, m in zip(after, mixed))
 
 
-def test_anny_pose_jacobian_matches_autograd():
-    pytest.importorskip("anny", reason="the Anny body model needs the anny package")
-    from hamst3r_ros.human.fit_bodies import AnnyFitBody
-
-    body = AnnyFitBody()
-    g = torch.Generator().manual_seed(1)
-    shape = torch.rand(2, 6, generator=g)
-    pose = torch.randn(2, body.num_fit_joints, 3, generator=g) * 0.4
+def test_anny_pose_jacobian_matches_autograd(anny_body):
+    body = anny_body
+    shape, pose, ids = _random_bodies(body, 1, 0.4, 300)
     pose[0, 3] = 0.0  # the small-angle branch of SO(3)'s left Jacobian
-    ids = torch.randperm(body.template_coords.shape[0], generator=g)[:300]
     rest = body.rest_model(shape)
     v, J = body.pose_jacobian(shape, pose, ids, rest)
     p = pose.clone().requires_grad_()
@@ -183,11 +187,8 @@ def test_anny_pose_jacobian_matches_autograd():
     torch.testing.assert_close(Jr, torch.cat([J[0, :5], J[1, 10:13]]), atol=1e-6, rtol=0)
 
 
-def test_anny_warm_fit_lm_tracks_a_moving_person_like_adam():
-    pytest.importorskip("anny", reason="the Anny body model needs the anny package")
-    from hamst3r_ros.human.fit_bodies import AnnyFitBody
-
-    body = AnnyFitBody()
+def test_anny_warm_fit_lm_tracks_a_moving_person_like_adam(anny_body):
+    body = anny_body
     rng = np.random.default_rng(4)
     people = _gt(body, rng, 2, pose_sigma=0.15)
     obs0 = _observe(body, people, rng, n=800)

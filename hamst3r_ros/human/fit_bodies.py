@@ -87,14 +87,17 @@ class AnnyFitBody:
         self.faces = self.body.faces
         self.shape_mean = torch.full((6,), 0.5, device=self.device)
         self.shape_std = torch.full((6,), 0.2, device=self.device)
+        # Sparse skinning table for pose_jacobian: each vertex's bones (Anny: at most 9).
+        w = self.body.anny.dense_vertex_bone_weights
+        self._top_weights, self._top_bones = torch.topk(w, int((w > 0).sum(1).max()), dim=1)
+        self._moved: Optional[torch.Tensor] = None  # (K, 104) bones each fitted joint moves, on first use
 
     def pose_body(self, shape, pose, vertex_ids=None, rest=None):
-        full = torch.zeros(pose.shape[0], self.num_pose_bones, 3, dtype=pose.dtype, device=pose.device)
-        full = full.index_copy(1, self.fit_index, pose)
         if vertex_ids is None:
-            out = self.body(shape, full)
+            full = torch.zeros(pose.shape[0], self.num_pose_bones, 3, dtype=pose.dtype, device=pose.device)
+            out = self.body(shape, full.index_copy(1, self.fit_index, pose))
             return out.vertices, out.joints, out.joint_rotations
-        return self._pose_subset(shape, full, vertex_ids, rest)
+        return self._pose_subset(shape, pose, vertex_ids, rest)
 
     def rest_model(self, shape):
         """Anny's rest model (phenotype blend shapes over all 13,718 vertices, rest bone
@@ -111,7 +114,8 @@ class AnnyFitBody:
         return rest
 
     def _deltas(self, pose):
-        """(B, K, 3) fitted pose -> Anny's per-bone rotation deltas (B, 104, 4, 4), Anny frame."""
+        """(B, K, 3) fitted pose -> Anny's per-bone rotation deltas (B, 104, 4, 4), Anny frame
+        (the root first, at identity; bones not fitted at rest)."""
         import roma
 
         C = self.body.r_body_anny
@@ -124,16 +128,12 @@ class AnnyFitBody:
 
     def _sparse_weights(self, vertex_ids):
         """Each vertex's (at most 9) bones and weights: (N, S) indices, (N, S) weights."""
-        if not hasattr(self, "_top_bones"):
-            w = self.body.anny.dense_vertex_bone_weights
-            s = int((w > 0).sum(1).max())
-            self._top_weights, self._top_bones = torch.topk(w, s, dim=1)
         return self._top_bones[vertex_ids], self._top_weights[vertex_ids]
 
     def _moved_bones(self, rest):
         """(K, 104) float mask: the bones whose transform fitted joint k moves (itself and
         everything below it), found once by differentiating the kinematic chain."""
-        if not hasattr(self, "_moved"):
+        if self._moved is None:
             from torch.func import jacfwd
 
             one = {"rest_bone_poses": rest["rest_bone_poses"][:1]}
@@ -222,7 +222,7 @@ class AnnyFitBody:
             J = None if J is None else J.reshape(B, -1, 3, K * 3)
         return verts, J
 
-    def _pose_subset(self, shape, full_pose, vertex_ids, rest=None):
+    def _pose_subset(self, shape, pose, vertex_ids, rest=None):
         """``AnnyBody.forward`` (T_world_body = I) skinning only ``vertex_ids``.
 
         Why: skinning all 13,718 vertices dominates the fit's cost, and the fit only needs
@@ -230,19 +230,13 @@ class AnnyFitBody:
         :meth:`hamst3r_ros.body.anny_model.AnnyBody.forward` through Anny's own methods;
         ``tests/test_human_body_fit.py`` checks both agree.
         """
-        import roma
         from anny.skinning.skinning import dense_linear_blend_skinning
 
         a, C = self.body.anny, self.body.r_body_anny
         B = shape.shape[0]
-        dt, dev = self.body.dtype, self.device
         if rest is None:
             rest = self.rest_model(shape)
-        R_anny = C.T @ roma.rotvec_to_rotmat(full_pose.to(dt)) @ C
-        deltas = torch.eye(4, dtype=dt, device=dev).repeat(B, self.num_pose_bones + 1, 1, 1)
-        deltas = torch.cat([deltas[:, :1], torch.cat(
-            [torch.cat([R_anny, deltas[:, 1:, :3, 3:]], -1), deltas[:, 1:, 3:]], -2)], 1)
-        transforms, bone_poses = a.get_bone_transforms(deltas, rest["rest_bone_poses"])
+        transforms, bone_poses = a.get_bone_transforms(self._deltas(pose), rest["rest_bone_poses"])
         rest_v = rest["rest_vertices"][:, vertex_ids]
         verts = dense_linear_blend_skinning(rest_v.expand(B, -1, -1), a.dense_vertex_bone_weights[vertex_ids], transforms)
         idx = self.body.smpl_bone_indices
