@@ -97,7 +97,7 @@ def test_config_errors_name_the_problem(tmp_path):
 
 
 def test_the_shipped_recipes_parse():
-    # The embedded model's six-stage recipe is documented in the README: every file must load
+    # The embedded model's seven-stage recipe is documented in the README: every file must load
     # as it is (unknown keys are an error), each stage starting from the previous one's output.
     import yaml
 
@@ -106,7 +106,8 @@ def test_the_shipped_recipes_parse():
     root = Path(__file__).resolve().parents[1] / "config"
     stages = [TrainConfig.from_dict(yaml.safe_load((root / name).read_text()), root)
               for name in ("train_embedded_stage1.yaml", "train_embedded_stage2.yaml", "train_embedded_stage3.yaml",
-                           "train_embedded_stage4.yaml", "train_embedded_stage5.yaml", "train_embedded.yaml")]
+                           "train_embedded_stage4.yaml", "train_embedded_stage5.yaml", "train_embedded_stage6.yaml",
+                           "train_embedded.yaml")]
     for prev, cur in zip(stages, stages[1:]):
         assert cur.init == str(Path(prev.out) / "last.safetensors")
     assert stages[2].network["human"]["image_refine"] > 0

@@ -18,8 +18,8 @@ def embedded_checkpoint() -> Path:
     if not path.is_file() or not path.with_suffix(".json").is_file():
         raise FileNotFoundError(
             f"{path}: the embedded default model is not in this checkout; train it with "
-            f"`hamst3r train config/train_embedded_stage1.yaml`, then `..._stage2.yaml` ... `..._stage5.yaml` "
+            f"`hamst3r train config/train_embedded_stage1.yaml`, then `..._stage2.yaml` ... `..._stage6.yaml` "
             f"and `config/train_embedded.yaml`, then "
-            f"`hamst3r export runs/embedded_stage6/last {ASSETS}/{EMBEDDED_STEM} --fp16`, "
+            f"`hamst3r export runs/embedded_stage7/last {ASSETS}/{EMBEDDED_STEM} --fp16`, "
             f"or give a checkpoint explicitly")
     return path
