@@ -2,7 +2,8 @@
 
 Both ``hamst3r_node`` and ``sim_cameras`` run this way: Ctrl-C and SIGTERM (which rclpy turns
 into ExternalShutdownException) exit 0; a configuration error exits 2 with one line and no
-traceback; anything else is a real error and propagates.
+traceback; anything else is a real error and propagates. On Fast DDS without a profile of
+the user's, both start with a larger shared-memory segment (``transport.py``).
 """
 from __future__ import annotations
 
@@ -18,6 +19,9 @@ def run_node(prog: str, make_node: Callable[[], object], args: Optional[Sequence
     import rclpy
     from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
 
+    from hamst3r_ros.ros.transport import use_large_shm_segment
+
+    use_large_shm_segment()  # bursts of images through Fast DDS's shared memory (see transport.py)
     rclpy.init(args=args)
     node = None
     code = 0
