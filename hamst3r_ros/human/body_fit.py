@@ -357,17 +357,18 @@ class BodyFitter:
         trans0 = torch.as_tensor(t0_, **f32)
         pose0_t = pose_prev
         lr = cfg.warm_learning_rate if is_warm.all() else cfg.learning_rate
-        t_lm = time.perf_counter()
+        t_setup = time.perf_counter()
+        lm_iters = 0
         if cold_lm or warm_lm:
             # LM on the pose with the shape held (cold: the mean shape); a cold fit, or a warm
             # one due to refine its shape, then goes on with a short Adam run on shape and
             # pose from there, at the warm step size.
             with torch.no_grad():
                 rest_lm = rest if rest is not None else body.rest_model(shape_prev)
+            lm_iters = cfg.cold_lm_iterations if cold_lm else cfg.warm_lm_iterations
             pose0_t, R0_t, trans0 = refine_pose_lm(
                 body, shape_prev, rest_lm, _lm_problem(jobs, dev, cfg.warm_lm_max_points), pose_prev, R0_t, trans0,
-                pose_prev, cfg.cold_lm_iterations if cold_lm else cfg.warm_lm_iterations, cfg.robust_sigma,
-                cfg.pose_weight, 0.0 if cold_lm else cfg.temporal_weight)
+                pose_prev, lm_iters, cfg.robust_sigma, cfg.pose_weight, 0.0 if cold_lm else cfg.temporal_weight)
             iters = cfg.cold_lm_adam_iterations if cold_lm else (cfg.warm_lm_shape_iterations if refine.any() else 0)
             lr = cfg.warm_learning_rate
         pose = pose0_t.clone().requires_grad_()
@@ -388,8 +389,6 @@ class BodyFitter:
             R = R0_t @ _so3_exp(droot)
             return shape, R, verts, joints, rots
 
-        t_setup = t_lm
-        lm_iters = cfg.cold_lm_iterations if cold_lm else (cfg.warm_lm_iterations if warm_lm else 0)
         for _ in range(iters):
             opt.zero_grad(set_to_none=True)
             shape, R, verts, _, _ = forward(used_t)
