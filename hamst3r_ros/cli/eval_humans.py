@@ -32,6 +32,8 @@ def add_arguments(parser) -> None:
     parser.add_argument("--warm-solver", choices=("lm", "adam"), default=None,
                         help="warm fits with the shape held: Levenberg-Marquardt (default) or Adam")
     parser.add_argument("--warm-lm-iterations", type=int, default=None, help="LM steps of warm fits")
+    parser.add_argument("--cold-solver", choices=("lm", "adam"), default=None,
+                        help="cold fits: Adam on pose and shape (default) or LM on the pose, then a short Adam run")
     parser.add_argument("--warm-lm-max-points", type=int, default=None, help="observations per person of an LM fit")
     parser.add_argument("--fit-every", type=int, default=1,
                         help="fit bodies on every n-th frame set; between fits bodies follow their points (default 1)")
@@ -61,7 +63,7 @@ def run(args) -> int:
         cold_iterations=args.cold_iterations,
         warm_iterations=args.warm_iterations, warm_learning_rate=args.warm_lr, fit_every=args.fit_every,
         warm_solver=args.warm_solver, warm_lm_iterations=args.warm_lm_iterations,
-        warm_lm_max_points=args.warm_lm_max_points,
+        warm_lm_max_points=args.warm_lm_max_points, cold_solver=args.cold_solver,
     )
     try:
         r = evaluate_humans(cfg, progress=True)

@@ -35,7 +35,8 @@ class EvalConfig:
         cold_iterations, warm_iterations, warm_learning_rate: body-fit overrides (None:
             ``FitConfig``'s defaults).
         fit_every: fit bodies on every n-th frame set (``PeopleConfig.fit_every``).
-        warm_solver, warm_lm_iterations, warm_lm_max_points: ``FitConfig`` overrides (None: defaults).
+        warm_solver, warm_lm_iterations, warm_lm_max_points, cold_solver: ``FitConfig``
+            overrides (None: defaults).
     """
 
     people: int = 3
@@ -57,6 +58,7 @@ class EvalConfig:
     warm_solver: Optional[str] = None
     warm_lm_iterations: Optional[int] = None
     warm_lm_max_points: Optional[int] = None
+    cold_solver: Optional[str] = None
 
 
 @dataclass
@@ -106,7 +108,7 @@ def evaluate_humans(cfg: EvalConfig, progress: bool = True) -> EvalReport:
                                        width=cfg.width, height=cfg.height, fps=cfg.fps))
     tracker = PersonTracker(TrackerConfig(confirm_hits=2))
     overrides = {k: getattr(cfg, k) for k in ("cold_iterations", "warm_iterations", "warm_learning_rate", "warm_solver",
-                                            "warm_lm_iterations", "warm_lm_max_points")
+                                            "warm_lm_iterations", "warm_lm_max_points", "cold_solver")
                  if getattr(cfg, k) is not None}
     est = PeopleEstimator(BodyFitter(body, FitConfig(cpu_threads=cfg.cpu_threads, **overrides)), tracker,
                           PeopleConfig(fit_every=cfg.fit_every))
