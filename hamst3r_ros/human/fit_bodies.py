@@ -39,7 +39,12 @@ R_BODY_SMPL = np.array([[0.0, 0.0, 1.0], [1.0, 0.0, 0.0], [0.0, 1.0, 0.0]])
 
 
 class FitBody(Protocol):
-    """What the body fitter needs from a body model (all tensors on ``device``)."""
+    """What the body fitter needs from a body model (all tensors on ``device``).
+
+    Optional: ``pose_jacobian(shape, pose, vertex_ids, rest, jacobian, person)`` (see
+    :meth:`AnnyFitBody.pose_jacobian`); body models that have it get Levenberg-Marquardt warm
+    fits (``FitConfig.warm_solver``), the others Adam.
+    """
 
     name: str
     num_shape: int

@@ -82,6 +82,7 @@ def refine_pose_lm(body, shape: torch.Tensor, rest, prob: LmProblem, pose: torch
     wsum = torch.zeros(B, dtype=pose.dtype, device=pose.device).index_add_(0, pt_person, prob.weights).clamp_min(1e-9)
     prior_w = pose_weight + temporal_weight
     rows_of = [(prob.row_person == b).nonzero()[:, 0] for b in range(B)]
+    n_rows = len(prob.row_person)
 
     def residuals(pose_, R_, t_, jacobian):
         verts, J = body.pose_jacobian(shape, pose_, prob.row_vertex, rest, jacobian=jacobian, person=prob.row_person)
@@ -100,7 +101,6 @@ def refine_pose_lm(body, shape: torch.Tensor, rest, prob: LmProblem, pose: torch
         # IRLS weight of each observation: w rho'(s) / sum w, then summed per row (a row's
         # Jacobian is the same for all its observations).
         om = prob.weights * sig2 / (s + sig2) ** 2 / wsum[pt_person]
-        n_rows = len(prob.row_person)
         om_row = torch.zeros(n_rows, dtype=pose.dtype, device=pose.device).index_add_(0, prob.point_row, om)
         g_row = torch.zeros(n_rows, 3, dtype=pose.dtype, device=pose.device).index_add_(0, prob.point_row, om[:, None] * r)
         # Columns: pose (rotated into the fixed frame), root rotation about the pelvis, translation.
