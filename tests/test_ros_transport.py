@@ -20,6 +20,7 @@ def test_profile_keeps_shm_and_udp_with_a_large_segment():
 
 def test_profile_file_is_used_only_when_fast_dds_is_not_configured(tmp_path, monkeypatch):
     monkeypatch.setattr("tempfile.gettempdir", lambda: str(tmp_path))
+    monkeypatch.chdir(tmp_path)
     env = {}
     path = use_large_shm_segment(env, 4096)
     assert env["FASTDDS_DEFAULT_PROFILES_FILE"] == path and path.startswith(str(tmp_path))
@@ -31,3 +32,6 @@ def test_profile_file_is_used_only_when_fast_dds_is_not_configured(tmp_path, mon
     assert use_large_shm_segment(other) is None and "FASTDDS_DEFAULT_PROFILES_FILE" not in other
     explicit = {"RMW_IMPLEMENTATION": "rmw_fastrtps_cpp"}
     assert use_large_shm_segment(explicit, 4096) == path
+    assert use_large_shm_segment({"FASTRTPS_DEFAULT_PROFILES_FILE": "/etc/old.xml"}) is None
+    (tmp_path / "DEFAULT_FASTDDS_PROFILES.xml").write_text("<dds/>")  # Fast DDS reads this one by itself
+    assert use_large_shm_segment({}) is None

@@ -11,8 +11,10 @@ and its late images stale. With a 32 MB segment all four arrived within 4 ms. Th
 own bursts (a cloud of several MB, markers, humans) are in the same situation.
 
 So our executables, when they run on Fast DDS and the user has not configured Fast DDS
-themselves (``FASTDDS_DEFAULT_PROFILES_FILE``), start with a default participant profile
-that keeps Fast DDS's transports (shared memory and UDPv4) and only enlarges the segment.
+themselves (``FASTDDS_DEFAULT_PROFILES_FILE``, its older name ``FASTRTPS_DEFAULT_PROFILES_FILE``,
+or a ``DEFAULT_FASTDDS_PROFILES.xml`` / ``DEFAULT_FASTRTPS_PROFILES.xml`` in the working
+folder, which Fast DDS loads by itself), start with a default participant profile that keeps
+Fast DDS's transports (shared memory and UDPv4) and only enlarges the segment.
 """
 from __future__ import annotations
 
@@ -61,16 +63,24 @@ def fastdds_profile(segment_bytes: int = SHM_SEGMENT_BYTES) -> str:
     return _PROFILE.format(segment=int(segment_bytes))
 
 
+#: What tells us that the user configured Fast DDS: environment variables, and the files Fast
+#: DDS reads from the working folder when no variable is set.
+USER_PROFILE_VARIABLES = ("FASTDDS_DEFAULT_PROFILES_FILE", "FASTRTPS_DEFAULT_PROFILES_FILE")
+USER_PROFILE_FILES = ("DEFAULT_FASTDDS_PROFILES.xml", "DEFAULT_FASTRTPS_PROFILES.xml")
+
+
 def use_large_shm_segment(env: Optional[MutableMapping[str, str]] = None,
-                          segment_bytes: int = SHM_SEGMENT_BYTES) -> Optional[str]:
+                          segment_bytes: int = SHM_SEGMENT_BYTES, cwd: Optional[Path] = None) -> Optional[str]:
     """Before ``rclpy.init``: point ``FASTDDS_DEFAULT_PROFILES_FILE`` at our profile.
 
     Leaves everything as it is (returns None) when the middleware is not Fast DDS or the
-    user already gave Fast DDS a profile file. Otherwise writes the profile once per user
-    into the temporary folder and returns its path.
+    user already gave Fast DDS a profile (see ``USER_PROFILE_*``; ``cwd``: the working folder,
+    default the current one). Otherwise writes the profile once per user into the temporary
+    folder and returns its path.
     """
     env = os.environ if env is None else env
-    if env.get("FASTDDS_DEFAULT_PROFILES_FILE"):
+    cwd = Path.cwd() if cwd is None else Path(cwd)
+    if any(env.get(v) for v in USER_PROFILE_VARIABLES) or any((cwd / f).is_file() for f in USER_PROFILE_FILES):
         return None
     if env.get("RMW_IMPLEMENTATION", FAST_DDS_RMWS[0]) not in FAST_DDS_RMWS:
         return None
