@@ -11,7 +11,7 @@ and how many people the pipeline tracked against how many are visible.
 
 Without ``--checkpoint`` it runs the embedded default model. ``--compare FILE`` runs a
 second checkpoint on the same frame sets, after the first, and prints both tables.
-``--warm-solver adam lm`` (``FitConfig.warm_solver``) and ``--body-fit-every 1 2`` (the node's
+``--fit-solvers adam/adam lm/lm`` (``FitConfig.cold_solver`` / ``warm_solver``) and ``--body-fit-every 1 2`` (the node's
 ``body_fit_every``: bodies fitted on every n-th frame set) run each value in turn, likewise on
 the same frame sets.
 """
@@ -30,11 +30,12 @@ STAGES = ("preprocess", "encode", "decode", "align", "humans", "fuse")
 
 
 def run(checkpoint: str, framesets, extrinsics, warmup: int, body_fit_every: int = 1,
-        warm_solver: str = "lm") -> tuple[dict[str, np.ndarray], np.ndarray, list]:
+        solvers: str = "lm/lm") -> tuple[dict[str, np.ndarray], np.ndarray, list]:
     pipe = Hamst3rPipeline.from_config(PipelineConfig(checkpoint=checkpoint, device="cpu", extrinsics=extrinsics,
                                                       body_fit_every=body_fit_every))
     if pipe.people is not None:
-        pipe.people.fitter.config.warm_solver = warm_solver
+        cold, _, warm = solvers.partition("/")
+        pipe.people.fitter.config.cold_solver, pipe.people.fitter.config.warm_solver = cold, warm or cold
     timings: dict[str, list[float]] = {s: [] for s in STAGES + ("total",)}
     tracked = []
     for k, (fs, gt) in enumerate(framesets):
@@ -75,8 +76,9 @@ def main() -> None:
     ap.add_argument("--warmup", type=int, default=4, help="first sets left out of the table (cold start)")
     ap.add_argument("--threads", type=int, default=2, help="torch CPU threads")
     ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--warm-solver", nargs="+", default=["lm"], choices=("lm", "adam"),
-                    help="warm body fits: Levenberg-Marquardt (default) or Adam; several run one after the other")
+    ap.add_argument("--fit-solvers", nargs="+", default=["lm/lm"], choices=("lm/lm", "adam/adam", "adam/lm", "lm/adam"),
+                    help="cold/warm body-fit solvers (FitConfig.cold_solver / warm_solver; default lm/lm); "
+                         "several run one after the other")
     ap.add_argument("--body-fit-every", type=int, nargs="+", default=[1],
                     help="node parameter body_fit_every; several values run one after the other (default 1)")
     args = ap.parse_args()
@@ -91,10 +93,10 @@ def main() -> None:
     print(f"{args.cameras} cameras {args.width}x{args.height}, {args.people} people at {args.fps} sets/s, "
           f"{args.sets - args.warmup} timed sets, {args.threads} threads")
     for name in [args.checkpoint] + ([args.compare] if args.compare is not None else []):
-        for solver in args.warm_solver:
+        for solvers in args.fit_solvers:
             for every in args.body_fit_every:
-                t, tracked, _ = run(name, framesets, extrinsics, args.warmup, every, solver)
-                print(table(f"{name or 'embedded'}, warm fits {solver}, body_fit_every {every}", t, tracked))
+                t, tracked, _ = run(name, framesets, extrinsics, args.warmup, every, solvers)
+                print(table(f"{name or 'embedded'}, cold/warm fits {solvers}, body_fit_every {every}", t, tracked))
 
 
 if __name__ == "__main__":

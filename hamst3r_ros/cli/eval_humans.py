@@ -33,7 +33,7 @@ def add_arguments(parser) -> None:
                         help="warm fits with the shape held: Levenberg-Marquardt (default) or Adam")
     parser.add_argument("--warm-lm-iterations", type=int, default=None, help="LM steps of warm fits")
     parser.add_argument("--cold-solver", choices=("lm", "adam"), default=None,
-                        help="cold fits: Adam on pose and shape (default) or LM on the pose, then a short Adam run")
+                        help="cold fits: Levenberg-Marquardt on pose and shape (default) or Adam")
     parser.add_argument("--warm-lm-max-points", type=int, default=None, help="observations per person of an LM fit")
     parser.add_argument("--fit-every", type=int, default=1,
                         help="fit bodies on every n-th frame set; between fits bodies follow their points (default 1)")

@@ -26,12 +26,14 @@ alignment of its corresponding vertices to the points (this gives the facing dir
 from DensePose, no search needed); warm = the previous frame set's solution for the same
 track, with the pelvis moved to where the points are now.
 
-Solvers: cold fits run Adam on pose and shape (``cold_iterations``). Warm fits, where the
-body model offers an exact pose Jacobian (Anny), run Levenberg-Marquardt on the pose with
-the shape held (:mod:`pose_lm`, ``warm_lm_iterations``), and a short Adam run on shape and
-pose when the shape is due (``warm_shape_every``); otherwise (SMPL) Adam. On CPU an Adam step
-costs about as much as an LM step (per-operation overhead dominates), and LM converges in a
-few: ``bench/bench_humans.py`` measured warm fits 3x faster and 2x more accurate.
+Solvers: where the body model offers an exact pose Jacobian (Anny), fits run
+Levenberg-Marquardt (:mod:`pose_lm`): cold fits on pose and shape from the mean body
+(``cold_lm_iterations``), warm fits on the pose with the shape held (``warm_lm_iterations``),
+or on pose and shape when the shape is due (``warm_shape_every``). Otherwise (SMPL), and
+with ``cold_solver`` / ``warm_solver`` 'adam', Adam (``cold_iterations``, ``warm_iterations``).
+On CPU an Adam step costs about as much as an LM step (per-operation overhead dominates), and
+LM converges in a few: ``bench/bench_humans.py`` measured cold fits 3.5-4.8x faster with
+6-7 instead of 18-30 mm W-MPJPE, warm fits 3x faster and 2x more accurate.
 """
 from __future__ import annotations
 
@@ -45,7 +47,7 @@ import torch
 from hamst3r_ros.human.densepose import PersonPoints
 from hamst3r_ros.human.fit_bodies import FitBody
 from hamst3r_ros.human.metrics import umeyama
-from hamst3r_ros.human.pose_lm import LmProblem, refine_pose_lm
+from hamst3r_ros.human.pose_lm import LmProblem, ShapeTerms, refine_pose_lm
 
 
 @dataclass
@@ -85,13 +87,18 @@ class FitConfig:
             body models with ``pose_jacobian``, i.e. Anny), instead of ``warm_iterations``
             Adam steps; 'adam': Adam only.
         warm_lm_iterations: LM steps of warm fits.
-        warm_lm_shape_iterations: with ``warm_solver`` 'lm', a warm fit due to refine the
-            shape (``warm_shape_every``) takes this many Adam steps on shape and pose after
-            its LM steps (the LM has already brought the pose home).
-        cold_solver: 'adam' (default): cold fits take ``cold_iterations`` Adam steps on pose
-            and shape; 'lm': ``cold_lm_iterations`` LM steps on the pose with the mean shape,
-            then ``cold_lm_adam_iterations`` Adam steps on shape and pose at the warm step.
-        cold_lm_iterations, cold_lm_adam_iterations: steps of such cold fits.
+        cold_solver: 'lm' (default): cold fits take ``cold_lm_iterations`` LM steps on pose and
+            shape from the mean body (body models with ``pose_jacobian``); 'adam':
+            ``cold_iterations`` Adam steps on pose and shape.
+        lm_shape: LM fits the shape too where the shape is free (cold fits, warm fits due to
+            refine it), its Jacobian by forward differences (one batched rest model of the S
+            perturbed shapes per step). False: LM holds the shape (the mean one for cold
+            fits) and ``cold_lm_adam_iterations`` / ``warm_lm_shape_iterations`` Adam steps
+            on shape and pose follow. Measured (``bench/bench_humans.py``): with the shape
+            held, cold fits end at 15-41 mm W-MPJPE against Adam's 18-30 mm; with it free, 6-7 mm.
+        cold_lm_iterations: LM steps of cold fits.
+        cold_lm_adam_iterations, warm_lm_shape_iterations: Adam steps after the LM when
+            ``lm_shape`` is False (cold fits; warm fits due to refine the shape).
         warm_lm_max_points: observations per person an LM fit uses (a fixed random subset
             beyond this): an LM step's cost grows with them, and a few hundred points fix 27
             joint rotations well beyond the network's noise.
@@ -113,10 +120,11 @@ class FitConfig:
     warm_solver: str = "lm"
     warm_lm_iterations: int = 8
     warm_lm_max_points: int = 600
-    cold_solver: str = "adam"
+    cold_solver: str = "lm"
     cold_lm_iterations: int = 15
     cold_lm_adam_iterations: int = 40
     warm_lm_shape_iterations: int = 15
+    lm_shape: bool = True
 
 
 @dataclass
@@ -366,10 +374,16 @@ class BodyFitter:
             with torch.no_grad():
                 rest_lm = rest if rest is not None else body.rest_model(shape_prev)
             lm_iters = cfg.cold_lm_iterations if cold_lm else cfg.warm_lm_iterations
-            pose0_t, R0_t, trans0 = refine_pose_lm(
+            free = (ShapeTerms(mean, std, cfg.shape_weight, shape_prev, 0.0 if cold_lm else cfg.temporal_weight)
+                    if cfg.lm_shape and refine.any() else None)
+            pose0_t, R0_t, trans0, shape_lm = refine_pose_lm(
                 body, shape_prev, rest_lm, _lm_problem(jobs, dev, cfg.warm_lm_max_points), pose_prev, R0_t, trans0,
-                pose_prev, lm_iters, cfg.robust_sigma, cfg.pose_weight, 0.0 if cold_lm else cfg.temporal_weight)
+                pose_prev, lm_iters, cfg.robust_sigma, cfg.pose_weight, 0.0 if cold_lm else cfg.temporal_weight,
+                free_shape=free)
             iters = cfg.cold_lm_adam_iterations if cold_lm else (cfg.warm_lm_shape_iterations if refine.any() else 0)
+            if free is not None:
+                z = ((shape_lm - mean) / std).clone().requires_grad_()
+                iters = 0
             lr = cfg.warm_learning_rate
         pose = pose0_t.clone().requires_grad_()
         droot = torch.zeros(B, 3, **f32).requires_grad_()

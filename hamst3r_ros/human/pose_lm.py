@@ -1,7 +1,8 @@
-"""Levenberg-Marquardt refinement of body poses with the shape held (warm fits).
+"""Levenberg-Marquardt fit of body poses (and optionally shapes) to DensePose-labelled points.
 
-Minimises, per person b, the same objective as the Adam fit of :mod:`body_fit` with the
-shape fixed:
+Minimises, per person b, the same objective as the Adam fit of :mod:`body_fit`, here with
+the shape fixed (``free_shape`` adds the shape, its priors and its forward-difference
+Jacobian):
 
     E_b = sum_i w_i rho(|R_b x_v(i)(theta_b) + t_b - p_i|^2) / sum_i w_i
         + pose_weight |theta_b|^2 + temporal_weight |theta_b - theta_prev_b|^2
@@ -21,6 +22,7 @@ step that does not lower their objective is rejected and damped harder.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Optional
 
 import torch
 
@@ -44,6 +46,24 @@ class LmProblem:
     weights: torch.Tensor
 
 
+@dataclass
+class ShapeTerms:
+    """Shape priors when LM also fits the shape (tensors on the problem's device).
+
+    Attributes:
+        mean, std: (S,) the model's shape prior; the objective works in z = (shape - mean) / std.
+        weight: prior weight on |z|^2 (``FitConfig.shape_weight``).
+        shape_prev: (B, S) previous shape (temporal term).
+        temporal_weight: weight on |z - z_prev|^2 (0 for cold fits).
+    """
+
+    mean: torch.Tensor
+    std: torch.Tensor
+    weight: float
+    shape_prev: torch.Tensor
+    temporal_weight: float
+
+
 def _skew(v: torch.Tensor) -> torch.Tensor:
     x, y, z = v.unbind(-1)
     zero = torch.zeros_like(x)
@@ -60,8 +80,10 @@ def _exp_so3(w: torch.Tensor) -> torch.Tensor:
 @torch.no_grad()
 def refine_pose_lm(body, shape: torch.Tensor, rest, prob: LmProblem, pose: torch.Tensor, R: torch.Tensor,
                    t: torch.Tensor, pose_prev: torch.Tensor, iterations: int, robust_sigma: float,
-                   pose_weight: float, temporal_weight: float, damping: float = 1e-3):
-    """LM on (pose, R, t) of B people; returns the refined (pose (B, K, 3), R (B, 3, 3), t (B, 3)).
+                   pose_weight: float, temporal_weight: float, damping: float = 1e-3,
+                   free_shape: Optional[ShapeTerms] = None):
+    """LM on (pose, R, t) of B people; returns the refined (pose (B, K, 3), R (B, 3, 3), t (B, 3),
+    shape (B, S)) -- the shape as given unless ``free_shape``.
 
     Args:
         body: a FitBody with ``pose_jacobian`` (see ``AnnyFitBody.pose_jacobian``).
@@ -73,10 +95,16 @@ def refine_pose_lm(body, shape: torch.Tensor, rest, prob: LmProblem, pose: torch
         robust_sigma: Geman-McClure scale, metres.
         pose_weight, temporal_weight: prior weights as in ``FitConfig``.
         damping: initial Marquardt factor (relative to the diagonal of J^T J).
+        free_shape: optimise the shape too (its Jacobian by forward differences: one batched
+            rest model and skinning of S perturbed shapes per step), with these priors.
     """
     B, K = pose.shape[:2]
     n_pose = K * 3
-    n = n_pose + 6
+    S = 0 if free_shape is None else shape.shape[1]
+    n = n_pose + S + 6
+    fs = free_shape
+    z = None if fs is None else (shape - fs.mean) / fs.std
+    z_prev = None if fs is None else (fs.shape_prev - fs.mean) / fs.std
     sig2 = robust_sigma**2
     pt_person = prob.row_person[prob.point_row]
     wsum = torch.zeros(B, dtype=pose.dtype, device=pose.device).index_add_(0, pt_person, prob.weights).clamp_min(1e-9)
@@ -84,17 +112,32 @@ def refine_pose_lm(body, shape: torch.Tensor, rest, prob: LmProblem, pose: torch
     rows_of = [(prob.row_person == b).nonzero()[:, 0] for b in range(B)]
     n_rows = len(prob.row_person)
 
-    def residuals(pose_, R_, t_, jacobian):
-        verts, J = body.pose_jacobian(shape, pose_, prob.row_vertex, rest, jacobian=jacobian, person=prob.row_person)
+    def residuals(pose_, R_, t_, z_, jacobian):
+        if fs is None:
+            shape_, rest_ = shape, rest
+        else:
+            shape_ = fs.mean + fs.std * z_
+            rest_ = body.rest_model(shape_)
+        verts, J = body.pose_jacobian(shape_, pose_, prob.row_vertex, rest_, jacobian=jacobian, person=prob.row_person)
+        if jacobian and fs is not None:
+            eps = 1e-2  # prior standard deviations
+            zp = (z_[None] + eps * torch.eye(S, dtype=z_.dtype, device=z_.device)[:, None]).reshape(S * B, S)
+            person_p = (prob.row_person[None] + B * torch.arange(S, device=z_.device)[:, None]).reshape(-1)
+            vp, _ = body.pose_jacobian(fs.mean + fs.std * zp, pose_.repeat(S, 1, 1), prob.row_vertex.repeat(S),
+                                       body.rest_model(fs.mean + fs.std * zp), jacobian=False, person=person_p)
+            Jz = ((vp.reshape(S, -1, 3) - verts) / eps).permute(1, 2, 0)  # (R, 3, S)
+            J = torch.cat([J, Jz], -1)
         xr = (R_[prob.row_person] @ verts[..., None])[..., 0]  # (R, 3): rotated body-frame vertex
         r = xr[prob.point_row] + t_[pt_person] - prob.points
         s = (r * r).sum(-1)
         data = torch.zeros(B, dtype=pose.dtype, device=pose.device).index_add_(
             0, pt_person, prob.weights * s / (s + sig2)) / wsum
         cost = data + pose_weight * (pose_ * pose_).sum((1, 2)) + temporal_weight * ((pose_ - pose_prev) ** 2).sum((1, 2))
+        if fs is not None:
+            cost = cost + fs.weight * (z_ * z_).sum(1) + fs.temporal_weight * ((z_ - z_prev) ** 2).sum(1)
         return cost, r, s, xr, J
 
-    cost, r, s, xr, J = residuals(pose, R, t, True)
+    cost, r, s, xr, J = residuals(pose, R, t, z, True)
     lam = torch.full((B,), damping, dtype=pose.dtype, device=pose.device)
     eye = torch.eye(n, dtype=pose.dtype, device=pose.device)
     for it in range(iterations):
@@ -104,7 +147,7 @@ def refine_pose_lm(body, shape: torch.Tensor, rest, prob: LmProblem, pose: torch
         om_row = torch.zeros(n_rows, dtype=pose.dtype, device=pose.device).index_add_(0, prob.point_row, om)
         g_row = torch.zeros(n_rows, 3, dtype=pose.dtype, device=pose.device).index_add_(0, prob.point_row, om[:, None] * r)
         # Columns: pose (rotated into the fixed frame), root rotation about the pelvis, translation.
-        Jw = torch.cat([R[prob.row_person] @ J, -_skew(xr),
+        Jw = torch.cat([R[prob.row_person] @ J, -_skew(xr),  # J: pose (and shape) columns
                         torch.eye(3, dtype=pose.dtype, device=pose.device).expand(n_rows, 3, 3)], -1)  # (R, 3, n)
         H = torch.zeros(B, n, n, dtype=pose.dtype, device=pose.device)
         g = torch.zeros(B, n, dtype=pose.dtype, device=pose.device)
@@ -115,16 +158,22 @@ def refine_pose_lm(body, shape: torch.Tensor, rest, prob: LmProblem, pose: torch
                 g[b] = Jb.T @ g_row[sel].reshape(-1)
         H[:, :n_pose, :n_pose] += prior_w * eye[:n_pose, :n_pose]
         g[:, :n_pose] += (pose_weight * pose + temporal_weight * (pose - pose_prev)).reshape(B, n_pose)
+        if fs is not None:
+            H[:, n_pose:n_pose + S, n_pose:n_pose + S] += (fs.weight + fs.temporal_weight) * eye[:S, :S]
+            g[:, n_pose:n_pose + S] += fs.weight * z + fs.temporal_weight * (z - z_prev)
         diag = torch.diagonal(H, dim1=-2, dim2=-1)
         A = H + (lam[:, None] * diag + 1e-9)[..., None] * eye
         step = -torch.linalg.solve(A, g[..., None])[..., 0]
         pose_c = pose + step[:, :n_pose].reshape(B, K, 3)
-        R_c = _exp_so3(step[:, n_pose:n_pose + 3]) @ R
-        t_c = t + step[:, n_pose + 3:]
+        z_c = None if fs is None else z + step[:, n_pose:n_pose + S]
+        R_c = _exp_so3(step[:, n_pose + S:n_pose + S + 3]) @ R
+        t_c = t + step[:, n_pose + S + 3:]
         last = it == iterations - 1
-        cost_c, r_c, s_c, xr_c, J_c = residuals(pose_c, R_c, t_c, not last)
+        cost_c, r_c, s_c, xr_c, J_c = residuals(pose_c, R_c, t_c, z_c, not last)
         ok = cost_c < cost
         pose = torch.where(ok[:, None, None], pose_c, pose)
+        if fs is not None:
+            z = torch.where(ok[:, None], z_c, z)
         R = torch.where(ok[:, None, None], R_c, R)
         t = torch.where(ok[:, None], t_c, t)
         lam = torch.where(ok, lam * 0.3, lam * 10.0).clamp(1e-7, 1e7)
@@ -139,4 +188,4 @@ def refine_pose_lm(body, shape: torch.Tensor, rest, prob: LmProblem, pose: torch
             s = torch.where(okp, s_c, s)
             xr = torch.where(okr[:, None], xr_c, xr)
             J = torch.where(okr[:, None, None], J_c, J)
-    return pose, R, t
+    return pose, R, t, (shape if fs is None else fs.mean + fs.std * z)
