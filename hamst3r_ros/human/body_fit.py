@@ -118,7 +118,7 @@ class FitConfig:
     cpu_threads: Optional[int] = None
     return_vertices: bool = False
     warm_solver: str = "lm"
-    warm_lm_iterations: int = 8
+    warm_lm_iterations: int = 5
     warm_lm_max_points: int = 600
     cold_solver: str = "lm"
     cold_lm_iterations: int = 15
@@ -318,6 +318,7 @@ class BodyFitter:
         t0_ = np.zeros((B, 3), np.float32)
         is_warm = np.zeros(B, bool)
         refine = np.ones(B, bool)  # whose shape this fit optimises
+        placed = self._placed([j[1] for j in jobs], [j[2] for j in jobs])
         for b, (person, prev, idx, p, w) in enumerate(jobs):
             n = len(idx)
             vidx[b, :n], pts[b, :n], wts[b, :n] = idx, p, w
@@ -326,7 +327,7 @@ class BodyFitter:
                 refine[b] = prev.shape_age + 1 >= max(cfg.warm_shape_every, 1)
                 shape0[b], pose0[b], R0[b] = prev.shape, prev.pose, prev.root_rotation
                 # Keep the previous body; move it by the shift of the observations' centre.
-                shift = (w[:, None] * p).sum(0) / w.sum() - (w[:, None] * self._placed(prev, idx)).sum(0) / w.sum()
+                shift = (w[:, None] * p).sum(0) / w.sum() - (w[:, None] * placed[b]).sum(0) / w.sum()
                 t0_[b] = prev.pelvis + shift
             else:
                 R, t = _robust_rigid(self._rest_vertices[idx], p, w, cfg.robust_sigma)
@@ -444,12 +445,24 @@ class BodyFitter:
                                residual=float(res[b]), num_points=int(len(idx)), warm=bool(is_warm[b])))
         return out, {"setup": t_setup - t0, "optimise": t_iter - t_setup, "iterations": float(iters + lm_iters)}
 
-    def _placed(self, state: FitState, idx: np.ndarray) -> np.ndarray:
-        """Vertices ``idx`` of a previous solution, in the fixed frame (for warm starts)."""
+    def _placed(self, states: Sequence[Optional[FitState]], idx: Sequence[np.ndarray]) -> list[Optional[np.ndarray]]:
+        """Per job, vertices ``idx[b]`` of its previous solution in the fixed frame (warm
+        starts), or None for cold jobs: one batched pose of all warm bodies."""
+        warm = [b for b, st in enumerate(states) if st is not None]
+        out: list[Optional[np.ndarray]] = [None] * len(states)
+        if not warm:
+            return out
         dev = self.body.device
+        used, inverse = np.unique(np.concatenate([idx[b] for b in warm]), return_inverse=True)
         with torch.no_grad():
-            v, _, _ = self.body.pose_body(torch.as_tensor(state.shape[None], device=dev),
-                                          torch.as_tensor(state.pose[None], device=dev),
-                                          torch.as_tensor(idx, device=dev))
-        v = v[0].double().cpu().numpy()
-        return v @ state.root_rotation.T.astype(np.float64) + state.pelvis
+            v, _, _ = self.body.pose_body(torch.as_tensor(np.stack([states[b].shape for b in warm]), device=dev),
+                                          torch.as_tensor(np.stack([states[b].pose for b in warm]), device=dev),
+                                          torch.as_tensor(used, device=dev))
+        v = v.double().cpu().numpy()
+        start = 0
+        for k, b in enumerate(warm):
+            local = inverse[start:start + len(idx[b])]
+            start += len(idx[b])
+            st = states[b]
+            out[b] = v[k, local] @ st.root_rotation.T.astype(np.float64) + st.pelvis
+        return out

@@ -13,7 +13,7 @@ frame, about the pelvis) and the pelvis position t (metres, fixed frame).
 
 Why: a warm fit starts near the solution, where Gauss-Newton converges in a few steps, and
 a fit step's cost on CPU is mostly per-operation overhead, not arithmetic. With the exact
-pose Jacobian of the body model (``FitBody.pose_jacobian``), 8 LM steps replace the 40
+pose Jacobian of the body model (``FitBody.pose_jacobian``), a few LM steps replace the 40
 Adam steps of a warm fit: ``bench/bench_humans.py`` measured 28-44 instead of 85-158 ms per
 person and 9-12 instead of 15-21 mm W-MPJPE on a 2-core CPU. Robust weights are
 re-computed every step (IRLS form of Gauss-Newton); each person has their own damping, and a
