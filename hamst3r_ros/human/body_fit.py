@@ -32,8 +32,8 @@ Levenberg-Marquardt (:mod:`pose_lm`): cold fits on pose and shape from the mean 
 or on pose and shape when the shape is due (``warm_shape_every``). Otherwise (SMPL), and
 with ``cold_solver`` / ``warm_solver`` 'adam', Adam (``cold_iterations``, ``warm_iterations``).
 On CPU an Adam step costs about as much as an LM step (per-operation overhead dominates), and
-LM converges in a few: ``bench/bench_humans.py`` measured cold fits 3.5-4.8x faster with
-6-7 instead of 18-30 mm W-MPJPE, warm fits 3x faster and 2x more accurate.
+LM converges in a few: ``bench/bench_humans.py`` measured cold fits 3-5x faster at 6-7
+instead of 18-30 mm W-MPJPE, warm fits 4-5x faster at 6-7 instead of 15-21 mm.
 """
 from __future__ import annotations
 

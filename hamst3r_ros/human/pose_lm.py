@@ -14,8 +14,9 @@ frame, about the pelvis) and the pelvis position t (metres, fixed frame).
 Why: a warm fit starts near the solution, where Gauss-Newton converges in a few steps, and
 a fit step's cost on CPU is mostly per-operation overhead, not arithmetic. With the exact
 pose Jacobian of the body model (``FitBody.pose_jacobian``), a few LM steps replace the 40
-Adam steps of a warm fit: ``bench/bench_humans.py`` measured 28-44 instead of 85-158 ms per
-person and 9-12 instead of 15-21 mm W-MPJPE on a 2-core CPU. Robust weights are
+Adam steps of a warm fit and 15 the 120 of a cold one: ``bench/bench_humans.py`` measured
+warm fits of 20-31 instead of 84-160 ms per person at 6-7 instead of 15-21 mm W-MPJPE, cold
+fits of 146-225 instead of 468-1093 ms at 6-7 instead of 18-30 mm, on a 2-core CPU. Robust weights are
 re-computed every step (IRLS form of Gauss-Newton); each person has their own damping, and a
 step that does not lower their objective is rejected and damped harder.
 """
