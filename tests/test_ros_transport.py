@@ -33,5 +33,6 @@ def test_profile_file_is_used_only_when_fast_dds_is_not_configured(tmp_path, mon
     explicit = {"RMW_IMPLEMENTATION": "rmw_fastrtps_cpp"}
     assert use_large_shm_segment(explicit, 4096) == path
     assert use_large_shm_segment({"FASTRTPS_DEFAULT_PROFILES_FILE": "/etc/old.xml"}) is None
+    assert use_large_shm_segment({"FASTDDS_BUILTIN_TRANSPORTS": "LARGE_DATA"}) is None
     (tmp_path / "DEFAULT_FASTDDS_PROFILES.xml").write_text("<dds/>")  # Fast DDS reads this one by itself
     assert use_large_shm_segment({}) is None

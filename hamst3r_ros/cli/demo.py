@@ -48,9 +48,9 @@ def _env(domain_id, log_dir):
     if domain_id is not None:
         env["ROS_DOMAIN_ID"] = str(domain_id)
     env.setdefault("ROS_DOMAIN_ID", "77")
-    # The demo stays on this machine, and large clouds cross processes quickly this way.
+    # The demo stays on this machine. Large images and clouds cross processes through Fast
+    # DDS's shared memory, with the segment our executables size for them (ros/transport.py).
     env.setdefault("ROS_AUTOMATIC_DISCOVERY_RANGE", "LOCALHOST")
-    env.setdefault("FASTDDS_BUILTIN_TRANSPORTS", "LARGE_DATA")
     env.setdefault("ROS_LOG_DIR", str(log_dir))
     env["PYTHONUNBUFFERED"] = "1"
     return env
@@ -140,8 +140,7 @@ def run(args) -> int:
     out.mkdir(parents=True, exist_ok=True)
     log_dir = Path(tempfile.mkdtemp(prefix="hamst3r_demo_logs_"))
     env = _env(args.domain_id, log_dir)
-    os.environ.update({k: env[k] for k in ("ROS_DOMAIN_ID", "ROS_AUTOMATIC_DISCOVERY_RANGE",
-                                           "FASTDDS_BUILTIN_TRANSPORTS", "ROS_LOG_DIR")})
+    os.environ.update({k: env[k] for k in ("ROS_DOMAIN_ID", "ROS_AUTOMATIC_DISCOVERY_RANGE", "ROS_LOG_DIR")})
     cams = [f"cam{k}" for k in range(args.cameras)]
     node_params = {
         "cameras": cams,

@@ -12,8 +12,8 @@ own bursts (a cloud of several MB, markers, humans) are in the same situation.
 
 So our executables, when they run on Fast DDS and the user has not configured Fast DDS
 themselves (``FASTDDS_DEFAULT_PROFILES_FILE``, its older name ``FASTRTPS_DEFAULT_PROFILES_FILE``,
-or a ``DEFAULT_FASTDDS_PROFILES.xml`` / ``DEFAULT_FASTRTPS_PROFILES.xml`` in the working
-folder, which Fast DDS loads by itself), start with a default participant profile that keeps
+``FASTDDS_BUILTIN_TRANSPORTS``, or a ``DEFAULT_FASTDDS_PROFILES.xml`` /
+``DEFAULT_FASTRTPS_PROFILES.xml`` in the working folder, which Fast DDS loads by itself), start with a default participant profile that keeps
 Fast DDS's transports (shared memory and UDPv4) and only enlarges the segment.
 """
 from __future__ import annotations
@@ -65,7 +65,8 @@ def fastdds_profile(segment_bytes: int = SHM_SEGMENT_BYTES) -> str:
 
 #: What tells us that the user configured Fast DDS: environment variables, and the files Fast
 #: DDS reads from the working folder when no variable is set.
-USER_PROFILE_VARIABLES = ("FASTDDS_DEFAULT_PROFILES_FILE", "FASTRTPS_DEFAULT_PROFILES_FILE")
+USER_PROFILE_VARIABLES = ("FASTDDS_DEFAULT_PROFILES_FILE", "FASTRTPS_DEFAULT_PROFILES_FILE",
+                          "FASTDDS_BUILTIN_TRANSPORTS")
 USER_PROFILE_FILES = ("DEFAULT_FASTDDS_PROFILES.xml", "DEFAULT_FASTRTPS_PROFILES.xml")
 
 
