@@ -7,13 +7,8 @@ the user's, both start with a larger shared-memory segment (``transport.py``).
 """
 from __future__ import annotations
 
-import os
 import sys
-import threading
 from typing import Callable, Optional, Sequence
-
-#: Seconds the middleware gets to tear down before the process exits regardless.
-SHUTDOWN_GRACE_S = 5.0
 
 
 def run_node(prog: str, make_node: Callable[[], object], args: Optional[Sequence[str]],
@@ -48,22 +43,7 @@ def run_node(prog: str, make_node: Callable[[], object], args: Optional[Sequence
         if rclpy.ok():
             raise
     finally:
-        # Fast DDS can livelock while destroying a participant: seen once in CI-like runs,
-        # sim_cameras spinning at 100% CPU in rcl_node_fini -> DomainParticipant::set_listener
-        # for minutes after SIGTERM. A stopped process must still exit, so the teardown gets
-        # SHUTDOWN_GRACE_S and then the process leaves without it.
-        failing = sys.exc_info()[0] is not None and not isinstance(sys.exc_info()[1], (KeyboardInterrupt,))
-        watchdog = threading.Timer(SHUTDOWN_GRACE_S, _exit_now, args=(prog, 1 if failing else code))
-        watchdog.daemon = True
-        watchdog.start()
         if node is not None:
             node.destroy_node()
         rclpy.try_shutdown()
-        watchdog.cancel()
     return code
-
-
-def _exit_now(prog: str, code: int) -> None:
-    print(f"{prog}: the middleware did not shut down within {SHUTDOWN_GRACE_S:.0f} s; exiting without it",
-          file=sys.stderr, flush=True)
-    os._exit(code)
