@@ -369,14 +369,15 @@ class BodyFitter:
         t_setup = time.perf_counter()
         lm_iters = 0
         if cold_lm or warm_lm:
-            # LM on the pose with the shape held (cold: the mean shape); a cold fit, or a warm
-            # one due to refine its shape, then goes on with a short Adam run on shape and
-            # pose from there, at the warm step size.
-            with torch.no_grad():
-                rest_lm = rest if rest is not None else body.rest_model(shape_prev)
+            # LM on pose and shape where the shape is free (lm_shape), else on the pose with the
+            # shape held (cold: the mean shape) and a short Adam run on both after it.
             lm_iters = cfg.cold_lm_iterations if cold_lm else cfg.warm_lm_iterations
             free = (ShapeTerms(mean, std, cfg.shape_weight, shape_prev, 0.0 if cold_lm else cfg.temporal_weight)
                     if cfg.lm_shape and refine.any() else None)
+            rest_lm = rest
+            if rest_lm is None and free is None:  # with a free shape the LM poses its own rest shapes
+                with torch.no_grad():
+                    rest_lm = body.rest_model(shape_prev)
             pose0_t, R0_t, trans0, shape_lm = refine_pose_lm(
                 body, shape_prev, rest_lm, _lm_problem(jobs, dev, cfg.warm_lm_max_points), pose_prev, R0_t, trans0,
                 pose_prev, lm_iters, cfg.robust_sigma, cfg.pose_weight, 0.0 if cold_lm else cfg.temporal_weight,
