@@ -225,6 +225,16 @@ def _load_extrinsics(path: str) -> dict[str, np.ndarray]:
     return out
 
 
+def extrinsics_document(poses: Mapping[str, np.ndarray]) -> dict:
+    """Camera name -> (4, 4) optical-frame pose in the fixed frame, as the YAML mapping that
+    ``extrinsics_file`` holds (the inverse of :func:`_load_extrinsics`)."""
+    from scipy.spatial.transform import Rotation
+
+    return {str(name): {"translation": [float(v) for v in np.asarray(T)[:3, 3]],
+                        "rotation": [float(v) for v in Rotation.from_matrix(np.asarray(T)[:3, :3]).as_quat()]}
+            for name, T in poses.items()}
+
+
 def build_pipeline(params: Mapping[str, Any]) -> Hamst3rPipeline:
     """The node's factory: a pipeline from the node's validated parameters (a dict)."""
     extr = params.get("extrinsics_file", "") or ""

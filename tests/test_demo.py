@@ -25,6 +25,9 @@ def test_demo_runs_the_node_on_simulated_cameras(tmp_path, capsys):
     out = capsys.readouterr().out
     assert rc == 0, out
     assert "[demo] set   2" in out
+    # every output was recognised as a frame of the scene sim_cameras renders, and scored
+    assert "not scored" not in out and out.count("scene frame") >= 2
+    assert "how right it is: 2 frame sets scored" in out and "ids per true person" in out
     assert "pipeline: ok" in out and "pipeline_errors=0" in out
     assert (tmp_path / "out" / "last_cloud.png").is_file()
 

@@ -8,9 +8,13 @@ names, parameter files and remappings, from hamst3r_ros.ros.launch_spec):
 - ``hamst3r_node``: synchronises them, runs the HAMSt3R pipeline (the embedded model unless
   ``--checkpoint`` is given) and publishes points, humans, markers, TF and diagnostics.
 
-This process subscribes to the outputs like any consumer would, prints one line per frame set
-(latency, points, people with track ids and positions), a summary, and writes a picture of
-the last fused cloud (top view and front view, people in their track colours).
+This process subscribes to the outputs like any consumer would and prints one line per frame
+set (latency, points, people with track ids and positions). It also renders the same seeded
+scene itself, recognises which scene frame each output belongs to (by the first camera's
+image), and prints how right the output is, as ``hamst3r eval-system`` measures it: cloud
+error and completeness against the true surface, true vs shown people, ids so far; a
+summary at the end; and a picture of the last cloud beside the ground truth (top and front
+views, published and true skeletons with their ids: ``hamst3r_ros/system_eval/picture.py``).
 """
 from __future__ import annotations
 
@@ -60,52 +64,50 @@ def _write_rig_extrinsics(args, cams, path) -> None:
     """The simulated cameras' poses (the same seeded scene sim_cameras renders) as the
     node's extrinsics YAML, like the TF of a calibrated robot."""
     import yaml
-    from scipy.spatial.transform import Rotation
 
-    from hamst3r_ros.synthetic.scene import SceneConfig, SyntheticScene
+    from hamst3r_ros.pipeline import extrinsics_document
+    from hamst3r_ros.synthetic.scene import SyntheticScene
 
-    scene = SyntheticScene(SceneConfig(seed=args.seed, num_cameras=args.cameras, num_people=args.people,
-                                       width=args.width, height=args.height))
-    doc = {}
-    for name, T in zip(cams, scene.camera_poses(0.0)):
-        doc[name] = {"translation": [float(v) for v in T[:3, 3]],
-                     "rotation": [float(v) for v in Rotation.from_matrix(T[:3, :3]).as_quat()]}
-    path.write_text(yaml.safe_dump(doc))
+    scene = SyntheticScene(_scene_config(args))
+    path.write_text(yaml.safe_dump(extrinsics_document(dict(zip(cams, scene.camera_poses(0.0))))))
 
 
-def _plot_cloud(xyz, rgb, inst, path, max_height=None) -> None:
-    """Top view (x-y) and front view (y-z) of a cloud, people drawn in track colours.
+#: Frame sets sim_cameras renders before it loops (the demo renders the same ones as truth).
+SCENE_FRAMES = 24
 
-    ``max_height``: in a z-up metric frame, leave points above it (the ceiling) out of the
-    top view so that the room and the people show."""
+
+def _scene_config(args):
+    """The scene sim_cameras renders from the demo's parameters (scene time follows the rate)."""
+    from hamst3r_ros.synthetic.scene import SceneConfig
+
+    return SceneConfig(seed=args.seed, num_cameras=args.cameras, num_people=args.people, width=args.width,
+                       height=args.height, fps=args.rate)
+
+
+def _frame_at(frame_of_stamp: dict, stamp_ns: int, tolerance_s: float):
+    """The scene frame of the first camera's image nearest to an output's stamp (a frame set's
+    stamp is its newest image's, a few ms from the first camera's), or None."""
+    if not frame_of_stamp:
+        return None
+    best = min(frame_of_stamp, key=lambda s: abs(s - stamp_ns))
+    return frame_of_stamp[best] if abs(best - stamp_ns) <= tolerance_s * 1e9 else None
+
+
+def _published_joints(msg):
+    """HumanArray -> track id -> (24, 3) joints of the people shown (tentative or tracked)."""
     import numpy as np
-    from PIL import Image
 
-    size = 360
-    panels = []
-    if len(xyz) == 0:
-        Image.new("RGB", (2 * size, size), (30, 30, 30)).save(path)
-        return
-    lo, hi = np.percentile(xyz, 1, axis=0), np.percentile(xyz, 99, axis=0)
-    span = float(max(hi - lo)) + 1e-6
-    colours = rgb.copy()
-    person = inst > 0
-    palette = np.array([[230, 25, 75], [60, 180, 75], [0, 130, 200], [245, 130, 48], [145, 30, 180],
-                        [70, 240, 240], [240, 50, 230], [210, 245, 60]], np.uint8)
-    colours[person] = palette[(inst[person] - 1) % len(palette)]
-    for a, b, depth_axis, flip in ((0, 1, 2, True), (1, 2, 0, False)):
-        img = np.full((size, size, 3), 30, np.uint8)
-        u = ((xyz[:, a] - lo[a]) / span * (size - 1)).astype(int)
-        v = ((xyz[:, b] - lo[b]) / span * (size - 1)).astype(int)
-        v = size - 1 - v
-        ok = (u >= 0) & (u < size) & (v >= 0) & (v < size)
-        if flip and max_height is not None:
-            ok &= xyz[:, 2] <= max_height
-        order = np.argsort(xyz[ok, depth_axis] * (1 if flip else -1))  # nearer points drawn last
-        uu, vv, cc = u[ok][order], v[ok][order], colours[ok][order]
-        img[vv, uu] = cc
-        panels.append(img)
-    Image.fromarray(np.concatenate(panels, 1)).save(path)
+    out = {}
+    for h in msg.humans:
+        if h.state not in (0, 1):
+            continue
+        J = np.array([[p.position.x, p.position.y, p.position.z] for p in h.joints], np.float64).reshape(-1, 3)
+        if len(J) != 24:
+            continue
+        if not np.isfinite(J[0]).all():
+            J[0] = (h.root.position.x, h.root.position.y, h.root.position.z)
+        out[int(h.id)] = J
+    return out
 
 
 def run(args) -> int:
@@ -156,7 +158,8 @@ def run(args) -> int:
     for c in cams:
         node_params[f"qos_overrides./{launch_spec.DEFAULT_NAMESPACE}/{c}/image_raw.subscription.reliability"] = "reliable"
     sim_params = {"source": "synthetic", "synthetic_cameras": args.cameras, "synthetic_people": args.people, "width": args.width,
-                  "height": args.height, "rate_hz": args.rate, "seed": args.seed, "cameras": cams}
+                  "height": args.height, "rate_hz": args.rate, "seed": args.seed, "cameras": cams,
+                  "synthetic_frames": SCENE_FRAMES}
     if not args.unposed:
         extr = out / "rig_extrinsics.yaml"
         _write_rig_extrinsics(args, cams, extr)
@@ -174,6 +177,17 @@ def run(args) -> int:
 
     from hamst3r_ros.ros.conversions.pointcloud import pointcloud2_to_numpy, unpack_rgb
 
+    from hamst3r_ros.system_eval.live import LiveScore, SceneTruth, image_key, view_rule
+
+    # The same scene sim_cameras renders, to score what the node publishes against.
+    truth = SceneTruth.render(_scene_config(args), SCENE_FRAMES, view_rule(args.checkpoint))
+    score = LiveScore(truth, score_cloud=not args.unposed)
+    frame_of_stamp: dict = {}
+
+    from sensor_msgs.msg import Image
+
+    from hamst3r_ros.ros.conversions.image import image_to_rgb8
+
     rclpy.init(args=[])
     node = rclpy.create_node("hamst3r_demo_listener")
     qos = QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE)
@@ -188,7 +202,17 @@ def run(args) -> int:
         with lock:
             state["humans"][(msg.header.stamp.sec, msg.header.stamp.nanosec)] = msg
 
+    def on_image(msg):
+        k = truth.keys.get(image_key(image_to_rgb8(msg)))
+        with lock:
+            frame_of_stamp[msg.header.stamp.sec * 10**9 + msg.header.stamp.nanosec] = k
+
+    own = f"/{ns}/hamst3r_node"
+
     def on_diag(msg):
+        # /diagnostics is shared by every node of the graph: keep only our node's messages.
+        if not any(st.hardware_id == own for st in msg.status):
+            return
         with lock:
             state["diag"] = msg
             state["diag_t"] = time.time()
@@ -196,6 +220,7 @@ def run(args) -> int:
     node.create_subscription(PointCloud2, f"/{ns}/points", on_points, qos)
     node.create_subscription(HumanArray, f"/{ns}/humans", on_humans, qos)
     node.create_subscription(DiagnosticArray, "/diagnostics", on_diag, qos)
+    node.create_subscription(Image, f"/{ns}/{cams[0]}/image_raw", on_image, qos)
     executor = SingleThreadedExecutor()
     executor.add_node(node)
     spin = threading.Thread(target=executor.spin, daemon=True)
@@ -223,6 +248,7 @@ def run(args) -> int:
     t_start = time.time()
     printed = 0
     last_msg = None
+    last_scored = None
     rc = 0
     try:
         while printed < args.framesets:
@@ -241,7 +267,8 @@ def run(args) -> int:
             with lock:
                 clouds, state["clouds"] = state["clouds"], []
                 humans = dict(state["humans"])
-            for t_recv, msg in clouds:
+                frames = dict(frame_of_stamp)
+            for t_recv, msg in clouds[:max(0, args.framesets - printed)]:
                 stamp = msg.header.stamp.sec + msg.header.stamp.nanosec * 1e-9
                 arr = pointcloud2_to_numpy(msg)
                 hum = humans.get((msg.header.stamp.sec, msg.header.stamp.nanosec))
@@ -255,6 +282,14 @@ def run(args) -> int:
                 printed += 1
                 print(f"[demo] set {printed:3d}  stamp {stamp:.3f}  latency {1000 * (t_recv - stamp):7.0f} ms  "
                       f"points {len(arr):6d} ({n_person} on people)  people: {', '.join(people) or 'none'}")
+                k = _frame_at(frames, msg.header.stamp.sec * 10**9 + msg.header.stamp.nanosec, 0.25 / args.rate)
+                if k is not None:
+                    xyz = np.stack([arr["x"], arr["y"], arr["z"]], 1)
+                    shown = _published_joints(hum) if hum is not None else {}
+                    print(f"[demo]          {score.line(score.add(k, xyz, shown))}")
+                    last_scored = (msg, shown, k)
+                else:
+                    print("[demo]          (not scored: its images were not recognised as the scene's)")
                 last_msg = msg
             time.sleep(0.05)
         # The node publishes /diagnostics on its own timer: on a fast machine the sets can all
@@ -288,13 +323,24 @@ def run(args) -> int:
             vals = ", ".join(f"{kv.key}={kv.value}" for kv in st.values[:8])
             print(f"    [{st.level if isinstance(st.level, int) else int.from_bytes(st.level, 'little')}] "
                   f"{st.name}: {st.message} {vals}")
+    print("[demo] how right it is: " + score.summary().replace("\n", "\n[demo] "))
     if last_msg is not None:
-        arr = pointcloud2_to_numpy(last_msg)
+        from hamst3r_ros.system_eval.picture import compare_picture
+
+        msg, shown, k = last_scored if last_scored is not None else (last_msg, {}, None)
+        arr = pointcloud2_to_numpy(msg)
         xyz = np.stack([arr["x"], arr["y"], arr["z"]], 1)
         rgb = unpack_rgb(arr["rgb"]) if "rgb" in arr.dtype.names else np.full((len(arr), 3), 200, np.uint8)
         inst = arr["instance"].astype(np.int64) if "instance" in arr.dtype.names else np.zeros(len(arr), np.int64)
         pic = out / "last_cloud.png"
-        _plot_cloud(xyz, rgb, inst, pic, max_height=None if args.unposed else 2.0)
-        print(f"[demo] picture of the last cloud (top view | front view): {pic}")
+        # Unposed output is in the first camera's frame and the network's scale: no truth beside it.
+        with_truth = k is not None and not args.unposed
+        compare_picture(pic, xyz, rgb, inst, shown, true_xyz=truth.surface[k] if with_truth else None,
+                        true_people=truth.people[k] if with_truth else None,
+                        true_rgb=truth.colors[k] if with_truth else None,
+                        max_height=None if args.unposed else 2.0,
+                        title=f"scene frame {k}: published (left) vs ground truth (right); "
+                              "white skeletons P<n>: true people, coloured #<id>: published")
+        print(f"[demo] picture of the last scored cloud beside the ground truth (top and front views): {pic}")
     print(f"[demo] {printed} frame sets in {time.time() - t_start:.1f} s; node logs in {log_dir}")
     return rc if printed else 1

@@ -166,3 +166,104 @@ def tracking_metrics(
             elif g in was_matched:
                 was_matched[g] = False
     return TrackingMetrics(switches, frags, matched, missed, fps)
+
+
+@dataclass
+class PeopleMetrics:
+    """What a consumer of the published people sees over one or more sequences, against the
+    truth: counts and sums, with the rates as properties (so that sequences pool by adding).
+
+    Matching, per frame set: Hungarian on pelvis distance (joint 0), gated (metres).
+
+    Attributes:
+        sets: frame sets scored.
+        true: (set, true person) pairs: people visible in at least one camera.
+        published: (set, published person) pairs.
+        matched: matched (set, true person) pairs.
+        id_switches: times a true person was matched to another id than the last time.
+        ids_per_person: for each true person matched at least once, the number of distinct
+            published ids matched to them over their sequence.
+        w_sum, pa_sum: sums over matched pairs with complete joints of W-MPJPE and
+            PA-MPJPE (metres); ``joint_pairs`` is their count.
+    """
+
+    sets: int = 0
+    true: int = 0
+    published: int = 0
+    matched: int = 0
+    id_switches: int = 0
+    ids_per_person: tuple[int, ...] = ()
+    w_sum: float = 0.0
+    pa_sum: float = 0.0
+    joint_pairs: int = 0
+
+    @property
+    def recall(self) -> float:
+        return self.matched / self.true if self.true else float("nan")
+
+    @property
+    def ghosts(self) -> int:
+        """Published people matched to nobody, over all sets."""
+        return self.published - self.matched
+
+    @property
+    def ghosts_per_set(self) -> float:
+        return self.ghosts / self.sets if self.sets else float("nan")
+
+    @property
+    def published_per_set(self) -> float:
+        return self.published / self.sets if self.sets else float("nan")
+
+    @property
+    def mean_ids_per_person(self) -> float:
+        return float(np.mean(self.ids_per_person)) if self.ids_per_person else float("nan")
+
+    @property
+    def w_mpjpe(self) -> float:
+        return self.w_sum / self.joint_pairs if self.joint_pairs else float("nan")
+
+    @property
+    def pa_mpjpe(self) -> float:
+        return self.pa_sum / self.joint_pairs if self.joint_pairs else float("nan")
+
+    def __add__(self, other: "PeopleMetrics") -> "PeopleMetrics":
+        return PeopleMetrics(self.sets + other.sets, self.true + other.true, self.published + other.published,
+                             self.matched + other.matched, self.id_switches + other.id_switches,
+                             self.ids_per_person + other.ids_per_person, self.w_sum + other.w_sum,
+                             self.pa_sum + other.pa_sum, self.joint_pairs + other.joint_pairs)
+
+
+def people_metrics(gt_frames: Sequence[Mapping[int, np.ndarray]], pred_frames: Sequence[Mapping[int, np.ndarray]],
+                   max_distance: float = 0.5) -> PeopleMetrics:
+    """Score one sequence (see :class:`PeopleMetrics`).
+
+    Args:
+        gt_frames: per frame set, true person id -> (24, 3) joints (metres, SMPL order) of the
+            people visible in at least one camera.
+        pred_frames: per frame set, published id -> (24, 3) joints in the same frame; joint 0
+            (the pelvis) must be finite, the others may be NaN (a person without a body).
+        max_distance: pelvis matching gate, metres.
+    """
+    if len(gt_frames) != len(pred_frames):
+        raise ValueError(f"people_metrics: {len(gt_frames)} ground-truth frame sets but {len(pred_frames)} predicted")
+    out = PeopleMetrics(sets=len(gt_frames))
+    last: dict[int, int] = {}
+    ids: dict[int, set[int]] = {}
+    for gt, pred in zip(gt_frames, pred_frames):
+        m = match_people({g: np.asarray(j)[0] for g, j in gt.items()},
+                         {p: np.asarray(j)[0] for p, j in pred.items()}, max_distance)
+        out.true += len(gt)
+        out.published += len(pred)
+        out.matched += len(m)
+        for g, p in m.items():
+            if g in last and last[g] != p:
+                out.id_switches += 1
+            last[g] = p
+            ids.setdefault(g, set()).add(p)
+            P, G = np.asarray(pred[p], np.float64), np.asarray(gt[g], np.float64)
+            if np.isfinite(P).all():
+                out.w_sum += w_mpjpe(P, G)
+                out.pa_sum += pa_mpjpe(P, G)
+                out.joint_pairs += 1
+    out.ids_per_person = tuple(len(s) for _, s in sorted(ids.items()))
+    return out

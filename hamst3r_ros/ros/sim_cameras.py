@@ -138,13 +138,17 @@ class SyntheticRecording:
     """Frame sets of a synthetic scene: rendered now, or read from a written dataset.
 
     Args:
-        folder: a dataset written by ``hamst3r synth`` (``manifest.json`` inside), or "" to
-            render ``num_frames`` frame sets of a new scene (SceneConfig: ``num_cameras``,
-            ``num_people``, ``width`` x ``height``, ``seed``) at start, with progress.
+        folder: a dataset written by ``hamst3r synth`` (``manifest.json`` inside; its frames
+            are played as recorded, at the dataset's own rate), or "" to render ``num_frames``
+            frame sets of a new scene (SceneConfig: ``num_cameras``, ``num_people``, ``width``
+            x ``height``, ``seed``) at start, with progress.
+        fps: scene time per rendered frame set is 1 / ``fps`` seconds: give the publishing rate,
+            so that people move as far between two published sets as they would live.
     """
 
     def __init__(self, folder: str | Path = "", num_cameras: int = 4, num_people: int = 2,
-                 num_frames: int = 20, width: int = 512, height: int = 384, seed: int = 0):
+                 num_frames: int = 20, width: int = 512, height: int = 384, seed: int = 0,
+                 fps: float = 10.0):
         if folder:
             from hamst3r_ros.synthetic.dataset import SyntheticDataset
 
@@ -163,7 +167,7 @@ class SyntheticRecording:
                 raise ValueError(f"sim_cameras: synthetic_frames must be >= 1, got {num_frames}")
             scene = SyntheticScene(SceneConfig(seed=seed, num_cameras=num_cameras,
                                                num_people=num_people, width=width,
-                                               height=height))
+                                               height=height, fps=fps))
             self._ds = None
             self.num_frames = num_frames
             self._frames = {}
@@ -244,7 +248,8 @@ def _make_node_class():
                 if p["source"] == "synthetic" or (p["source"] == "folder" and synthetic_dataset):
                     recording = SyntheticRecording(
                         p["folder"], p["synthetic_cameras"], p["synthetic_people"],
-                        p["synthetic_frames"], p["width"], p["height"], p["seed"])
+                        p["synthetic_frames"], p["width"], p["height"], p["seed"],
+                        fps=p["rate_hz"])
                 elif p["source"] == "folder":
                     if not p["folder"]:
                         raise ValueError("sim_cameras: source 'folder' needs the parameter "

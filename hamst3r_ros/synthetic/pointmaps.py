@@ -56,3 +56,36 @@ def project_points(pts_cam: np.ndarray, K: np.ndarray) -> tuple[np.ndarray, np.n
         x, y = pts_cam[..., 0] / z, pts_cam[..., 1] / z
     uv = np.stack([K[0, 0] * x + K[0, 1] * y + K[0, 2], K[1, 1] * y + K[1, 2]], -1)
     return uv, z
+
+
+def sample_nearest(values: np.ndarray, A_in_net: np.ndarray, hw_net: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
+    """Per-pixel ground truth of an input image, read at the pixels of a network view of it.
+
+    Args:
+        values: (H, W, ...) per-pixel values of the input image (depth, points, ids...).
+        A_in_net: (3, 3) affine with ``[u_in, v_in, 1] = A @ [u, v, 1]`` (network pixel ->
+            input pixel; ``Preprocessed.input_from_network()``).
+        hw_net: (h, w) of the network view.
+
+    Returns:
+        ((h, w, ...) the value at the nearest input pixel of each network pixel centre,
+        (h, w) bool: that input pixel exists). Nearest, not interpolated: an edge pixel
+        keeps one real surface point instead of a blend of foreground and background.
+    """
+    h, w = hw_net
+    H, W = values.shape[:2]
+    u = np.rint(A_in_net[0, 0] * np.arange(w) + A_in_net[0, 2]).astype(np.int64)
+    v = np.rint(A_in_net[1, 1] * np.arange(h) + A_in_net[1, 2]).astype(np.int64)
+    ok = ((v >= 0) & (v < H))[:, None] & ((u >= 0) & (u < W))[None, :]
+    out = values[np.clip(v, 0, H - 1)[:, None], np.clip(u, 0, W - 1)[None, :]]
+    return out, ok
+
+
+def crop_mask(input_hw: tuple[int, int], A_in_net: np.ndarray, hw_net: tuple[int, int]) -> np.ndarray:
+    """(H, W) bool: the input pixels whose centres lie inside the network view's crop
+    (``A_in_net`` and ``hw_net`` as in :func:`sample_nearest`)."""
+    H, W = input_hw
+    h, w = hw_net
+    u = (np.arange(W) - A_in_net[0, 2]) / A_in_net[0, 0]
+    v = (np.arange(H) - A_in_net[1, 2]) / A_in_net[1, 1]
+    return ((v >= -0.5) & (v <= h - 0.5))[:, None] & ((u >= -0.5) & (u <= w - 0.5))[None, :]
