@@ -115,6 +115,8 @@ class Hamst3rNode(Node):
             camera_timeout_s=self.cfg.camera_timeout_s, min_cameras=self.cfg.min_cameras)
         self._camera_info: dict[str, CameraInfo] = {}
         self._shutdown = threading.Event()
+        # Held while the worker publishes a result; destroy_node takes it to stop publishing.
+        self._publish_lock = threading.Lock()
         if pipeline is None:
             params = dict(self.cfg.values)
             if self.cfg.pipeline:
@@ -253,8 +255,12 @@ class Hamst3rNode(Node):
 
     def _on_result(self, frameset: FrameSet, result: SceneResult, seconds: float) -> None:
         self.diag.record_processed(seconds, getattr(result, "timings_s", None))
-        if self._shutdown.is_set() or not self.context.ok():
-            return
+        with self._publish_lock:
+            if self._shutdown.is_set() or not self.context.ok():
+                return
+            self._publish_result(frameset, result)
+
+    def _publish_result(self, frameset: FrameSet, result: SceneResult) -> None:
         frame, stamp = self.cfg.fixed_frame, result.stamp_ns
         transforms = humans_to_transforms(result.humans, frame, stamp)
         if self.cfg.publish_camera_tf:
@@ -288,8 +294,20 @@ class Hamst3rNode(Node):
         self.pub_diag.publish(to_diagnostic_array(self.diag.statuses(), stamp))
 
     def destroy_node(self):
-        self._shutdown.set()
-        self.worker.stop(timeout=5.0)
+        """Stop publishing and destroy the node without waiting for the frame set in flight.
+
+        The pipeline may be seconds into a frame set: it is abandoned (its result is never
+        published), so that shutdown takes milliseconds. Publishing that already started
+        finishes first (``_publish_lock``). Safe on a node whose ``__init__`` failed half-way.
+        """
+        shutdown = getattr(self, "_shutdown", None)
+        lock = getattr(self, "_publish_lock", None)
+        if shutdown is not None and lock is not None:
+            with lock:
+                shutdown.set()
+        worker = getattr(self, "worker", None)
+        if worker is not None:
+            worker.stop(timeout=0.0)
         return super().destroy_node()
 
 
