@@ -452,3 +452,28 @@ def test_sim_time_jumping_back_resets_and_output_resumes_at_once(rig_factory, re
     jumps = [m for lvl, m in rig.logs.lines if "jump back in time" in m]
     assert len(jumps) == 1 and "-500.000 s" in jumps[0], rig.logs.lines
     wait_for(lambda: rig.diag("pipeline").get("time_jumps") == "2", what="time_jumps in /diagnostics")
+
+
+def test_an_image_outside_sane_bounds_is_bad_input_of_its_camera_only(rig_factory):
+    # The real pipeline fails a whole frame set on a 4000x2 image ("height and width must be
+    # > 0" after resizing); this stand-in fails the same way, so letting one through shows.
+    tiny_side = lambda fs: any(min(f.image.shape[:2]) < 16 for f in fs.frames)  # noqa: E731
+    rig = rig_factory(pipeline=FakePipeline(fail_when=tiny_side), camera_timeout_s=0.3,
+                      min_cameras=2, max_image_pixels=100 * 100)
+    sliver = numpy_to_image(np.zeros((2, 4000, 3), np.uint8), "rgb8")
+    huge = numpy_to_image(np.zeros((120, 120, 3), np.uint8), "rgb8")  # over max_image_pixels
+    for k in range(12):
+        msg = sliver if k % 2 == 0 else huge
+        before = [rig.node.diag.received(c) for c in rig.cameras]
+        rig.send("cam0", k)
+        rig.send("cam1", k)
+        rig.send("cam2", k, msg=msg)
+        wait_for(lambda: [rig.node.diag.received(c) for c in rig.cameras] == [b + 1 for b in before],
+                 what=f"delivery of set {k}")
+    wait_for(lambda: rig.diag("camera cam2").get("bad_dimensions") == "12", what="12 bad_dimensions")
+    wait_for(lambda: rig.diag("pipeline").get("frame_sets_published", "0") != "0", what="output")
+    assert rig.diag("pipeline")["pipeline_errors"] == "0"
+    assert rig.diag("camera cam0")["bad_total"] == "0"
+    assert all(fs.names == ["cam0", "cam1"] for fs in rig.pipeline.seen)
+    warnings = [m for lvl, m in rig.logs.lines if "cam2: skipping input (dimensions)" in m]
+    assert len(warnings) == 1 and "4000x2" in warnings[0], rig.logs.lines

@@ -26,6 +26,7 @@ BAD_INPUT_REASONS: tuple[str, ...] = (
     "future",        # stamp ahead of the node's clock by more than its max_age
     "out_of_order",  # stamp not newer than the camera's previous one
     "camera_info",   # camera_info unusable (size mismatch, singular K)
+    "dimensions",    # image smaller, narrower or larger than the node takes (check_image_dimensions)
 )
 
 # diagnostic_msgs/DiagnosticStatus levels (bytes in the message).

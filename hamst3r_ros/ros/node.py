@@ -7,8 +7,9 @@ worker runs ``pipeline.process(FrameSet) -> SceneResult`` and publishes ``~/poin
 ``~/markers``, ``~/humans`` and ``/tf``. A timer publishes ``/diagnostics``.
 
 Bad input (wrong or unknown encoding, size disagreeing with step, empty or truncated data,
-undecodable compressed data, NaN or unusable camera_info, stale, future or out-of-order
-stamps) is logged once per camera and reason, counted in /diagnostics and skipped; a camera
+undecodable compressed data, an image outside sane bounds (a side under 16 px, an aspect
+ratio over 8:1, more than ``max_image_pixels``), NaN or unusable camera_info, stale, future or
+out-of-order stamps) is logged once per camera and reason, counted in /diagnostics and skipped; a camera
 that stops is left out of frame sets (after ``camera_timeout_s`` of stamp time) until it
 comes back. A bad camera_info only costs that camera its intrinsics (K unknown), not its
 images; an all-zero K is an uncalibrated camera (REP-104), not bad input.
@@ -41,6 +42,7 @@ from tf2_msgs.msg import TFMessage
 from visualization_msgs.msg import MarkerArray
 
 from hamst3r_ros.ros.conversions import (ConversionError, camera_info_to_K, camera_transforms,
+                                         check_image_dimensions,
                                          clear_markers, compressed_to_rgb8, humans_to_array,
                                          humans_to_ids, humans_to_markers, humans_to_people,
                                          humans_to_transforms, image_to_rgb8,
@@ -274,7 +276,7 @@ class Hamst3rNode(Node):
                       f"(max_input_age_s {self.cfg.max_input_age_s})")
             return
         try:
-            image = compressed_to_rgb8(msg) if compressed else image_to_rgb8(msg)
+            image = self._to_rgb8(msg, compressed)
         except ConversionError as exc:
             self._bad(name, exc.reason, exc.detail)
             return
@@ -289,6 +291,17 @@ class Hamst3rNode(Node):
         frame = CameraFrame(name=name, image=image, stamp_ns=stamp_ns,
                             frame_id=msg.header.frame_id, K=K)
         self._handle_sync(name, self.sync.add(name, stamp_ns, frame))
+
+    def _to_rgb8(self, msg, compressed: bool):
+        """(H, W, 3) uint8 RGB of an image message within the node's size bounds (checked
+        from the header before decoding a raw image); ConversionError otherwise."""
+        limit = self.cfg.max_image_pixels
+        if compressed:
+            image = compressed_to_rgb8(msg)
+            check_image_dimensions(image.shape[1], image.shape[0], limit)
+            return image
+        check_image_dimensions(msg.width, msg.height, limit)
+        return image_to_rgb8(msg)
 
     def _handle_sync(self, name: str, r: AddResult) -> None:
         if not r.accepted:

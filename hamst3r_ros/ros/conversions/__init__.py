@@ -8,6 +8,7 @@ package needs the ROS message packages only when a conversion is called.
 Images (image.py, compressed.py):
     image_to_numpy(Image) -> (H, W[, C]) array in the encoding's dtype
     image_to_rgb8(Image) -> (H, W, 3) uint8 RGB; to_rgb8(array, encoding)
+    check_image_dimensions(width, height, max_pixels): the node's bounds on image size
     numpy_to_image(array, encoding, frame_id, stamp_ns) -> Image
     compressed_to_numpy(CompressedImage) -> (array, encoding); compressed_to_rgb8
     numpy_to_compressed(array, encoding, fmt="jpeg"|"png") -> CompressedImage
@@ -32,7 +33,8 @@ from .geometry import (matrix_to_pose, matrix_to_quaternion, matrix_to_transform
 from .humans import (MARKER_NAMESPACES, PEOPLE_STATES, VISIBLE_STATES, body_frame, clear_markers, human_to_msg,
                      humans_to_array, humans_to_ids, humans_to_markers, humans_to_people, humans_to_transforms,
                      track_color)
-from .image import COLOUR_ENCODINGS, ENCODINGS, encoding_layout, image_to_numpy, image_to_rgb8, numpy_to_image, to_rgb8
+from .image import (COLOUR_ENCODINGS, ENCODINGS, MAX_ASPECT_RATIO, MIN_IMAGE_SIDE, check_image_dimensions,
+                    encoding_layout, image_to_numpy, image_to_rgb8, numpy_to_image, to_rgb8)
 from .pointcloud import (dtype_from_fields, fields_from_dtype, numpy_to_pointcloud2, pack_rgb, pointcloud2_to_numpy,
                          unpack_rgb)
 from .scene import SCENE_CLOUD_DTYPE, camera_transforms, scene_points_array, scene_to_pointcloud2, select_points
@@ -45,7 +47,8 @@ __all__ = [
     "position_quaternion_to_pose", "quaternion_to_matrix", "transform_to_matrix",
     "MARKER_NAMESPACES", "PEOPLE_STATES", "VISIBLE_STATES", "body_frame", "clear_markers",
     "human_to_msg", "humans_to_array", "humans_to_ids", "humans_to_markers", "humans_to_people",
-    "humans_to_transforms", "track_color", "COLOUR_ENCODINGS", "ENCODINGS", "encoding_layout",
+    "humans_to_transforms", "track_color", "COLOUR_ENCODINGS", "ENCODINGS", "MAX_ASPECT_RATIO",
+    "MIN_IMAGE_SIDE", "check_image_dimensions", "encoding_layout",
     "image_to_numpy", "image_to_rgb8", "numpy_to_image", "to_rgb8", "dtype_from_fields",
     "fields_from_dtype", "numpy_to_pointcloud2", "pack_rgb", "pointcloud2_to_numpy", "unpack_rgb",
     "SCENE_CLOUD_DTYPE", "camera_transforms", "scene_points_array", "scene_to_pointcloud2",
