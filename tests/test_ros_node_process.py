@@ -231,3 +231,24 @@ def test_a_teardown_hanging_with_the_gil_held_still_ends_the_process():
                          text=True, timeout=60)
     assert out.returncode == 1 and "Timeout" in out.stderr, out.stdout + out.stderr
     assert time.monotonic() - t0 < 30  # not the hour it asked for (start-up included)
+
+
+def test_a_malformed_checkpoint_stops_the_node_with_one_line(tmp_path):
+    import json
+
+    from hamst3r_ros.model.checkpoints import save_hamst3r
+    from hamst3r_ros.model.hamst3r import build_model
+
+    st, js = save_hamst3r(build_model("hamst3r_tiny", seed=0).net, tmp_path / "bad")
+    meta = json.loads(js.read_text())
+    meta["network"]["enc_embed_dim"] = 10 ** 9  # was a raw allocator error
+    js.write_text(json.dumps(meta))
+    spec = launch_spec.system(namespace=unique_name("ckpt"), sim=False,
+                              node_parameters={"checkpoint": str(st), "device": "cpu"})[0]
+    proc = subprocess.run(launch_spec.command(spec, "ckpt"), env=_env(), capture_output=True,
+                          text=True, timeout=120)
+    assert proc.returncode == 2, proc.stdout + proc.stderr
+    errors = [line for line in proc.stderr.splitlines() if line.startswith("hamst3r_node: ")]
+    assert len(errors) == 1 and f"{js}: key 'network.enc_embed_dim'" in errors[0], proc.stderr
+    # No traceback, and no second failure while cleaning up the half-built node.
+    assert "Traceback" not in proc.stderr and "AttributeError" not in proc.stderr, proc.stderr

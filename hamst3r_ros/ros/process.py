@@ -1,7 +1,8 @@
 """The life cycle of one of our ROS 2 executables: init, build the node, spin, clean exit.
 
 Both ``hamst3r_node`` and ``sim_cameras`` run this way: Ctrl-C and SIGTERM (which rclpy turns
-into ExternalShutdownException) exit 0; a configuration error exits 2 with one line and no
+into ExternalShutdownException) exit 0; a configuration error (``config_errors``, or any of
+the project's own errors: a bad checkpoint, parameter file, ...) exits 2 with one line and no
 traceback; anything else is a real error and propagates. On Fast DDS without a profile of
 the user's, both start with a larger shared-memory segment (``transport.py``).
 
@@ -44,6 +45,7 @@ def run_node(prog: str, make_node: Callable[[], object], args: Optional[Sequence
     import rclpy
     from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
 
+    from hamst3r_ros.errors import EXIT_BAD_INPUT, is_project_error, one_line
     from hamst3r_ros.ros.transport import use_large_shm_segment
 
     use_large_shm_segment()  # bursts of images through Fast DDS's shared memory (see transport.py)
@@ -61,14 +63,14 @@ def run_node(prog: str, make_node: Callable[[], object], args: Optional[Sequence
             executor.spin_once(timeout_sec=0.1)
     except (KeyboardInterrupt, ExternalShutdownException):
         pass
-    except config_errors as exc:
-        # Wrong parameters, files or pipeline: one clear line, no traceback.
-        print(f"{prog}: {exc}", file=sys.stderr)
-        code = 2
-    except Exception:
-        # A SIGTERM between the executor's context check and its wait makes rcl refuse the
-        # wait set: that is the shutdown we were asked for, not an error.
-        if rclpy.ok():
+    except Exception as exc:  # noqa: BLE001 - sorted below; real errors propagate
+        if isinstance(exc, config_errors) or is_project_error(exc):
+            # Wrong parameters, files or pipeline: one clear line, no traceback.
+            print(f"{prog}: {one_line(exc)}", file=sys.stderr)
+            code = EXIT_BAD_INPUT
+        elif rclpy.ok():
+            # (A SIGTERM between the executor's context check and its wait makes rcl refuse
+            # the wait set: that is the shutdown we were asked for, not an error.)
             _teardown(node, context)
             raise
     _teardown(node, context)
