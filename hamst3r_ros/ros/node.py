@@ -4,14 +4,17 @@ Threads: the ROS executor (one thread) receives images and camera_info, validate
 converts them, synchronises them (:mod:`hamst3r_ros.ros.sync`) and hands each frame set to
 the pipeline worker (:mod:`hamst3r_ros.ros.worker`: latest wins, never on the executor). The
 worker runs ``pipeline.process(FrameSet) -> SceneResult`` and publishes ``~/points``,
-``~/markers``, ``~/humans`` and ``/tf``. A timer publishes ``/diagnostics``.
+``~/markers``, ``~/humans`` and ``/tf``. A timer publishes ``/diagnostics``. A jump back in
+time of the node's clock (``use_sim_time`` with a looping bag or a restarted simulator)
+resets the sync and the pipeline's state (``_time_jumped``); a stop request abandons the
+frame set in the pipeline (``destroy_node``, ``process.run_node``).
 
 Bad input (wrong or unknown encoding, size disagreeing with step, empty or truncated data,
 undecodable compressed data, an image outside sane bounds (a side under 16 px, an aspect
-ratio over 8:1, more than ``max_image_pixels``), NaN or unusable camera_info, stale, future or
-out-of-order stamps) is logged once per camera and reason, counted in /diagnostics and skipped; a camera
-that stops is left out of frame sets (after ``camera_timeout_s`` of stamp time) until it
-comes back. A bad camera_info only costs that camera its intrinsics (K unknown), not its
+ratio over 8:1, more than ``max_image_pixels``), NaN or unusable camera_info, stale, future
+or out-of-order stamps) is logged once per camera and reason, counted in /diagnostics and
+skipped; a camera that stops is left out of frame sets (after ``camera_timeout_s`` of stamp
+time) until it comes back. A bad camera_info only costs that camera its intrinsics (K unknown), not its
 images; an all-zero K is an uncalibrated camera (REP-104), not bad input.
 
 The pipeline is, in order of precedence: an object passed to :class:`Hamst3rNode`; the
@@ -27,7 +30,7 @@ from dataclasses import dataclass
 from typing import Any, Optional, Sequence
 
 import rclpy
-from rclpy.clock import Clock, ClockType
+from rclpy.clock import Clock, ClockChange, ClockType, JumpThreshold
 from rclpy.duration import Duration
 from rclpy.node import Node
 from rclpy.qos import QoSProfile, qos_profile_sensor_data
@@ -193,8 +196,6 @@ class Hamst3rNode(Node):
     def _watch_clock(self) -> None:
         """Register for jumps of the node's clock as tf2_ros::Buffer does: any jump back
         (threshold 1 ns) and a change of time source (use_sim_time switched)."""
-        from rclpy.clock import JumpThreshold
-
         self._jump_handle = self.get_clock().create_jump_callback(
             JumpThreshold(min_forward=None, min_backward=Duration(nanoseconds=-1),
                           on_clock_change=True),
@@ -202,8 +203,6 @@ class Hamst3rNode(Node):
 
     def _on_clock_jump(self, jump) -> None:
         """rclpy's post-jump callback: the clock was set back, or its source changed."""
-        from rclpy.clock import ClockChange
-
         if jump.clock_change in (ClockChange.ROS_TIME_ACTIVATED, ClockChange.ROS_TIME_DEACTIVATED):
             self._jumps.forget()  # the new readings are not comparable with the old ones
             self._time_jumped(jump.delta.nanoseconds, "the time source changed")
@@ -218,9 +217,10 @@ class Hamst3rNode(Node):
             self._time_jumped(jump_ns, "detected jump back in time")
 
     def _time_jumped(self, jump_ns: int, what: str) -> None:
-        """Start over in time (a jump of ``jump_ns`` nanoseconds, or a new time source): the sync forgets its stamps, and the pipeline's people tracker
-        and alignment warm start are reset before its next frame set (on its own thread);
-        results of frame sets from before the jump are not published."""
+        """Start over in time (a jump of ``jump_ns`` nanoseconds, or a new time source): the
+        sync forgets its stamps, and the pipeline's people tracker and alignment warm start
+        are reset before its next frame set (on its own thread); results of frame sets from
+        before the jump are not published."""
         self.sync.reset()
         self._epoch += 1
         if self.diag.record_time_jump(jump_ns * 1e-9):
