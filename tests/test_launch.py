@@ -164,7 +164,7 @@ def test_bad_flag_is_a_clear_error(launch_file):
 
 
 @pytest.mark.parametrize("overrides, message", [
-    ({"rviz": "true"}, "node rviz2: package 'rviz2' not found (package 'rviz2' not found); install RViz "
+    ({"rviz": "true"}, "node rviz2: package 'rviz2' is not installed (package 'rviz2' not found); install RViz "
                        "(apt install ros-$ROS_DISTRO-rviz2), or launch with rviz:=false"),
     ({"params_file": "/missing/my_rig.yaml"}, "node hamst3r_node: parameter file /missing/my_rig.yaml: "
                                               "cannot read it (No such file or directory)"),
@@ -201,7 +201,7 @@ def test_a_missing_executable_of_ours_is_named(installed, tmp_path):
 
 def test_without_an_ament_index_the_package_is_not_found():
     # This venv (no colcon install): the real lookup says so instead of failing obscurely.
-    with pytest.raises(launch_spec.LaunchError, match="package 'no_such_pkg_xyz' not found"):
+    with pytest.raises(launch_spec.LaunchError, match="package 'no_such_pkg_xyz' is not installed"):
         launch_spec.executable_path(launch_spec.NodeSpec("no_such_pkg_xyz", "exe", "n"))
 
 

@@ -160,8 +160,9 @@ def executable_path(spec: NodeSpec, prefix_of: Optional[Callable[[str], str]] = 
     hint = _INSTALL_HINTS.get(spec.package, "build and source the workspace (README: On a real ROS 2 install)")
     try:
         prefix = prefix_of(spec.package)
-    except LookupError as e:
-        raise LaunchError(f"node {spec.name}: package '{spec.package}' not found ({e}); {hint}") from None
+    except LookupError as e:  # KeyError's str() quotes its message: use the message itself
+        why = e.args[0] if e.args else e
+        raise LaunchError(f"node {spec.name}: package '{spec.package}' is not installed ({why}); {hint}") from None
     path = os.path.join(prefix, "lib", spec.package, spec.executable)
     if not (os.path.isfile(path) and os.access(path, os.X_OK)):
         raise LaunchError(f"node {spec.name}: package '{spec.package}' has no executable '{spec.executable}' "
