@@ -165,8 +165,13 @@ def _start_reading(proc, lines):
     return t
 
 
-@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
-def test_a_stop_signal_ends_both_processes_within_2_s_while_a_frame_set_is_in_the_pipeline(tmp_path, sig):
+@pytest.mark.parametrize("sig, repeat_after_s", [(signal.SIGINT, None), (signal.SIGTERM, None),
+                                                 (signal.SIGINT, 0.002), (signal.SIGTERM, 0.002)],
+                         ids=["SIGINT", "SIGTERM", "SIGINT_twice", "SIGTERM_twice"])
+def test_a_stop_signal_ends_both_processes_within_2_s_while_a_frame_set_is_in_the_pipeline(
+        tmp_path, sig, repeat_after_s):
+    """``repeat_after_s``: the signal comes again during the teardown, as on Ctrl-C under
+    ``ros2 launch`` (the terminal signals the process group, then launch signals each child)."""
     import time
 
     cams = ["cam0", "cam1"]
@@ -190,6 +195,11 @@ def test_a_stop_signal_ends_both_processes_within_2_s_while_a_frame_set_is_in_th
         t0 = time.monotonic()
         for p in procs:
             p.send_signal(sig)
+        for _ in range(10 if repeat_after_s is not None else 0):  # again and again, to hit the teardown
+            time.sleep(repeat_after_s)
+            for p in procs:
+                if p.poll() is None:
+                    p.send_signal(sig)
         exit_s = []
         for p in procs:
             p.wait(timeout=20)
@@ -204,7 +214,7 @@ def test_a_stop_signal_ends_both_processes_within_2_s_while_a_frame_set_is_in_th
     text = "".join(outputs[0] + outputs[1])
     assert [p.returncode for p in procs] == [0, 0], text
     assert max(exit_s) < 2.0, (exit_s, text)
-    assert "terminate called" not in text and "Traceback" not in text, text
+    assert "terminate called" not in text and "Traceback" not in text and "KeyboardInterrupt" not in text, text
 
 
 HANGING_TEARDOWN = """

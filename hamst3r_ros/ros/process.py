@@ -80,7 +80,13 @@ def run_node(prog: str, make_node: Callable[[], object], args: Optional[Sequence
 
 
 def _teardown(node, context) -> None:
-    """Destroy the node and shut rclpy down, under the GIL-free watchdog."""
+    """Destroy the node and shut rclpy down, under the GIL-free watchdog.
+
+    A stop was requested (or the node is done): more SIGINT/SIGTERM are ignored from here on.
+    Ctrl-C under ``ros2 launch`` delivers two (the terminal's to the process group, then
+    launch's own), and the second must not interrupt the teardown with a KeyboardInterrupt.
+    """
+    _ignore_stop_signals()
     faulthandler.dump_traceback_later(TEARDOWN_GRACE_S, exit=True, file=sys.__stderr__)
     try:
         if node is not None:
@@ -88,9 +94,21 @@ def _teardown(node, context) -> None:
         import rclpy
 
         rclpy.try_shutdown()
+        _ignore_stop_signals()  # try_shutdown put back the handlers rclpy found at init
         _finish_logging(context)
     finally:
         faulthandler.cancel_dump_traceback_later()
+
+
+def _ignore_stop_signals() -> None:
+    """Ignore SIGINT and SIGTERM (this replaces rclpy's handlers, which would raise
+    KeyboardInterrupt through Python's); only from the main thread, as Python requires."""
+    import signal
+    import threading
+
+    if threading.current_thread() is threading.main_thread():
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(sig, signal.SIG_IGN)
 
 
 def _finish_logging(context) -> None:
