@@ -6,7 +6,10 @@
 
 Node names, executables, parameter files and remappings come from
 hamst3r_ros.ros.launch_spec, the same definitions tests use to start the processes with
-``--ros-args``. launch / launch_ros are imported inside the functions so that this file can
+``--ros-args``. Before any process starts, everything they need (packages, executables,
+parameter files, RViz's config, the recording folder) is resolved by
+``launch_spec.check_system``: a missing one stops the launch with one error naming it
+(``rviz:=true`` without rviz2 too), and nothing is left running. launch / launch_ros are imported inside the functions so that this file can
 be loaded (and checked) where they are not installed.
 """
 from hamst3r_ros.ros import launch_spec
@@ -30,16 +33,34 @@ def _flag(name: str, text: str) -> bool:
     return low in ("true", "1", "yes")
 
 
-def _nodes(context, *args, **kwargs):
-    """Build the Node actions once launch arguments are known."""
+def _specs(context):
+    """(namespace, the system's NodeSpecs) from the launch arguments, everything resolved
+    (launch_spec.check_system raises LaunchError naming what is missing)."""
     from launch.substitutions import LaunchConfiguration
-    from launch_ros.actions import Node
 
     value = {name: LaunchConfiguration(name).perform(context) for name in ARGUMENTS}
     namespace = value["namespace"]
-    specs = launch_spec.system(namespace=namespace, params_file=value["params_file"],
-                               sim=_flag("sim", value["sim"]), sim_folder=value["sim_folder"],
-                               rviz=_flag("rviz", value["rviz"]))
+    try:
+        specs = launch_spec.system(namespace=namespace, params_file=value["params_file"],
+                                   sim=_flag("sim", value["sim"]), sim_folder=value["sim_folder"],
+                                   rviz=_flag("rviz", value["rviz"]))
+    except FileNotFoundError as e:  # the package's own config files
+        raise launch_spec.LaunchError(str(e)) from None
+    launch_spec.check_system(specs, sim_folder=value["sim_folder"])
+    return namespace, specs
+
+
+def _check(context, *args, **kwargs):
+    """First action: resolve everything or stop the launch before any process starts."""
+    _specs(context)
+    return []
+
+
+def _nodes(context, *args, **kwargs):
+    """Build the Node actions once launch arguments are known (resolved again: cheap)."""
+    from launch_ros.actions import Node
+
+    namespace, specs = _specs(context)
     actions = []
     for spec in specs:
         parameters = [*spec.params_files] + ([dict(spec.parameters)] if spec.parameters else [])
@@ -57,4 +78,4 @@ def generate_launch_description():
     return LaunchDescription(
         [DeclareLaunchArgument(name, default_value=default, description=description)
          for name, (default, description) in ARGUMENTS.items()]
-        + [OpaqueFunction(function=_nodes)])
+        + [OpaqueFunction(function=_check), OpaqueFunction(function=_nodes)])

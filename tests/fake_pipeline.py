@@ -88,3 +88,18 @@ class FakePipeline:
 def make_slow(params=None) -> FakePipeline:
     """Factory with a 0.3 s cost, for ``pipeline:=fake_pipeline:make_slow``."""
     return FakePipeline(params, cost_s=0.3)
+
+
+class AnnouncingPipeline(FakePipeline):
+    """A FakePipeline that prints ``fake pipeline: started <stamp_ns>`` (flushed) when it
+    starts on a frame set, so that a test driving a node process knows a set is in flight."""
+
+    def process(self, frameset: FrameSet) -> SceneResult:
+        print(f"fake pipeline: started {frameset.stamp_ns}", flush=True)
+        return super().process(frameset)
+
+
+def make_stuck(params=None) -> AnnouncingPipeline:
+    """Factory for ``pipeline:=fake_pipeline:make_stuck``: each frame set takes 60 s (cost
+    from ``FAKE_PIPELINE_COST_S`` when set), and its start is printed."""
+    return AnnouncingPipeline(params, cost_s=float(os.environ.get("FAKE_PIPELINE_COST_S", "60")))

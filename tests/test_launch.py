@@ -63,8 +63,34 @@ def _stub_modules():
             "launch_ros": launch_ros, "launch_ros.actions": ros_actions}
 
 
+def _install(prefix, package, *executables):
+    """A fake install prefix as colcon makes it: <prefix>/lib/<package>/<executable>."""
+    d = prefix / "lib" / package
+    d.mkdir(parents=True, exist_ok=True)
+    for exe in executables:
+        (d / exe).write_text("#!/bin/sh\n")
+        (d / exe).chmod(0o755)
+    return str(prefix)
+
+
 @pytest.fixture
-def launch_file(monkeypatch):
+def installed(tmp_path, monkeypatch):
+    """The ament index as a real install has it: hamst3r_ros's executables (rviz2 not
+    installed unless a test adds it to the returned dict)."""
+    prefixes = {launch_spec.PACKAGE: _install(tmp_path / "install", launch_spec.PACKAGE, "hamst3r_node",
+                                              "sim_cameras")}
+
+    def prefix_of(package):
+        if package not in prefixes:
+            raise LookupError(f"package '{package}' not found")
+        return prefixes[package]
+
+    monkeypatch.setattr(launch_spec, "package_prefix", prefix_of)
+    return prefixes
+
+
+@pytest.fixture
+def launch_file(monkeypatch, installed):
     for name, mod in _stub_modules().items():
         monkeypatch.setitem(sys.modules, name, mod)
     spec = importlib.util.spec_from_file_location("multi_cam_launch", LAUNCH_FILE)
@@ -74,13 +100,17 @@ def launch_file(monkeypatch):
 
 
 def launch(mod, **overrides):
-    """Run the launch description as `ros2 launch` would: declared defaults + overrides."""
+    """Run the launch description as `ros2 launch` would: declared defaults + overrides, every
+    OpaqueFunction in order (an exception stops the launch there, as in launch)."""
     entities = mod.generate_launch_description().entities
     declared = {e.args[0]: e.kwargs for e in entities if type(e).__name__ == "DeclareLaunchArgument"}
     context = types.SimpleNamespace(launch_configurations={
         **{k: v["default_value"] for k, v in declared.items()}, **overrides})
-    (opaque,) = [e for e in entities if type(e).__name__ == "OpaqueFunction"]
-    return declared, opaque.kwargs["function"](context)
+    actions = []
+    for e in entities:
+        if type(e).__name__ == "OpaqueFunction":
+            actions += e.kwargs["function"](context)
+    return declared, actions
 
 
 def test_launch_file_imports_launch_lazily():
@@ -100,10 +130,14 @@ def test_arguments_are_declared_with_descriptions(launch_file):
 
 @pytest.mark.parametrize("overrides", [
     {},
-    {"rviz": "true", "sim_folder": "/data/rig", "namespace": "lab"},
+    {"rviz": "true", "sim_folder": "<rig>", "namespace": "lab"},
     {"sim": "false", "params_file": str(ROOT / "config" / "hamst3r.yaml")},
 ])
-def test_nodes_match_launch_spec(launch_file, overrides):
+def test_nodes_match_launch_spec(launch_file, installed, tmp_path, overrides):
+    installed["rviz2"] = _install(tmp_path / "ros", "rviz2", "rviz2")
+    if overrides.get("sim_folder"):
+        (tmp_path / "rig").mkdir()
+        overrides = dict(overrides, sim_folder=str(tmp_path / "rig"))
     declared, nodes = launch(launch_file, **overrides)
     args = {**{k: v["default_value"] for k, v in declared.items()}, **overrides}
     specs = launch_spec.system(namespace=args["namespace"], params_file=args["params_file"],
@@ -127,6 +161,48 @@ def test_nodes_match_launch_spec(launch_file, overrides):
 def test_bad_flag_is_a_clear_error(launch_file):
     with pytest.raises(ValueError, match="rviz"):
         launch(launch_file, rviz="maybe")
+
+
+@pytest.mark.parametrize("overrides, message", [
+    ({"rviz": "true"}, "node rviz2: package 'rviz2' is not installed (package 'rviz2' not found); install RViz "
+                       "(apt install ros-$ROS_DISTRO-rviz2), or launch with rviz:=false"),
+    ({"params_file": "/missing/my_rig.yaml"}, "node hamst3r_node: parameter file /missing/my_rig.yaml: "
+                                              "cannot read it (No such file or directory)"),
+    ({"params_file": "<a folder>"}, "cannot read it (Is a directory)"),
+    ({"params_file": "<not yaml>"}, "not valid YAML"),
+    ({"params_file": "<a list>"}, "expected a mapping of node names to {ros__parameters: ...}, found list"),
+    ({"sim_folder": "/missing/rig"}, "sim_folder /missing/rig: not a folder"),
+])
+def test_what_is_missing_stops_the_launch_before_any_process(launch_file, tmp_path, monkeypatch,
+                                                              overrides, message):
+    created = []
+    monkeypatch.setattr(sys.modules["launch_ros.actions"], "Node",
+                        lambda *a, **k: created.append(k) or _Recorded(*a, **k))
+    files = {"<a folder>": tmp_path, "<not yaml>": tmp_path / "bad.yaml", "<a list>": tmp_path / "list.yaml"}
+    (tmp_path / "bad.yaml").write_text("a: [1, 2\n")
+    (tmp_path / "list.yaml").write_text("- 1\n- 2\n")
+    overrides = {k: str(files.get(v, v)) for k, v in overrides.items()}
+    entities = launch_file.generate_launch_description().entities
+    first = [e for e in entities if type(e).__name__ == "OpaqueFunction"][0]
+    assert first.kwargs["function"].__name__ == "_check"  # the first action resolves, then _nodes
+    with pytest.raises(launch_spec.LaunchError) as e:
+        launch(launch_file, **overrides)
+    assert message in str(e.value) and "\n" not in str(e.value)
+    assert created == []  # no Node action, so no process
+
+
+def test_a_missing_executable_of_ours_is_named(installed, tmp_path):
+    installed[launch_spec.PACKAGE] = _install(tmp_path / "half", launch_spec.PACKAGE, "hamst3r_node")
+    with pytest.raises(launch_spec.LaunchError, match="node sim_cameras: package 'hamst3r_ros' has no executable "
+                                                      "'sim_cameras' \\(expected .*half/lib/hamst3r_ros/sim_cameras\\)"):
+        launch_spec.check_system(launch_spec.system())
+    launch_spec.check_system(launch_spec.system(sim=False))  # the node alone is complete
+
+
+def test_without_an_ament_index_the_package_is_not_found():
+    # This venv (no colcon install): the real lookup says so instead of failing obscurely.
+    with pytest.raises(launch_spec.LaunchError, match="package 'no_such_pkg_xyz' is not installed"):
+        launch_spec.executable_path(launch_spec.NodeSpec("no_such_pkg_xyz", "exe", "n"))
 
 
 def _parse_ros_args(argv):
@@ -155,9 +231,9 @@ def _parse_ros_args(argv):
     return node, ns, files, params, remaps
 
 
-def test_command_lines_carry_what_the_launch_file_does(launch_file):
-    _, nodes = launch(launch_file, sim_folder="/data/rig")
-    specs = launch_spec.system(sim_folder="/data/rig", sim_parameters={"rate_hz": 5.0, "cameras": ["cam0", "cam1"]})
+def test_command_lines_carry_what_the_launch_file_does(launch_file, tmp_path):
+    _, nodes = launch(launch_file, sim_folder=str(tmp_path))
+    specs = launch_spec.system(sim_folder=str(tmp_path), sim_parameters={"rate_hz": 5.0, "cameras": ["cam0", "cam1"]})
     for node, spec in zip(nodes, specs):
         cmd = launch_spec.command(spec)
         assert cmd[:3] == [sys.executable, "-m", spec.module]

@@ -8,7 +8,8 @@ import pytest
 pytest.importorskip("sensor_msgs.msg", reason="needs ROS 2 sensor_msgs (ROS wheels or a ROS install)")
 from sensor_msgs.msg import CameraInfo, PointCloud2, PointField  # noqa: E402
 
-from hamst3r_ros.ros.conversions import (SCENE_CLOUD_DTYPE, ConversionError, K_to_camera_info,  # noqa: E402
+from hamst3r_ros.ros.conversions import (OFF_BODY, SCENE_CLOUD_DTYPE, ConversionError,  # noqa: E402
+                                         K_to_camera_info, body_coords_of,
                                          camera_info_to_K, camera_transforms, numpy_to_pointcloud2, pack_rgb,
                                          pointcloud2_to_numpy, scene_to_pointcloud2, select_points, stamp_to_ns,
                                          transform_to_matrix, unpack_rgb)
@@ -128,7 +129,23 @@ def test_scene_cloud_fields_and_values():
     np.testing.assert_array_equal(pts["instance"], [4, 0])
     np.testing.assert_array_equal(unpack_rgb(pts["rgb"]), [[10, 20, 30]] * 2)
     np.testing.assert_allclose([pts["u"][0], pts["v"][0], pts["w"][0]], [0.1, 0.2, 0.3], rtol=1e-6)
-    assert np.isnan(pts["u"][1])
+    assert [pts["u"][1], pts["v"][1], pts["w"][1]] == [OFF_BODY] * 3 == [-1.0] * 3
+    uvw = body_coords_of(pts)
+    np.testing.assert_allclose(uvw[0], [0.1, 0.2, 0.3], rtol=1e-6)
+    assert np.isnan(uvw[1]).all()
+
+
+def test_no_field_of_the_cloud_is_nan_so_skip_nans_keeps_every_point():
+    # sensor_msgs_py's read_points(skip_nans=True) drops a point if ANY of its fields is NaN.
+    body = np.full((4, 3), np.nan, np.float32)
+    body[1] = (0.5, 0.0, 1.0)
+    body[2] = (0.5, np.nan, 1.0)  # a partly unknown body coordinate is off the body too
+    r = scene([[0, 0, 1], [1, 1, 1], [2, 2, 2], [3, 3, 3]], [5, 5, 5, 5])
+    r.body_coords = body
+    pts = pointcloud2_to_numpy(scene_to_pointcloud2(r, "world"))
+    assert len(pts) == 4
+    assert not any(np.isnan(pts[name]).any() for name in pts.dtype.names)
+    assert np.isnan(body_coords_of(pts)).all(axis=1).tolist() == [True, False, True, True]
 
 
 def test_select_points_voxel_keeps_most_confident_and_budget_spreads():

@@ -185,3 +185,22 @@ def test_every_rejection_reason_is_counted_by_the_node():
     assert set(REASONS) <= set(BAD_INPUT_REASONS)
     with pytest.raises(ValueError):
         ConversionError("bogus", "not a reason")
+
+
+@pytest.mark.parametrize("w, h, words", [
+    (4000, 2, "at least 16 px"), (16, 15, "at least 16 px"), (1700, 200, "aspect ratio 8.5:1"),
+    (8000, 8000, "more than max_image_pixels 33177600"),
+])
+def test_image_dimensions_outside_bounds_are_refused(w, h, words):
+    from hamst3r_ros.ros.conversions import ConversionError, check_image_dimensions
+
+    with pytest.raises(ConversionError) as e:
+        check_image_dimensions(w, h, 7680 * 4320)
+    assert e.value.reason == "dimensions" and words in str(e.value) and f"{w}x{h}" in str(e.value)
+
+
+def test_image_dimensions_within_bounds_pass():
+    from hamst3r_ros.ros.conversions import check_image_dimensions
+
+    for w, h in [(16, 16), (640, 480), (1600, 200), (7680, 4320), (0, 0)]:  # 0: the 'empty' check's
+        check_image_dimensions(w, h, 7680 * 4320)

@@ -100,3 +100,14 @@ def test_decoding_matches_cv_bridge(encoding, fmt):
     if mine.ndim == 3:
         ref = ref[:, :, [2, 1, 0, 3][: mine.shape[2]]]
     np.testing.assert_array_equal(mine, ref)
+
+
+def test_read_points_skip_nans_keeps_every_published_point():
+    pc2 = pytest.importorskip("sensor_msgs_py.point_cloud2", reason="sensor_msgs_py comes with a ROS 2 install")
+    from test_ros_conversions_clouds import scene
+
+    from hamst3r_ros.ros.conversions import scene_to_pointcloud2
+
+    r = scene(np.random.default_rng(0).random((100, 3)), np.full(100, 2.0))  # one point on a body
+    cloud = scene_to_pointcloud2(r, "world")
+    assert len(pc2.read_points(cloud, skip_nans=True)) == len(pc2.read_points(cloud)) == 100

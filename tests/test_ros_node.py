@@ -402,3 +402,78 @@ def test_pipeline_parameter_and_missing_pipeline_errors(ros, monkeypatch):
 def test_bad_parameters_stop_the_node_with_a_clear_error(ros, params, match):
     with pytest.raises(ParameterError, match=match):
         Hamst3rNode(FakePipeline(), context=ros.context, parameter_overrides=params)
+
+
+class ResettablePipeline(FakePipeline):
+    """A FakePipeline with Hamst3rPipeline's reset(): records how many sets it had seen at
+    each reset (and on which thread it was reset)."""
+
+    def __init__(self, **kw):
+        super().__init__(**kw)
+        self.resets: list[int] = []
+
+    def reset(self):
+        with self.lock:
+            self.resets.append(len(self.seen))
+            self.threads.add("reset:" + __import__("threading").current_thread().name)
+
+
+@pytest.mark.parametrize("resettable", [True, False], ids=["with_reset", "without_reset"])
+def test_sim_time_jumping_back_resets_and_output_resumes_at_once(rig_factory, resettable):
+    from rosgraph_msgs.msg import Clock
+
+    pipeline = ResettablePipeline() if resettable else FakePipeline()
+    rig = rig_factory(cameras=("a", "b"), pipeline=pipeline, use_sim_time=True, min_cameras=2)
+    clock = rig.tester.create_publisher(Clock, "/clock", 10)
+
+    def set_clock(t_ns):
+        clock.publish(Clock(clock=ns_to_stamp(t_ns)))
+        wait_for(lambda: rig.node.get_clock().now().nanoseconds == t_ns, what=f"sim time {t_ns}")
+
+    def run(t0_ns, sets):
+        set_clock(t0_ns)
+        rig.t0 = t0_ns
+        before = len(rig.clouds)
+        for k in range(sets):
+            rig.send_set_paced(k)
+            wait_for(lambda: len(rig.clouds) == before + k + 1, what=f"cloud {k} after {t0_ns} ns")
+
+    run(1000_000 * MS, 3)  # sim time 1000 s: the node runs on /clock
+    assert rig.node.diag.time_jumps == 0
+    run(500_000 * MS, 2)  # the simulator restarts at 500 s: output resumes with the first set
+    assert rig.node.diag.time_jumps == 1 and rig.node.diag.last_time_jump_s == pytest.approx(-500.0)
+    run(10_000 * MS, 2)  # and again (a bag in a loop)
+    assert rig.node.diag.time_jumps == 2
+    stamps = [c.header.stamp.sec for c in rig.clouds]
+    assert stamps == [1000] * 3 + [500] * 2 + [10] * 2
+    if resettable:  # reset before the first set after each jump, on the pipeline's thread
+        assert pipeline.resets == [3, 5] and "reset:hamst3r-pipeline" in pipeline.threads
+    # Logged once, counted in /diagnostics.
+    jumps = [m for lvl, m in rig.logs.lines if "jump back in time" in m]
+    assert len(jumps) == 1 and "-500.000 s" in jumps[0], rig.logs.lines
+    wait_for(lambda: rig.diag("pipeline").get("time_jumps") == "2", what="time_jumps in /diagnostics")
+
+
+def test_an_image_outside_sane_bounds_is_bad_input_of_its_camera_only(rig_factory):
+    # The real pipeline fails a whole frame set on a 4000x2 image ("height and width must be
+    # > 0" after resizing); this stand-in fails the same way, so letting one through shows.
+    tiny_side = lambda fs: any(min(f.image.shape[:2]) < 16 for f in fs.frames)  # noqa: E731
+    rig = rig_factory(pipeline=FakePipeline(fail_when=tiny_side), camera_timeout_s=0.3,
+                      min_cameras=2, max_image_pixels=100 * 100)
+    sliver = numpy_to_image(np.zeros((2, 4000, 3), np.uint8), "rgb8")
+    huge = numpy_to_image(np.zeros((120, 120, 3), np.uint8), "rgb8")  # over max_image_pixels
+    for k in range(12):
+        msg = sliver if k % 2 == 0 else huge
+        before = [rig.node.diag.received(c) for c in rig.cameras]
+        rig.send("cam0", k)
+        rig.send("cam1", k)
+        rig.send("cam2", k, msg=msg)
+        wait_for(lambda: [rig.node.diag.received(c) for c in rig.cameras] == [b + 1 for b in before],
+                 what=f"delivery of set {k}")
+    wait_for(lambda: rig.diag("camera cam2").get("bad_dimensions") == "12", what="12 bad_dimensions")
+    wait_for(lambda: rig.diag("pipeline").get("frame_sets_published", "0") != "0", what="output")
+    assert rig.diag("pipeline")["pipeline_errors"] == "0"
+    assert rig.diag("camera cam0")["bad_total"] == "0"
+    assert all(fs.names == ["cam0", "cam1"] for fs in rig.pipeline.seen)
+    warnings = [m for lvl, m in rig.logs.lines if "cam2: skipping input (dimensions)" in m]
+    assert len(warnings) == 1 and "4000x2" in warnings[0], rig.logs.lines

@@ -154,3 +154,111 @@ def test_installed_console_script_runs():
                          env=_env(), capture_output=True, text=True, timeout=60)
     assert out.returncode == 2 and "sync_slop_s" in out.stderr, out.stdout + out.stderr
 
+
+
+def _start_reading(proc, lines):
+    """Collect a process's output lines on a thread (so that the pipe never fills up)."""
+    import threading
+
+    t = threading.Thread(target=lambda: lines.extend(proc.stdout), daemon=True)
+    t.start()
+    return t
+
+
+@pytest.mark.parametrize("sig, repeat_after_s", [(signal.SIGINT, None), (signal.SIGTERM, None),
+                                                 (signal.SIGINT, 0.002), (signal.SIGTERM, 0.002)],
+                         ids=["SIGINT", "SIGTERM", "SIGINT_twice", "SIGTERM_twice"])
+def test_a_stop_signal_ends_both_processes_within_2_s_while_a_frame_set_is_in_the_pipeline(
+        tmp_path, sig, repeat_after_s):
+    """``repeat_after_s``: the signal comes again during the teardown, as on Ctrl-C under
+    ``ros2 launch`` (the terminal signals the process group, then launch signals each child)."""
+    import time
+
+    cams = ["cam0", "cam1"]
+    namespace = unique_name("stop")
+    specs = launch_spec.system(
+        namespace=namespace, sim_folder=str(_recording(tmp_path, cams, h=48, w=64, frames=3)),
+        node_parameters={"pipeline": "fake_pipeline:make_stuck", "cameras": cams,
+                         "image_topics": [f"{c}/image_raw" for c in cams],
+                         "camera_info_topics": [f"{c}/camera_info" for c in cams]},
+        sim_parameters={"cameras": cams, "rate_hz": 20.0})
+    env = {**_env(), "FAKE_PIPELINE_COST_S": "60"}  # a frame set would take a minute
+    procs = [subprocess.Popen(launch_spec.command(s, namespace), env=env, stdout=subprocess.PIPE,
+                              stderr=subprocess.STDOUT, text=True) for s in specs]
+    outputs = [[], []]
+    readers = [_start_reading(p, out) for p, out in zip(procs, outputs)]
+    try:
+        wait_for(lambda: any("fake pipeline: started" in line for line in outputs[0])
+                 or any(p.poll() is not None for p in procs), 60.0, "a frame set in the pipeline")
+        assert all(p.poll() is None for p in procs), "".join(outputs[0] + outputs[1])
+        time.sleep(0.3)  # the frame set is now 0.3 s into its 60 s
+        t0 = time.monotonic()
+        for p in procs:
+            p.send_signal(sig)
+        for _ in range(10 if repeat_after_s is not None else 0):  # again and again, to hit the teardown
+            time.sleep(repeat_after_s)
+            for p in procs:
+                if p.poll() is None:
+                    p.send_signal(sig)
+        exit_s = []
+        for p in procs:
+            p.wait(timeout=20)
+            exit_s.append(time.monotonic() - t0)
+    finally:
+        for p in procs:
+            if p.poll() is None:
+                p.kill()
+                p.wait()
+        for t in readers:
+            t.join(5)
+    text = "".join(outputs[0] + outputs[1])
+    assert [p.returncode for p in procs] == [0, 0], text
+    assert max(exit_s) < 2.0, (exit_s, text)
+    assert "terminate called" not in text and "Traceback" not in text and "KeyboardInterrupt" not in text, text
+
+
+HANGING_TEARDOWN = """
+import ctypes, sys
+from rclpy.node import Node
+from hamst3r_ros.ros import process
+
+class Stuck(Node):
+    def destroy_node(self):
+        super().destroy_node()  # the DDS participant goes: no shared memory is left behind
+        ctypes.PyDLL(None).sleep(3600)  # then a hang holding the GIL, as Fast DDS's teardown did
+
+process.TEARDOWN_GRACE_S = 0.5
+sys.exit(process.run_node("stuck", lambda: Stuck("stuck"), None, (ValueError,),
+                          keep_going=lambda node: False))
+"""
+
+
+def test_a_teardown_hanging_with_the_gil_held_still_ends_the_process():
+    import time
+
+    t0 = time.monotonic()
+    out = subprocess.run([sys.executable, "-c", HANGING_TEARDOWN], env=_env(), capture_output=True,
+                         text=True, timeout=60)
+    assert out.returncode == 1 and "Timeout" in out.stderr, out.stdout + out.stderr
+    assert time.monotonic() - t0 < 30  # not the hour it asked for (start-up included)
+
+
+def test_a_malformed_checkpoint_stops_the_node_with_one_line(tmp_path):
+    import json
+
+    from hamst3r_ros.model.checkpoints import save_hamst3r
+    from hamst3r_ros.model.hamst3r import build_model
+
+    st, js = save_hamst3r(build_model("hamst3r_tiny", seed=0).net, tmp_path / "bad")
+    meta = json.loads(js.read_text())
+    meta["network"]["enc_embed_dim"] = 10 ** 9  # was a raw allocator error
+    js.write_text(json.dumps(meta))
+    spec = launch_spec.system(namespace=unique_name("ckpt"), sim=False,
+                              node_parameters={"checkpoint": str(st), "device": "cpu"})[0]
+    proc = subprocess.run(launch_spec.command(spec, "ckpt"), env=_env(), capture_output=True,
+                          text=True, timeout=120)
+    assert proc.returncode == 2, proc.stdout + proc.stderr
+    errors = [line for line in proc.stderr.splitlines() if line.startswith("hamst3r_node: ")]
+    assert len(errors) == 1 and f"{js}: key 'network.enc_embed_dim'" in errors[0], proc.stderr
+    # No traceback, and no second failure while cleaning up the half-built node.
+    assert "Traceback" not in proc.stderr and "AttributeError" not in proc.stderr, proc.stderr

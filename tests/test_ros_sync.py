@@ -225,3 +225,27 @@ def test_bad_arguments_are_clear_errors(kwargs, match):
 def test_unknown_camera_is_an_error():
     with pytest.raises(KeyError, match="unknown camera 'z'"):
         ApproximateSync(["a"], slop_s=0.01).add("z", 1, None)
+
+
+def test_reset_after_a_jump_back_in_time_takes_older_stamps_at_once():
+    sync = ApproximateSync(["a", "b"], slop_s=0.01, camera_timeout_s=1.0, min_cameras=2)
+    assert sync.add("a", 100_000_000_000, "a0").accepted
+    assert sync.add("b", 100_000_000_000, "b0").synced is not None
+    # A looping bag: stamps start over, an hour earlier.
+    assert sync.add("a", 96_400_000_000_000 // 1000, "x").reason == "out_of_order"
+    sync.reset()
+    assert sync.pending() == {"a": 0, "b": 0} and sync.last_emitted_ns is None and sync.absent() == []
+    assert sync.add("a", 1_000_000_000, "a1").accepted
+    r = sync.add("b", 1_000_000_000, "b1")
+    assert r.synced is not None and r.synced.stamp_ns == 1_000_000_000
+
+
+def test_backward_jump_detector_reports_each_jump_once():
+    from hamst3r_ros.ros.time_jumps import BackwardJumpDetector
+
+    d = BackwardJumpDetector()
+    assert [d.observe(t) for t in (5, 7, 7, 9)] == [None] * 4
+    assert d.observe(3) == -6  # back by 6 ns: reported once ...
+    assert d.observe(4) is None  # ... and later readings compare with the new time
+    d.forget()
+    assert d.observe(1) is None

@@ -8,7 +8,9 @@ imports (so that ``hamst3r --help`` stays fast):
     def add_arguments(parser): ...   # argparse arguments
     def run(args) -> int: ...        # the work; heavy imports go here; returns exit code
 
-Subcommands are discovered from the modules present, so only what exists is listed.
+Subcommands are discovered from the modules present, so only what exists is listed. One of the
+project's own errors (a bad checkpoint, config or parameter: see hamst3r_ros.errors) escaping a
+subcommand is printed as one line, ``hamst3r COMMAND: error: ...``, and the exit status is 2.
 """
 from __future__ import annotations
 
@@ -48,7 +50,15 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     if not getattr(args, "_run", None):
         parser.print_help()
         return 2
-    return int(args._run(args) or 0)
+    from hamst3r_ros.errors import EXIT_BAD_INPUT, is_project_error, one_line
+
+    try:
+        return int(args._run(args) or 0)
+    except Exception as exc:  # noqa: BLE001 - only ours are turned into one line
+        if not is_project_error(exc):
+            raise
+        print(f"hamst3r {args.command}: error: {one_line(exc)}", file=sys.stderr)
+        return EXIT_BAD_INPUT
 
 
 if __name__ == "__main__":

@@ -33,6 +33,7 @@ import torch
 from torch import nn
 
 from .config import INF, DuneEncoderConfig, NetConfig
+from .config_schema import check_network_json
 from .encoder import DuneModel, DuneViT
 from .networks import DunePairNet, PairNet, build_net
 
@@ -353,26 +354,53 @@ def load_hamst3r(path: PathLike) -> nn.Module:
     for p in (st, js):
         if not p.is_file():
             raise CheckpointError(f"{p}: no such file (a hamst3r checkpoint is {st.name} + {js.name})")
+    cfg = read_hamst3r_config(js)
+    try:
+        net = build_net(cfg)
+    except (MemoryError, RuntimeError) as e:  # the allocator: sizes within bounds, memory not
+        raise CheckpointError(f"{js}: cannot build the network it describes ({e})") from None
+    try:
+        state = load_file(str(st))
+    except (SafetensorError, OSError) as e:
+        raise CheckpointError(f"{st}: not a readable safetensors file ({e})") from None
+    _restore_shared(net, state)
+    load_state_checked(net, state, st, "hamst3r state dict")
+    return net.eval()
+
+
+def read_hamst3r_config(js: PathLike) -> NetConfig:
+    """The validated network config of our checkpoint's JSON file.
+
+    Raises:
+        CheckpointError: one line naming the file, the key, what was expected and what was
+            found (not JSON, wrong format or version, a value of the wrong type, a negative
+            or huge size: see :mod:`hamst3r_ros.model.config_schema`).
+    """
+    js = Path(js)
     try:
         meta = json.loads(js.read_text())
     except json.JSONDecodeError as e:
         raise CheckpointError(f"{js}: not valid JSON ({e})") from None
+    except (OSError, UnicodeDecodeError) as e:
+        raise CheckpointError(f"{js}: cannot read it ({e})") from None
+    if not isinstance(meta, dict):
+        raise CheckpointError(f"{js}: expected a JSON object with 'format', 'version' and 'network', "
+                              f"found a {type(meta).__name__}")
     if meta.get("format") != FORMAT_NAME or "network" not in meta:
         raise CheckpointError(f"{js}: expected a config with format {FORMAT_NAME!r} and a 'network' entry, found "
                               f"format {meta.get('format')!r}, keys {sorted(meta)}")
     if meta.get("version") != FORMAT_VERSION:
         raise CheckpointError(f"{js}: format version {meta.get('version')!r}; expected {FORMAT_VERSION}")
     try:
-        cfg = NetConfig.from_json(meta["network"])
+        check_network_json(meta["network"])
+        return NetConfig.from_json(meta["network"])
     except (TypeError, ValueError) as e:
-        raise CheckpointError(f"{js}: network: {e}") from None
-    net = build_net(cfg)
-    try:
-        state = load_file(str(st))
-    except (SafetensorError, OSError) as e:
-        raise CheckpointError(f"{st}: not a readable safetensors file ({e})") from None
-    # safetensors stores each shared tensor once (DPT layer_rn.i == layer{i+1}_rn): restore
-    # every name of a shared parameter from whichever name was stored.
+        raise CheckpointError(f"{js}: {e}") from None
+
+
+def _restore_shared(net: nn.Module, state: dict) -> None:
+    """safetensors stores each shared tensor once (DPT layer_rn.i == layer{i+1}_rn): restore
+    every name of a shared parameter from whichever name was stored."""
     groups: dict[int, list[str]] = {}
     for k, v in net.state_dict(keep_vars=True).items():
         groups.setdefault(id(v), []).append(k)
@@ -381,8 +409,6 @@ def load_hamst3r(path: PathLike) -> nn.Module:
         for k in names:
             if k not in state and have:
                 state[k] = state[have[0]]
-    load_state_checked(net, state, st, "hamst3r state dict")
-    return net.eval()
 
 
 # ------------------------------------------------------------------ dispatch

@@ -3,8 +3,8 @@
 Counting is pure Python (thread-safe: the executor and the pipeline worker both report here);
 only :func:`to_diagnostic_array` imports ROS messages. One status per camera (rate, frames
 received, bad inputs by reason, frames dropped, presence) and one for the pipeline (synced
-sets, sets replaced while busy, processed sets, errors, rate, latency from image stamp to
-publication, pipeline time).
+sets, sets replaced while busy, processed sets, errors, jumps back in time, rate, latency
+from image stamp to publication, pipeline time).
 """
 from __future__ import annotations
 
@@ -26,6 +26,7 @@ BAD_INPUT_REASONS: tuple[str, ...] = (
     "future",        # stamp ahead of the node's clock by more than its max_age
     "out_of_order",  # stamp not newer than the camera's previous one
     "camera_info",   # camera_info unusable (size mismatch, singular K)
+    "dimensions",    # image smaller, narrower or larger than the node takes (check_image_dimensions)
 )
 
 # diagnostic_msgs/DiagnosticStatus levels (bytes in the message).
@@ -112,6 +113,8 @@ class NodeDiagnostics:
         self.published = 0
         self.pipeline_errors = 0
         self.last_error: Optional[str] = None
+        self.time_jumps = 0
+        self.last_time_jump_s = 0.0
         self._stages: dict[str, float] = {}
 
     # -- recording -------------------------------------------------------------------------
@@ -176,6 +179,15 @@ class NodeDiagnostics:
             self.published += 1
             self._out_rate.tick()
             self._latency_s.append((now_ns - stamp_ns) * 1e-9)
+
+    def record_time_jump(self, jump_s: float) -> bool:
+        """Count a jump back in time of the node's clock (``jump_s`` < 0, seconds), or a change
+        of its time source (``jump_s``: the step it made); True the first time, so the caller
+        logs it once."""
+        with self._lock:
+            self.time_jumps += 1
+            self.last_time_jump_s = jump_s
+            return self._first(("time", "jump_back"))
 
     def record_pipeline_error(self, message: str) -> bool:
         """Count a pipeline failure; True the first time this message is seen."""
@@ -249,6 +261,8 @@ class NodeDiagnostics:
                 "frame_sets_processed": str(self.processed),
                 "frame_sets_published": str(self.published),
                 "pipeline_errors": str(self.pipeline_errors),
+                "time_jumps": str(self.time_jumps),
+                "last_time_jump_s": f"{self.last_time_jump_s:.3f}",
                 "sync_rate_hz": f"{self._set_rate.rate():.2f}",
                 "output_rate_hz": f"{self._out_rate.rate():.2f}",
                 "latency_median_s": f"{lat[len(lat) // 2]:.4f}" if lat else "nan",

@@ -14,6 +14,12 @@ The system (namespace ``/hamst3r`` by default):
                    publishes <namespace>/<camera>/image_raw and /camera_info, the topics
                    config/hamst3r.yaml subscribes to (optional)
     rviz2          config/hamst3r.rviz (optional; a real ROS install only)
+
+Before anything starts, :func:`check_system` resolves everything the system needs, as
+launch_ros will (``<package prefix>/lib/<package>/<executable>`` through the ament index),
+plus each parameter file, the files passed as arguments (RViz's config) and the recording
+folder, and raises :class:`LaunchError` naming the first one missing. The launch file runs it
+first, so a missing rviz2 or params file stops the launch with nothing left running.
 """
 from __future__ import annotations
 
@@ -21,7 +27,7 @@ import os
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Mapping, Optional, Sequence
+from typing import Any, Callable, Mapping, Optional, Sequence
 
 import yaml
 
@@ -118,6 +124,92 @@ def system(namespace: str = DEFAULT_NAMESPACE, params_file: str = "", sim: bool 
         specs.append(NodeSpec(package="rviz2", executable="rviz2", name="rviz2",
                               arguments=("-d", config_file(RVIZ_CONFIG))))
     return specs
+
+
+class LaunchError(RuntimeError):
+    """Something the system needs is missing or unreadable (the message names it)."""
+
+
+#: What to install when a package of another project is missing.
+_INSTALL_HINTS = {"rviz2": "install RViz (apt install ros-$ROS_DISTRO-rviz2), or launch with rviz:=false"}
+
+
+def package_prefix(package: str) -> str:
+    """Install prefix of a ROS package from the ament index (as launch_ros looks it up).
+
+    Raises:
+        LookupError: the package is not in the ament index (or there is no ament index).
+    """
+    try:
+        from ament_index_python.packages import get_package_prefix
+    except ImportError:
+        raise LookupError("ament_index_python is not installed (no ROS 2 environment sourced)") from None
+    try:
+        return get_package_prefix(package)
+    except OSError as e:  # AMENT_PREFIX_PATH unset: no workspace or ROS install sourced
+        raise LookupError(str(e)) from None
+
+
+def executable_path(spec: NodeSpec, prefix_of: Optional[Callable[[str], str]] = None) -> str:
+    """Path launch_ros will run for ``spec``: ``<prefix>/lib/<package>/<executable>``.
+
+    Raises:
+        LaunchError: the package is not installed, or has no such executable.
+    """
+    prefix_of = prefix_of or package_prefix
+    hint = _INSTALL_HINTS.get(spec.package, "build and source the workspace (README: On a real ROS 2 install)")
+    try:
+        prefix = prefix_of(spec.package)
+    except LookupError as e:  # KeyError's str() quotes its message: use the message itself
+        why = e.args[0] if e.args else e
+        raise LaunchError(f"node {spec.name}: package '{spec.package}' is not installed ({why}); {hint}") from None
+    path = os.path.join(prefix, "lib", spec.package, spec.executable)
+    if not (os.path.isfile(path) and os.access(path, os.X_OK)):
+        raise LaunchError(f"node {spec.name}: package '{spec.package}' has no executable '{spec.executable}' "
+                          f"(expected {path}); {hint}")
+    return path
+
+
+def check_params_file(path: str, node: str) -> None:
+    """A parameter file must exist, be readable and hold a YAML mapping.
+
+    Raises:
+        LaunchError: naming the node, the file and what is wrong with it.
+    """
+    try:
+        with open(path) as f:
+            doc = yaml.safe_load(f)
+    except OSError as e:
+        raise LaunchError(f"node {node}: parameter file {path}: cannot read it ({e.strerror or e})") from None
+    except yaml.YAMLError as e:
+        raise LaunchError(f"node {node}: parameter file {path}: not valid YAML ({' '.join(str(e).split())})") from None
+    if not isinstance(doc, dict):
+        raise LaunchError(f"node {node}: parameter file {path}: expected a mapping of node names to "
+                          f"{{ros__parameters: ...}}, found {type(doc).__name__}")
+
+
+def check_system(specs: Sequence[NodeSpec], sim_folder: str = "",
+                 prefix_of: Optional[Callable[[str], str]] = None) -> None:
+    """Resolve everything ``specs`` need before any process starts (see the module doc).
+
+    Args:
+        specs: the system (see :func:`system`).
+        sim_folder: the recording sim_cameras publishes ('' = none): must be a folder.
+        prefix_of: package -> install prefix (default: the ament index, :func:`package_prefix`).
+
+    Raises:
+        LaunchError: one line naming the first missing package, executable, file or folder.
+    """
+    for spec in specs:
+        executable_path(spec, prefix_of)
+        for path in spec.params_files:
+            check_params_file(path, spec.name)
+        for arg in spec.arguments:
+            if os.path.isabs(arg) and not (os.path.isfile(arg) and os.access(arg, os.R_OK)):
+                raise LaunchError(f"node {spec.name}: file {arg} does not exist or is not readable")
+    if sim_folder and not os.path.isdir(sim_folder):
+        raise LaunchError(f"sim_folder {sim_folder}: not a folder (expected one sub-folder of images per "
+                          "camera, or a dataset written by `hamst3r synth`)")
 
 
 def format_param(value: Any) -> str:

@@ -4,13 +4,17 @@ Threads: the ROS executor (one thread) receives images and camera_info, validate
 converts them, synchronises them (:mod:`hamst3r_ros.ros.sync`) and hands each frame set to
 the pipeline worker (:mod:`hamst3r_ros.ros.worker`: latest wins, never on the executor). The
 worker runs ``pipeline.process(FrameSet) -> SceneResult`` and publishes ``~/points``,
-``~/markers``, ``~/humans`` and ``/tf``. A timer publishes ``/diagnostics``.
+``~/markers``, ``~/humans`` and ``/tf``. A timer publishes ``/diagnostics``. A jump back in
+time of the node's clock (``use_sim_time`` with a looping bag or a restarted simulator)
+resets the sync and the pipeline's state (``_time_jumped``); a stop request abandons the
+frame set in the pipeline (``destroy_node``, ``process.run_node``).
 
 Bad input (wrong or unknown encoding, size disagreeing with step, empty or truncated data,
-undecodable compressed data, NaN or unusable camera_info, stale, future or out-of-order
-stamps) is logged once per camera and reason, counted in /diagnostics and skipped; a camera
-that stops is left out of frame sets (after ``camera_timeout_s`` of stamp time) until it
-comes back. A bad camera_info only costs that camera its intrinsics (K unknown), not its
+undecodable compressed data, an image outside sane bounds (a side under 16 px, an aspect
+ratio over 8:1, more than ``max_image_pixels``), NaN or unusable camera_info, stale, future
+or out-of-order stamps) is logged once per camera and reason, counted in /diagnostics and
+skipped; a camera that stops is left out of frame sets (after ``camera_timeout_s`` of stamp
+time) until it comes back. A bad camera_info only costs that camera its intrinsics (K unknown), not its
 images; an all-zero K is an uncalibrated camera (REP-104), not bad input.
 
 The pipeline is, in order of precedence: an object passed to :class:`Hamst3rNode`; the
@@ -22,9 +26,12 @@ from __future__ import annotations
 import importlib
 import sys
 import threading
+from dataclasses import dataclass
 from typing import Any, Optional, Sequence
 
 import rclpy
+from rclpy.clock import Clock, ClockChange, ClockType, JumpThreshold
+from rclpy.duration import Duration
 from rclpy.node import Node
 from rclpy.qos import QoSProfile, qos_profile_sensor_data
 from rclpy.qos_overriding_options import QoSOverridingOptions
@@ -38,6 +45,7 @@ from tf2_msgs.msg import TFMessage
 from visualization_msgs.msg import MarkerArray
 
 from hamst3r_ros.ros.conversions import (ConversionError, camera_info_to_K, camera_transforms,
+                                         check_image_dimensions,
                                          clear_markers, compressed_to_rgb8, humans_to_array,
                                          humans_to_ids, humans_to_markers, humans_to_people,
                                          humans_to_transforms, image_to_rgb8,
@@ -45,6 +53,7 @@ from hamst3r_ros.ros.conversions import (ConversionError, camera_info_to_K, came
 from hamst3r_ros.ros.params import ParameterError, declare_params
 from hamst3r_ros.ros.diagnostics import NodeDiagnostics, to_diagnostic_array
 from hamst3r_ros.ros.sync import ApproximateSync, AddResult
+from hamst3r_ros.ros.time_jumps import BackwardJumpDetector
 from hamst3r_ros.ros.worker import LatestWinsWorker
 from hamst3r_ros.types import CameraFrame, FrameSet, SceneResult
 
@@ -56,6 +65,15 @@ NODE_NAME = "hamst3r_node"
 #: publishers of large raw images, a reliable subscription avoids losing whole images when
 #: several arrive at once (measured by bench/bench_node.py).
 _QOS_OVERRIDES = QoSOverridingOptions.with_default_policies()
+
+
+@dataclass(frozen=True)
+class _Job:
+    """A frame set for the pipeline worker, with the time epoch it belongs to (the epoch
+    goes up at every jump back in time: results of an older epoch are not published)."""
+
+    frameset: FrameSet
+    epoch: int
 
 
 class PipelineUnavailable(RuntimeError):
@@ -115,6 +133,13 @@ class Hamst3rNode(Node):
             camera_timeout_s=self.cfg.camera_timeout_s, min_cameras=self.cfg.min_cameras)
         self._camera_info: dict[str, CameraInfo] = {}
         self._shutdown = threading.Event()
+        # Held while the worker publishes a result; destroy_node takes it to stop publishing.
+        self._publish_lock = threading.Lock()
+        # Jumps back in time (see time_jumps.py): each one starts a new epoch; the worker
+        # resets the pipeline before its first frame set of a new epoch.
+        self._jumps = BackwardJumpDetector()
+        self._epoch = 0
+        self._pipeline_epoch = 0
         if pipeline is None:
             params = dict(self.cfg.values)
             if self.cfg.pipeline:
@@ -154,13 +179,54 @@ class Hamst3rNode(Node):
 
         self.diag = NodeDiagnostics(self.get_name(), resolved,
                                     hardware_id=self.get_fully_qualified_name())
-        self.worker = LatestWinsWorker(self.pipeline.process, self._on_result, self._on_error,
+        self.worker = LatestWinsWorker(self._run_pipeline, self._on_result, self._on_error,
                                        name="hamst3r-pipeline")
-        self.create_timer(self.cfg.diagnostics_period_s, self._publish_diagnostics)
+        self._watch_clock()
+        # On the steady clock: /diagnostics keeps coming while a simulator is paused or its
+        # clock starts over (use_sim_time); the statuses are stamped with the node's clock.
+        self.create_timer(self.cfg.diagnostics_period_s, self._publish_diagnostics,
+                          clock=Clock(clock_type=ClockType.STEADY_TIME))
         self.get_logger().info(
             f"{len(cams)} cameras ({', '.join(self.camera_names)}), slop "
             f"{self.cfg.sync_slop_s * 1e3:.0f} ms, fixed frame '{self.cfg.fixed_frame}', "
             f"pipeline {type(self.pipeline).__name__}")
+
+    # -- time (executor thread) ---------------------------------------------------------------
+
+    def _watch_clock(self) -> None:
+        """Register for jumps of the node's clock as tf2_ros::Buffer does: any jump back
+        (threshold 1 ns) and a change of time source (use_sim_time switched)."""
+        self._jump_handle = self.get_clock().create_jump_callback(
+            JumpThreshold(min_forward=None, min_backward=Duration(nanoseconds=-1),
+                          on_clock_change=True),
+            post_callback=self._on_clock_jump)
+
+    def _on_clock_jump(self, jump) -> None:
+        """rclpy's post-jump callback: the clock was set back, or its source changed."""
+        if jump.clock_change in (ClockChange.ROS_TIME_ACTIVATED, ClockChange.ROS_TIME_DEACTIVATED):
+            self._jumps.forget()  # the new readings are not comparable with the old ones
+            self._time_jumped(jump.delta.nanoseconds, "the time source changed")
+            self._jumps.observe(self.get_clock().now().nanoseconds)
+            return
+        self._check_clock(self.get_clock().now().nanoseconds)
+
+    def _check_clock(self, now_ns: int) -> None:
+        """Feed one reading of the node's clock (nanoseconds) to the jump detector."""
+        jump_ns = self._jumps.observe(now_ns)
+        if jump_ns is not None:
+            self._time_jumped(jump_ns, "detected jump back in time")
+
+    def _time_jumped(self, jump_ns: int, what: str) -> None:
+        """Start over in time (a jump of ``jump_ns`` nanoseconds, or a new time source): the
+        sync forgets its stamps, and the pipeline's people tracker and alignment warm start
+        are reset before its next frame set (on its own thread); results of frame sets from
+        before the jump are not published."""
+        self.sync.reset()
+        self._epoch += 1
+        if self.diag.record_time_jump(jump_ns * 1e-9):
+            self.get_logger().warning(
+                f"{what} ({jump_ns * 1e-9:+.3f} s): resetting the sync, the people tracker and "
+                "the alignment's warm start (logged once; counted in /diagnostics as time_jumps)")
 
     # -- input (executor thread) --------------------------------------------------------------
 
@@ -195,6 +261,7 @@ class Hamst3rNode(Node):
     def _handle_image(self, name: str, msg, compressed: bool) -> None:
         stamp_ns = stamp_to_ns(msg.header.stamp)
         now_ns = self.get_clock().now().nanoseconds
+        self._check_clock(now_ns)
         age_limit_ns = self.cfg.max_input_age_s * 1e9
         if now_ns - stamp_ns > age_limit_ns:
             self._bad(name, "stale", f"stamp {stamp_ns * 1e-9:.3f} s is "
@@ -209,7 +276,7 @@ class Hamst3rNode(Node):
                       f"(max_input_age_s {self.cfg.max_input_age_s})")
             return
         try:
-            image = compressed_to_rgb8(msg) if compressed else image_to_rgb8(msg)
+            image = self._to_rgb8(msg, compressed)
         except ConversionError as exc:
             self._bad(name, exc.reason, exc.detail)
             return
@@ -224,6 +291,17 @@ class Hamst3rNode(Node):
         frame = CameraFrame(name=name, image=image, stamp_ns=stamp_ns,
                             frame_id=msg.header.frame_id, K=K)
         self._handle_sync(name, self.sync.add(name, stamp_ns, frame))
+
+    def _to_rgb8(self, msg, compressed: bool):
+        """(H, W, 3) uint8 RGB of an image message within the node's size bounds (checked
+        from the header before decoding a raw image); ConversionError otherwise."""
+        limit = self.cfg.max_image_pixels
+        if compressed:
+            image = compressed_to_rgb8(msg)
+            check_image_dimensions(image.shape[1], image.shape[0], limit)
+            return image
+        check_image_dimensions(msg.width, msg.height, limit)
+        return image_to_rgb8(msg)
 
     def _handle_sync(self, name: str, r: AddResult) -> None:
         if not r.accepted:
@@ -246,15 +324,35 @@ class Hamst3rNode(Node):
         self.diag.record_synced(s.items)
         frames = [payload for _, payload in s.items.values()]
         frameset = FrameSet(frames=frames, stamp_ns=s.stamp_ns)
-        if self.worker.submit(frameset) is not None:
+        if self.worker.submit(_Job(frameset, self._epoch)) is not None:
             self.diag.record_replaced()
 
     # -- output (worker thread) -----------------------------------------------------------------
 
-    def _on_result(self, frameset: FrameSet, result: SceneResult, seconds: float) -> None:
-        self.diag.record_processed(seconds, getattr(result, "timings_s", None))
-        if self._shutdown.is_set() or not self.context.ok():
+    def _run_pipeline(self, job: _Job) -> Optional[SceneResult]:
+        """The worker's work: reset the pipeline first when time jumped back since its last
+        frame set (``reset()`` when it has one: injected pipelines may not), then run it.
+        A frame set from before the latest jump is skipped (None)."""
+        epoch = self._epoch
+        if job.epoch != epoch:
+            return None
+        if self._pipeline_epoch != epoch:
+            reset = getattr(self.pipeline, "reset", None)
+            if callable(reset):
+                reset()
+            self._pipeline_epoch = epoch
+        return self.pipeline.process(job.frameset)
+
+    def _on_result(self, job: _Job, result: Optional[SceneResult], seconds: float) -> None:
+        if result is None:
             return
+        self.diag.record_processed(seconds, getattr(result, "timings_s", None))
+        with self._publish_lock:
+            if self._shutdown.is_set() or not self.context.ok() or job.epoch != self._epoch:
+                return
+            self._publish_result(job.frameset, result)
+
+    def _publish_result(self, frameset: FrameSet, result: SceneResult) -> None:
         frame, stamp = self.cfg.fixed_frame, result.stamp_ns
         transforms = humans_to_transforms(result.humans, frame, stamp)
         if self.cfg.publish_camera_tf:
@@ -276,11 +374,11 @@ class Hamst3rNode(Node):
             self._last_points_ns = stamp
         self.diag.record_published(result.stamp_ns, self.get_clock().now().nanoseconds)
 
-    def _on_error(self, frameset: FrameSet, exc: BaseException) -> None:
+    def _on_error(self, job: _Job, exc: BaseException) -> None:
         message = f"{type(exc).__name__}: {exc}"
         if self.diag.record_pipeline_error(message):
             self.get_logger().error(f"pipeline failed on the frame set at "
-                                    f"{frameset.stamp_ns * 1e-9:.3f} s: {message} "
+                                    f"{job.frameset.stamp_ns * 1e-9:.3f} s: {message} "
                                     "(logged once; counted in /diagnostics)")
 
     def _publish_diagnostics(self) -> None:
@@ -288,8 +386,20 @@ class Hamst3rNode(Node):
         self.pub_diag.publish(to_diagnostic_array(self.diag.statuses(), stamp))
 
     def destroy_node(self):
-        self._shutdown.set()
-        self.worker.stop(timeout=5.0)
+        """Stop publishing and destroy the node without waiting for the frame set in flight.
+
+        The pipeline may be seconds into a frame set: it is abandoned (its result is never
+        published), so that shutdown takes milliseconds. Publishing that already started
+        finishes first (``_publish_lock``). Safe on a node whose ``__init__`` failed half-way.
+        """
+        shutdown = getattr(self, "_shutdown", None)
+        lock = getattr(self, "_publish_lock", None)
+        if shutdown is not None and lock is not None:
+            with lock:
+                shutdown.set()
+        worker = getattr(self, "worker", None)
+        if worker is not None:
+            worker.stop(timeout=0.0)
         return super().destroy_node()
 
 

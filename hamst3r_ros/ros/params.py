@@ -134,6 +134,9 @@ NODE_PARAMETERS: tuple[ParamSpec, ...] = (
     ParamSpec("min_cameras", INTEGER, 1, "fewest cameras a frame set needs", _min_cameras),
     ParamSpec("max_input_age_s", DOUBLE, 2.0, "images older than this (stamp vs. node clock) are stale "
               "and skipped, seconds", _positive),
+    ParamSpec("max_image_pixels", INTEGER, 7680 * 4320, "largest image (width x height, pixels) a camera "
+              "may send; larger ones are bad input of that camera, skipped (as are images with a side "
+              "under 16 px or an aspect ratio over 8:1)", _positive),
     # Pipeline
     ParamSpec("pipeline", STRING, "", "'' for the HAMSt3R pipeline, or 'package.module:factory' of another "
               "(tests, benchmarks)", _pipeline),
@@ -194,6 +197,7 @@ class NodeParams:
     camera_timeout_s: float
     min_cameras: int
     max_input_age_s: float
+    max_image_pixels: int
     pipeline: str
     checkpoint: str
     device: str

@@ -140,6 +140,21 @@ class ApproximateSync:
 
     # -- input -----------------------------------------------------------------------------
 
+    def reset(self) -> None:
+        """Forget every queued message, stamp and presence, as if just created.
+
+        For a jump back in time (a bag played in a loop, a simulator's clock reset): stamps
+        older than those already seen are then the present, not out of order.
+        """
+        with self._lock:
+            for queue in self._queues.values():
+                queue.clear()
+            self._last_in = {n: None for n in self.names}
+            self._first_ns = None
+            self._newest_ns = None
+            self._last_out_ns = None
+            self._absent = set()
+
     def add(self, name: str, stamp_ns: int, payload: Any) -> AddResult:
         """Offer one message of camera ``name`` with stamp ``stamp_ns`` (nanoseconds).
 

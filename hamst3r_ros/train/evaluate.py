@@ -70,7 +70,9 @@ def evaluate_checkpoint(model: Optional[str], scenes: Sequence[str | Path], size
         meta = json.loads(Path(path).with_suffix(".json").read_text()) if path.endswith((".safetensors", ".json")) else {}
         crops = meta.get("training", {}).get("config", {}).get("crop_sizes")
         if not crops:
-            raise ValueError(f"{path}: records no training crop size; pass --size WxH")
+            from hamst3r_ros.model.checkpoints import CheckpointError
+
+            raise CheckpointError(f"{path}: records no training crop size; pass --size WxH")
         size = tuple(crops[0])
     return evaluate_net(net, scenes, size, max_framesets)
 

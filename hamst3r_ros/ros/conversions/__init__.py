@@ -8,6 +8,7 @@ package needs the ROS message packages only when a conversion is called.
 Images (image.py, compressed.py):
     image_to_numpy(Image) -> (H, W[, C]) array in the encoding's dtype
     image_to_rgb8(Image) -> (H, W, 3) uint8 RGB; to_rgb8(array, encoding)
+    check_image_dimensions(width, height, max_pixels): the node's bounds on image size
     numpy_to_image(array, encoding, frame_id, stamp_ns) -> Image
     compressed_to_numpy(CompressedImage) -> (array, encoding); compressed_to_rgb8
     numpy_to_compressed(array, encoding, fmt="jpeg"|"png") -> CompressedImage
@@ -15,6 +16,7 @@ Point clouds (pointcloud.py, scene.py):
     pointcloud2_to_numpy(PointCloud2) -> structured array; numpy_to_pointcloud2(array, ...)
     pack_rgb / unpack_rgb (RViz's float rgb field)
     scene_to_pointcloud2(SceneResult, fixed_frame, min_confidence, voxel_size, max_points)
+    body_coords_of(points) -> (M, 3) u, v, w with NaN off bodies (the cloud carries OFF_BODY = -1)
     camera_transforms(SceneResult, fixed_frame, child_frames) -> [TransformStamped]
 Cameras and time (camera_info.py, stamps.py, geometry.py):
     camera_info_to_K(CameraInfo, image_size) -> (3, 3); K_to_camera_info
@@ -32,10 +34,12 @@ from .geometry import (matrix_to_pose, matrix_to_quaternion, matrix_to_transform
 from .humans import (MARKER_NAMESPACES, PEOPLE_STATES, VISIBLE_STATES, body_frame, clear_markers, human_to_msg,
                      humans_to_array, humans_to_ids, humans_to_markers, humans_to_people, humans_to_transforms,
                      track_color)
-from .image import COLOUR_ENCODINGS, ENCODINGS, encoding_layout, image_to_numpy, image_to_rgb8, numpy_to_image, to_rgb8
+from .image import (COLOUR_ENCODINGS, ENCODINGS, MAX_ASPECT_RATIO, MIN_IMAGE_SIDE, check_image_dimensions,
+                    encoding_layout, image_to_numpy, image_to_rgb8, numpy_to_image, to_rgb8)
 from .pointcloud import (dtype_from_fields, fields_from_dtype, numpy_to_pointcloud2, pack_rgb, pointcloud2_to_numpy,
                          unpack_rgb)
-from .scene import SCENE_CLOUD_DTYPE, camera_transforms, scene_points_array, scene_to_pointcloud2, select_points
+from .scene import (OFF_BODY, SCENE_CLOUD_DTYPE, body_coords_of, camera_transforms, scene_points_array,
+                    scene_to_pointcloud2, select_points)
 from .stamps import make_header, ns_to_stamp, stamp_to_ns
 
 __all__ = [
@@ -45,9 +49,10 @@ __all__ = [
     "position_quaternion_to_pose", "quaternion_to_matrix", "transform_to_matrix",
     "MARKER_NAMESPACES", "PEOPLE_STATES", "VISIBLE_STATES", "body_frame", "clear_markers",
     "human_to_msg", "humans_to_array", "humans_to_ids", "humans_to_markers", "humans_to_people",
-    "humans_to_transforms", "track_color", "COLOUR_ENCODINGS", "ENCODINGS", "encoding_layout",
+    "humans_to_transforms", "track_color", "COLOUR_ENCODINGS", "ENCODINGS", "MAX_ASPECT_RATIO",
+    "MIN_IMAGE_SIDE", "check_image_dimensions", "encoding_layout",
     "image_to_numpy", "image_to_rgb8", "numpy_to_image", "to_rgb8", "dtype_from_fields",
     "fields_from_dtype", "numpy_to_pointcloud2", "pack_rgb", "pointcloud2_to_numpy", "unpack_rgb",
-    "SCENE_CLOUD_DTYPE", "camera_transforms", "scene_points_array", "scene_to_pointcloud2",
+    "OFF_BODY", "SCENE_CLOUD_DTYPE", "body_coords_of", "camera_transforms", "scene_points_array", "scene_to_pointcloud2",
     "select_points", "make_header", "ns_to_stamp", "stamp_to_ns",
 ]

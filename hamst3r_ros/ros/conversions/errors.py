@@ -11,6 +11,7 @@ REASONS: tuple[str, ...] = (
     "nan",           # non-finite values where finite ones are required
     "decode",        # compressed data that does not decode
     "camera_info",   # camera_info unusable (zero focal length, size mismatch)
+    "dimensions",    # an image outside sane bounds (side, aspect ratio, max_image_pixels)
 )
 
 

@@ -37,6 +37,38 @@ ENCODINGS: dict[str, tuple[np.dtype, int]] = {
 COLOUR_ENCODINGS: tuple[str, ...] = ("rgb8", "bgr8", "rgba8", "bgra8", "mono8", "mono16", "8UC1")
 
 
+#: Smallest image side the node takes, pixels: the network resizes the long side to its
+#: input size (224-518 px) and needs at least one patch (14-16 px) on the short side.
+MIN_IMAGE_SIDE = 16
+#: Largest long side / short side ratio the node takes (panoramas up to 8:1); beyond it the
+#: short side vanishes when the long side is resized to the network's input.
+MAX_ASPECT_RATIO = 8.0
+
+
+def check_image_dimensions(width: int, height: int, max_pixels: int) -> None:
+    """Refuse an image of sane encoding but insane size before it reaches the pipeline.
+
+    Args:
+        width, height: image size, pixels (0 is left to the "empty" check of the converters).
+        max_pixels: most pixels (width * height) accepted (node parameter max_image_pixels).
+
+    Raises:
+        ConversionError: reason "dimensions", naming the bound and the image's size.
+    """
+    w, h = int(width), int(height)
+    if w <= 0 or h <= 0:
+        return
+    if min(w, h) < MIN_IMAGE_SIDE:
+        raise ConversionError("dimensions", f"image is {w}x{h} pixels; each side must be at "
+                              f"least {MIN_IMAGE_SIDE} px")
+    if max(w, h) > MAX_ASPECT_RATIO * min(w, h):
+        raise ConversionError("dimensions", f"image is {w}x{h} pixels, aspect ratio "
+                              f"{max(w, h) / min(w, h):.1f}:1; at most {MAX_ASPECT_RATIO:g}:1")
+    if w * h > max_pixels:
+        raise ConversionError("dimensions", f"image is {w}x{h} = {w * h} pixels, more than "
+                              f"max_image_pixels {max_pixels}")
+
+
 def encoding_layout(encoding: str) -> tuple[np.dtype, int]:
     """(dtype, channels) of a supported encoding; ConversionError("encoding") otherwise."""
     try:

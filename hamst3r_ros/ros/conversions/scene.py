@@ -6,7 +6,12 @@ Cloud fields, one point per fused 3D point, all in the fixed frame:
     rgb          float32  packed 0x00RRGGBB (RViz's colour field)
     confidence   float32  MASt3R confidence (>= 1)
     instance     int32    person track id, 0 = background
-    u, v, w      float32  body-template coordinates (NaN off bodies)
+    u, v, w      float32  body-template coordinates in [0, 1]; OFF_BODY (-1) off bodies
+
+No field but x, y, z is ever NaN (and points with a non-finite x, y or z are not published), so
+``sensor_msgs_py.point_cloud2.read_points(cloud, skip_nans=True)``, which drops a point when
+any of its fields is NaN, keeps every point. :func:`body_coords_of` turns the sentinel back
+into NaN.
 """
 from __future__ import annotations
 
@@ -25,6 +30,18 @@ SCENE_CLOUD_DTYPE = np.dtype([
     ("confidence", np.float32), ("instance", np.int32),
     ("u", np.float32), ("v", np.float32), ("w", np.float32),
 ])
+
+
+#: u, v, w of a point off every body (template coordinates are in [0, 1]).
+OFF_BODY = -1.0
+
+
+def body_coords_of(points: np.ndarray) -> np.ndarray:
+    """(M, 3) float32 body-template coordinates of decoded ~/points records
+    (pointcloud2_to_numpy), NaN for points off bodies (u, v, w = OFF_BODY)."""
+    uvw = np.stack([points["u"], points["v"], points["w"]], axis=-1).astype(np.float32)
+    uvw[(uvw == OFF_BODY).all(axis=-1)] = np.nan
+    return uvw
 
 
 def select_points(points: np.ndarray, confidence: np.ndarray, min_confidence: float = 0.0,
@@ -79,7 +96,8 @@ def scene_points_array(result: SceneResult, index: Optional[np.ndarray] = None) 
     block[:, 3] = pack_rgb(np.asarray(result.colors[sel], dtype=np.uint8))
     block[:, 4] = result.confidence[sel]
     block[:, 5] = np.asarray(result.instance[sel], dtype=np.int32).view(np.float32)
-    block[:, 6:9] = result.body_coords[sel]
+    body = np.asarray(result.body_coords[sel], dtype=np.float32)
+    block[:, 6:9] = np.where(np.isfinite(body).all(axis=1, keepdims=True), body, np.float32(OFF_BODY))
     return block.view(SCENE_CLOUD_DTYPE).reshape(-1)
 
 
