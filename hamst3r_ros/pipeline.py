@@ -178,13 +178,15 @@ class Hamst3rPipeline:
         instance_maps = None
         densepose = None
         humans = []
+        rejected: dict[str, int] = {}
         if self.people is not None:
             t0 = time.perf_counter()
             out = self.people.update(
                 preds, points={v: res.points[v] for v in range(len(frames))}, stamp_ns=frameset.stamp_ns,
                 confidence={v: res.confidence[v] for v in range(len(frames))},
-                images={v: pre[v].image_u8 for v in range(len(frames))})
+                images={v: pre[v].image_u8 for v in range(len(frames))}, metric=res.metric)
             humans = out.humans
+            rejected = out.rejected
             instance_maps = [out.labels.get(v) for v in range(len(frames))]
             densepose = out.densepose
             t["humans"] = time.perf_counter() - t0
@@ -198,7 +200,8 @@ class Hamst3rPipeline:
         return SceneResult(
             stamp_ns=frameset.stamp_ns, camera_names=names, T_fixed_cam=res.T_fixed_cam, K=res.K,
             metric=res.metric, points=cloud.points, colors=cloud.colors, confidence=cloud.confidence,
-            instance=cloud.instance, body_coords=cloud.body_coords, humans=humans, timings_s=t)
+            instance=cloud.instance, body_coords=cloud.body_coords, humans=humans, timings_s=t,
+            rejected_people=rejected)
 
 
 def _load_extrinsics(path: str) -> dict[str, np.ndarray]:

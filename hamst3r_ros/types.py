@@ -134,9 +134,13 @@ class HumanEstimate:
         track_id: id stable over time (unique while the track lives).
         state: TrackState.
         confidence: in [0, 1].
-        joints: (24, 3) float64 joint positions in the fixed frame, metres, SMPL order.
-        joint_rotations: (24, 4) float64 global joint orientations, quaternions (x, y, z, w).
-        T_fixed_root: (4, 4) float64 root (pelvis) pose in the fixed frame.
+        joints: (24, 3) float64 joint positions in the fixed frame, metres, SMPL order; all
+            NaN when the person has no plausible body fit (too large a fit residual, an
+            implausible height): the person is then only at ``T_fixed_root``.
+        joint_rotations: (24, 4) float64 global joint orientations, quaternions (x, y, z, w)
+            (NaN with the joints).
+        T_fixed_root: (4, 4) float64 root (pelvis) pose in the fixed frame; without a body,
+            the centre of the person's points with the fixed frame's orientation.
         shape: (S,) float32 body-model shape parameters (model given by ``body_model``).
         pose: (P,) float32 body-model pose parameters, or empty.
         body_model: name of the body model the parameters belong to ("anny" or "smpl").
@@ -178,6 +182,8 @@ class SceneResult:
         humans: one HumanEstimate per person (removed tracks included once, so that
             consumers can delete them).
         timings_s: named stage timings of this set, seconds.
+        rejected_people: reason -> person segments of this set rejected as no person (ghosts:
+            ``hamst3r_ros.human.people.PeopleResult.rejected``).
     """
 
     stamp_ns: int
@@ -192,3 +198,4 @@ class SceneResult:
     body_coords: np.ndarray
     humans: list[HumanEstimate] = field(default_factory=list)
     timings_s: dict[str, float] = field(default_factory=dict)
+    rejected_people: dict[str, int] = field(default_factory=dict)

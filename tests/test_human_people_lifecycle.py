@@ -133,8 +133,9 @@ def test_sparse_pair_graph_split_is_merged_in_3d(body):
     assert len(res.identities.person_ids) == 2 and len(res.humans) == 2
     labels = {k: set(np.unique(lab[lab > 0])) for k, lab in res.labels.items()}
     assert labels[0] == labels[2] == {h.track_id for h in res.humans}
-    # Two different people close together but segmented side by side by one pair: never merged.
-    near = {1: np.array([0.0, 0.0, 1.0]), 2: np.array([0.2, 0.0, 1.0])}
+    # Two different people shoulder to shoulder, segmented side by side by one pair: never
+    # merged (together they are wider than one body).
+    near = {1: np.array([0.0, 0.0, 1.0]), 2: np.array([0.6, 0.0, 1.0])}
     pairs, pts = _sparse_frame(body, rng, near, {1: (0, 1), 2: (0, 1)}, [(0, 1), (1, 0)])
     res = PeopleEstimator(BodyFitter(body, FitConfig(cold_iterations=5, cpu_threads=1))).update(pairs, pts, 0)
     assert len(res.identities.person_ids) == 2
@@ -238,3 +239,99 @@ def test_fragments_seen_by_different_cameras_are_merged_within_the_radius():
     ids, people = _fragments(0.3, same_image=True)
     assert not merge_in_3d(ids, people, merge_distance=0.15, merge_radius=0.6)
     assert ids.person_ids == [1, 2]
+
+
+# --- issue 17: a person must be one body in 3D, identities persist, bodies are plausible ---
+
+HALF_S = 500_000_000  # frame sets at 2 Hz, as the demo
+
+
+def test_a_phantom_on_a_wall_seen_by_one_pair_is_rejected(body):
+    rng = np.random.default_rng(11)
+    a = np.array([0.0, 0.0, 1.0])
+    pairs, pts = _sparse_frame(body, rng, {1: a, 2: np.array([3.0, 0.0, 1.0])}, {1: (0, 1), 2: (0,)},
+                               [(0, 1), (1, 0)])
+    # "Person 2" is a patch of wall 3 m wide and 1.5 m tall at x = 3 m, segmented in image 0.
+    cols = slice(N, 2 * N)
+    pts[0][0, cols] = np.stack([np.full(N, 3.0), rng.uniform(-1.5, 1.5, N), rng.uniform(0.2, 1.7, N)], 1)
+    res = PeopleEstimator(BodyFitter(body, FitConfig(cold_iterations=20, cpu_threads=1)),
+                          config=PeopleConfig(fit_after_sets=0)).update(pairs, pts, 0)
+    assert len(res.humans) == 1 and np.linalg.norm(res.humans[0].T_fixed_root[:3, 3] - a) < 0.3
+    assert sum(res.rejected.values()) == 1 and set(res.rejected) <= {"not_one_body", "too_wide"}
+    assert not (res.labels[0][0, cols] > 0).any()  # the wall is background in the cloud too
+
+
+def test_one_body_split_into_two_fragments_is_one_person(body):
+    from hamst3r_ros.human.identities import unify_instance_ids
+
+    rng = np.random.default_rng(12)
+    pairs, pts, img = _frame(body, rng, {1: np.array([0.0, 0.0, 1.0]), 2: np.array([2.5, 0.0, 1.0])})
+    # Pair (0, 1) segments person 1 as two queries, upper and lower body; pair (1, 0) whole.
+    p = pairs[0]
+    q = int(np.argmax([m[0, :N].mean() for m in p.inst_i]))  # the query of person 1
+    free = next(k for k in range(len(p.inst_score)) if p.inst_score[k] < 0.5)
+    upper = {v: pts[v][0, :, 2] > 1.0 for v in (p.i, p.j)}
+    for view, inst in ((p.i, p.inst_i), (p.j, p.inst_j)):
+        inst[free] = inst[q] * upper[view]
+        inst[q] = inst[q] * ~upper[view]
+    p.inst_score[free] = 0.9
+    assert len(unify_instance_ids(pairs).person_ids) == 3  # 2D alone: two ids on one body
+    res = PeopleEstimator(BodyFitter(body, FitConfig(cold_iterations=20, cpu_threads=1)),
+                          config=PeopleConfig(fit_after_sets=0)).update(pairs, pts, 0, images=img)
+    assert len(res.humans) == 2
+    assert len(set(np.unique(res.labels[0][0, :N]))) == 1  # one track id over the whole body
+
+
+def _walk(est, rng, frames, colour_of=None):
+    """Run ``frames`` (a list of {gt id: xyz}) at 2 Hz; returns per set {gt id: track id}."""
+    out = []
+    for k, people in enumerate(frames):
+        pairs, pts, img = _frame(body_of[0], rng, people)
+        if colour_of:
+            for v in img:
+                for s, g in enumerate(sorted(people)):
+                    img[v][0, s * N:(s + 1) * N] = colour_of[g]
+        res = est.update(pairs, pts, k * HALF_S, images=img)
+        tid = {g: int(res.labels[0][0, s * N]) for s, g in enumerate(sorted(people))}
+        out.append(tid)
+    return out
+
+
+body_of: list = []
+
+
+def test_a_person_occluded_for_3_sets_keeps_their_id(body):
+    body_of[:] = [body]
+    est = PeopleEstimator(BodyFitter(body, FitConfig(cold_iterations=20, warm_iterations=5, cpu_threads=1)))
+    walk = [np.array([0.6 * k, 0.0, 1.0]) for k in range(10)]  # 1.2 m/s at 2 Hz
+    other = np.array([0.0, 3.0, 1.0])
+    frames = [{1: walk[k], 2: other} if k not in (3, 4, 5) else {2: other} for k in range(10)]
+    ids = _walk(est, np.random.default_rng(13), frames)
+    assert ids[6][1] == ids[2][1] == ids[9][1] and ids[2][1] != ids[2][2]
+
+
+def test_who_leaves_while_another_enters_nearby_gets_a_new_id(body):
+    body_of[:] = [body]
+    est = PeopleEstimator(BodyFitter(body, FitConfig(cold_iterations=20, warm_iterations=5, cpu_threads=1)))
+    a = np.array([0.0, 0.0, 1.0])
+    colours = {1: (220, 30, 30), 3: (30, 30, 220)}  # red leaves, blue comes in where red was
+    frames = [{1: a}] * 4 + [{3: a + [0.3, 0.0, 0.0]}] * 2
+    ids = _walk(est, np.random.default_rng(14), frames, colours)
+    assert ids[0][1] == ids[3][1] and ids[4][3] != ids[3][1]
+
+
+def test_an_implausible_fit_is_published_without_a_body(body):
+    rng = np.random.default_rng(15)
+    a = np.array([0.0, 0.0, 1.0])
+    # The toy body's skeleton is ~1.5 m: a range above it makes every fit implausible.
+    est = PeopleEstimator(BodyFitter(body, FitConfig(cold_iterations=20, cpu_threads=1)),
+                          config=PeopleConfig(fit_after_sets=0, body_height_range=(1.9, 2.4)))
+    pairs, pts, img = _frame(body, rng, {1: a})
+    h, = est.update(pairs, pts, 0, images=img).humans
+    assert np.isnan(h.joints).all() and np.isnan(h.joint_rotations).all()
+    assert np.linalg.norm(h.T_fixed_root[:3, 3] - a) < 0.5  # still there, at the centre of its points
+    np.testing.assert_array_equal(h.T_fixed_root[:3, :3], np.eye(3))
+    ok = PeopleEstimator(BodyFitter(body, FitConfig(cold_iterations=20, cpu_threads=1)),
+                         config=PeopleConfig(fit_after_sets=0))
+    h, = ok.update(pairs, pts, 0, images=img).humans
+    assert np.isfinite(h.joints).all()

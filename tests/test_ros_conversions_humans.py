@@ -94,3 +94,24 @@ def test_malformed_estimates_name_the_field():
     h.track_id = -1
     with pytest.raises(ValueError, match="track_id"):
         humans_to_markers([h], "world", 0)
+
+
+def test_tentative_people_and_people_without_a_body_are_drawn_differently():
+    tent = human(4, TrackState.TENTATIVE)
+    nobody = human(5)
+    nobody.joints[:] = np.nan
+    nobody.joint_rotations[:] = np.nan
+    arr = humans_to_markers([human(3), tent, nobody], "world", 1)
+    by = {(m.ns, m.id): m for m in arr.markers}
+    assert by[("skeleton", 4)].color.a < by[("skeleton", 3)].color.a
+    assert by[("skeleton", 4)].scale.x < by[("skeleton", 3)].scale.x
+    assert by[("label", 4)].text == "4?" and by[("label", 3)].text == "3"
+    # no body: its skeleton and joints are deleted (a previous one may be on screen), the label
+    # stands at the root
+    assert by[("skeleton", 5)].action == Marker.DELETE and by[("joints", 5)].action == Marker.DELETE
+    assert by[("label", 5)].action == Marker.ADD and "no body" in by[("label", 5)].text
+    p = by[("label", 5)].pose.position
+    np.testing.assert_allclose([p.x, p.y, p.z], nobody.T_fixed_root[:3, 3])
+    # the confirmed-only outputs leave the tentative one out; the body-less one stays a person
+    assert [h.name for h in humans_to_people([human(3), tent, nobody], "world", 1).people] == ["3", "5"]
+    assert list(humans_to_ids([human(3), tent, nobody], "world", 1).ids) == ["3", "5"]

@@ -51,7 +51,8 @@ def test_statuses_levels_and_values():
     d.record_presence("cam0", True)
     d.record_synced(["cam0", "cam1"])
     d.record_replaced()
-    d.record_processed(0.25, {"encode": 0.1, "align": 0.05})
+    d.record_processed(0.25, {"encode": 0.1, "align": 0.05}, {"too_wide": 2, "few_points": 1})
+    d.record_processed(0.25, {"encode": 0.1, "align": 0.05}, {"too_wide": 1})
     d.record_published(stamp_ns=1_000_000_000, now_ns=1_300_000_000)
     st = {s.name: s for s in d.statuses()}
     cam0, cam1, pipe = (st["hamst3r_node: camera cam0"], st["hamst3r_node: camera cam1"],
@@ -66,6 +67,8 @@ def test_statuses_levels_and_values():
     assert pipe.values["latency_max_s"] == "0.3000"
     assert pipe.values["frame_sets_replaced_while_busy"] == "1"
     assert pipe.values["last_stage_encode_s"] == "0.1000" and pipe.values["pipeline_mean_s"] == "0.2500"
+    # ghost person segments rejected by the people stage, added up over the sets
+    assert pipe.values["people_rejected_total"] == "4" and pipe.values["people_rejected_too_wide"] == "3"
     clock.t += 10.0  # bad inputs long ago: counted, no longer a warning
     cam1 = {s.name: s for s in d.statuses()}["hamst3r_node: camera cam1"]
     assert cam1.level == OK and cam1.values["bad_size"] == "1"

@@ -3,8 +3,11 @@
 ``PeopleEstimator.update`` is what the pipeline calls once per frame set with the pair
 predictions and the fused geometry (per-image 3D points in the fixed frame). Order:
 
-1. cross-view ids from instance masks (``identities``), completed in 3D: persons that
-   2D overlap could not link but whose points coincide are merged (``merge_in_3d``);
+1. cross-view ids from instance masks (``identities``), checked in 3D when the frame is
+   metric (``consistency_3d``: pixels off the person's body become background, fragments
+   of one body merge, implausible segments are rejected as ghosts and counted) and completed
+   in 3D: persons that 2D overlap could not link but whose points coincide are merged
+   (``merge_in_3d``);
 2. per-image DensePose aggregated over pairs, per-person points (``densepose``);
 3. a look-ahead association (``PersonTracker.peek``) on each person's robust centre
    (median of its points) and, when images are given, a colour-histogram appearance, to
@@ -25,6 +28,7 @@ import numpy as np
 from scipy.spatial.transform import Rotation
 
 from hamst3r_ros.human.body_fit import BodyFit, BodyFitter, FitState
+from hamst3r_ros.human.consistency_3d import BodyRules, implausible_reason, keep_body_points, merge_overlapping
 from hamst3r_ros.human.densepose import PersonPoints, aggregate_densepose, person_points
 from hamst3r_ros.human.identities import CrossViewIdentities, unify_instance_ids
 from hamst3r_ros.human.tracking import Detection, PersonTracker
@@ -53,13 +57,25 @@ class PeopleConfig:
         fit_after_sets: a person gets a body fit once their track has been seen in this many
             earlier frame sets (0 = at first sight). Spurious detections that last one frame
             set then cost no cold fit: with the embedded model they were most of the people
-            stage's time. The price is that a newcomer is published one frame set later.
+            stage's time. The price is that a newcomer is published one frame set later,
+            unless the frame set itself is enough evidence (``first_sight_images``).
+        first_sight_images: a newcomer segmented in at least this many images is fitted (and
+            published) at first sight: views agreeing now are evidence enough, while a ghost
+            rarely convinces more than two images (0 = never).
         fit_every: body fits run on every this-many-th frame set (1 = every set), for all
             due tracks together. A fit's cost is its optimiser steps, nearly the same for one
             person as for a batch, so staggering tracks over sets would save nothing. In
             between, a track's published body is its last fit moved by the shift of its
             points' centre since then (pose held; ``num_points`` 0 says it was not refitted).
             On a 2-core CPU the fits are most of the people stage (``bench/bench_pipeline.py``).
+        body_rules: the 3D consistency rules (``consistency_3d``), applied when the fixed
+            frame is metric; None turns them off.
+        max_fit_residual: a body fit whose residual (median distance of its points to their
+            vertices, metres) exceeds this is not published as a body: the person is, at the
+            centre of their points, without joints (NaN; see ``HumanEstimate``).
+        body_height_range: the same for a fitted skeleton whose height
+            (``skeleton.skeleton_height``, metres) falls outside this range (metric frames
+            only): no 0.9 m skeletons for adults the network half-segmented.
     """
 
     score_threshold: float = 0.5
@@ -72,7 +88,11 @@ class PeopleConfig:
     merge_radius: float = 0.6
     min_pair_agreement: float = 0.5
     fit_after_sets: int = 1
+    first_sight_images: int = 3
     fit_every: int = 1
+    body_rules: Optional[BodyRules] = field(default_factory=BodyRules)
+    max_fit_residual: float = 0.3
+    body_height_range: tuple[float, float] = (1.0, 2.4)
 
 
 @dataclass
@@ -86,6 +106,9 @@ class PeopleResult:
         person_to_track: frame-set person id -> track id.
         fits: track id -> BodyFit of this frame set (empty on sets between fits, see
             ``PeopleConfig.fit_every``).
+        rejected: reason -> number of frame-set persons rejected as no person ('few_points',
+            'pair_agreement', 'not_one_body', 'too_small', 'too_large', 'too_wide', 'flat',
+            'single_view').
         densepose: image index -> DensePoseMap aggregated over pairs (reused by the fusion).
         timings_s: stage timings, seconds.
     """
@@ -97,6 +120,7 @@ class PeopleResult:
     fits: dict[int, BodyFit] = field(default_factory=dict)
     densepose: dict[int, DensePoseMap] = field(default_factory=dict)
     timings_s: dict[str, float] = field(default_factory=dict)
+    rejected: dict[str, int] = field(default_factory=dict)
 
 
 def colour_histogram(pixels: np.ndarray, bins: int = 4) -> np.ndarray:
@@ -237,7 +261,20 @@ class PeopleEstimator:
         self._sets = 0  # frame sets processed (for fit_every)
         # track id -> (pelvis velocity m/s, pelvis position, stamp ns) of the fitted bodies
         self._motion: dict[int, tuple[np.ndarray, np.ndarray, int]] = {}
+        # track id -> whether its last fit is a plausible body (published with joints)
+        self._plausible: dict[int, bool] = {}
         self.velocity_smoothing = 0.5
+
+    def _is_plausible(self, fit: BodyFit, metric: bool) -> bool:
+        """Whether a fit is published as a body (``PeopleConfig.max_fit_residual``,
+        ``body_height_range``; the height only in a metric frame)."""
+        from hamst3r_ros.human.skeleton import skeleton_height
+
+        cfg = self.config
+        if not fit.residual <= cfg.max_fit_residual:
+            return False
+        lo, hi = cfg.body_height_range
+        return not metric or lo <= skeleton_height(fit.joints) <= hi
 
     def update(
         self,
@@ -246,6 +283,7 @@ class PeopleEstimator:
         stamp_ns: int,
         confidence: Optional[Mapping[int, np.ndarray]] = None,
         images: Optional[Mapping[int, np.ndarray]] = None,
+        metric: bool = True,
     ) -> PeopleResult:
         """Estimate the people of one frame set.
 
@@ -256,10 +294,20 @@ class PeopleEstimator:
             confidence: optional image index -> (H, W) point confidence.
             images: optional image index -> (H, W, 3) uint8 RGB at the same resolution
                 (appearance for tracking).
+            metric: whether ``points`` are in metres (the 3D rules need a metric frame).
         """
         cfg = self.config
         t0 = time.perf_counter()
         ids = unify_instance_ids(pairs, cfg.score_threshold, cfg.mask_threshold, cfg.iou_threshold)
+        rules = cfg.body_rules if metric else None
+        kept: dict[int, tuple[int, int]] = {}  # person -> (pixels in their body, pixels)
+        if rules is not None:
+            centres = keep_body_points(ids, points, rules, kept)
+            groups = merge_overlapping(ids, points, centres, rules)
+            if groups:
+                for keep, group in groups.items():  # a merged person: its fragments together
+                    kept[keep] = tuple(sum(kept.get(m, (0, 0))[i] for m in group) for i in (0, 1))
+                keep_body_points(ids, points, rules)
         dp = aggregate_densepose(pairs)
         people = person_points(points, ids.labels, dp, confidence, cfg.body_threshold, cfg.max_points)
         if merge_in_3d(ids, people, cfg.merge_distance, cfg.merge_radius):
@@ -267,8 +315,25 @@ class PeopleEstimator:
         t1 = time.perf_counter()
 
         agreement = pair_agreement(pairs, ids)
-        pids = [p for p in ids.person_ids if p in people and len(people[p]) >= cfg.min_points
-                and agreement.get(p, 0.0) >= cfg.min_pair_agreement]
+        images_of = person_images(ids)
+        rejected: dict[str, int] = {}
+        pids = []
+        for p in ids.person_ids:
+            n = len(people[p]) if p in people else 0
+            if n < cfg.min_points:
+                reason = "few_points"
+            elif agreement.get(p, 0.0) < cfg.min_pair_agreement:
+                reason = "pair_agreement"
+            elif rules is not None:
+                inside, total = kept.get(p, (1, 1))
+                reason = implausible_reason(people[p].points, len(images_of.get(p, ())), rules, cfg.min_points,
+                                            inside / total if total else 0.0)
+            else:
+                reason = None
+            if reason is None:
+                pids.append(p)
+            else:
+                rejected[reason] = rejected.get(reason, 0) + 1
         dets = []
         for pid in pids:
             app = None
@@ -290,7 +355,8 @@ class PeopleEstimator:
         fit_now = self._sets % max(cfg.fit_every, 1) == 0
         self._sets += 1
         due = [k for k in range(len(pids))
-               if fit_now and (warm[k] is not None or hits.get(peek.get(k), 0) >= cfg.fit_after_sets)]
+               if fit_now and (warm[k] is not None or hits.get(peek.get(k), 0) >= cfg.fit_after_sets
+                               or 0 < cfg.first_sight_images <= len(images_of.get(pids[k], ())))]
         fits = self.fitter.fit([people[pids[k]] for k in due], [warm[k] for k in due]) if due else []
         fit_of = {f.person_id: f for f in fits}
         for k, pid in enumerate(pids):
@@ -302,8 +368,9 @@ class PeopleEstimator:
         fit_by_track = {person_to_track[f.person_id]: f for f in fits}
         self._last_fit.update(fit_by_track)
         centre_of = {t.track_id: dets[t.detection_index].position for t in tracks if t.detection_index is not None}
-        for tid in fit_by_track:
+        for tid, f in fit_by_track.items():
             self._fit_centre[tid] = centre_of[tid]
+            self._plausible[tid] = self._is_plausible(f, metric)
         for tid, f in fit_by_track.items():
             # Velocity of the fitted pelvis: steadier than the tracker's (which follows the
             # centre of the *visible* points, and that moves as the visible side changes).
@@ -330,9 +397,17 @@ class PeopleEstimator:
                      if t.track_id in centre_of and t.track_id not in fit_by_track else np.zeros(3))
             T_root = fit.T_fixed_root.copy()
             T_root[:3, 3] += shift
+            joints = fit.joints + shift
+            rotations = np.stack([_quat_xyzw(R) for R in fit.joint_rotations])
+            if not self._plausible.get(t.track_id, True):
+                # No plausible body: the person is published where their points are, without joints.
+                T_root = np.eye(4)
+                T_root[:3, 3] = centre_of.get(t.track_id, self._fit_centre[t.track_id])
+                joints = np.full_like(joints, np.nan)
+                rotations = np.full_like(rotations, np.nan)
             humans.append(HumanEstimate(
                 track_id=t.track_id, state=t.state, confidence=float(t.confidence),
-                joints=fit.joints + shift, joint_rotations=np.stack([_quat_xyzw(R) for R in fit.joint_rotations]),
+                joints=joints, joint_rotations=rotations,
                 T_fixed_root=T_root, shape=fit.state.shape.copy(), pose=fit.full_pose.copy(),
                 body_model=self.fitter.body.name, velocity=self._motion[t.track_id][0].copy(), residual=fit.residual,
                 num_points=fit.num_points if t.track_id in fit_by_track else 0,
@@ -341,6 +416,7 @@ class PeopleEstimator:
                 del self._last_fit[t.track_id]
                 self._motion.pop(t.track_id, None)
                 self._fit_centre.pop(t.track_id, None)
+                self._plausible.pop(t.track_id, None)
         labels = {}
         lut_size = max(ids.person_ids, default=0) + 1
         lut = np.zeros(lut_size, np.int32)
@@ -350,4 +426,5 @@ class PeopleEstimator:
             labels[k] = lut[lab]
         return PeopleResult(humans=humans, labels=labels, identities=ids, person_to_track=person_to_track,
                             fits=fit_by_track, densepose=dp, timings_s={"people_points": t1 - t0, "body_fit": t3 - t2,
-                                                          "tracking": (t2 - t1) + (t4 - t3)})
+                                                          "tracking": (t2 - t1) + (t4 - t3)},
+                            rejected=rejected)

@@ -23,3 +23,16 @@ def skeleton_segments(joints: np.ndarray, parents: tuple[int, ...] = SMPL_PARENT
     segs = [(joints[p], joints[j]) for j, p in enumerate(parents)
             if p >= 0 and np.isfinite(joints[p]).all() and np.isfinite(joints[j]).all()]
     return np.asarray(segs, np.float64).reshape(-1, 2, 3)
+
+
+#: SMPL joints from the left ankle up to the head, along the bones.
+_STATURE_CHAIN: tuple[int, ...] = (7, 4, 1, 0, 3, 6, 9, 12, 15)
+
+
+def skeleton_height(joints: np.ndarray) -> float:
+    """Length of the bone chain left ankle -> knee -> hip -> pelvis -> spine -> neck -> head of
+    (24, 3) SMPL-order joints, metres: a pose-independent size of the body (standing, it is
+    the ankle-to-head height; the synthetic people measure 1.28-2.15 m)."""
+    J = np.asarray(joints, np.float64)
+    c = list(_STATURE_CHAIN)
+    return float(np.linalg.norm(J[c[1:]] - J[c[:-1]], axis=1).sum())

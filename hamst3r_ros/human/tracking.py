@@ -10,8 +10,12 @@ detections by a Hungarian assignment on a cost that adds
 - ``appearance_weight`` x (1 - cosine similarity) of appearance vectors,
 
 gated by a distance that grows with the time since the track was last seen
-(``gate + max_speed * dt``): a person who left the view and comes back somewhere else
-within ``lost_timeout_s`` keeps the id.
+(``gate + max_speed * dt``, so the gate suits any frame-set rate: at 2 Hz a walking person
+moves 0.6-0.7 m between sets): a person who left the view and comes back somewhere else
+within ``lost_timeout_s`` keeps the id. A detection continues a track only when their
+appearances agree (``min_similarity``; stricter, ``reid_min_similarity``, for a track missed
+in the previous set): a newcomer stepping into the place of someone who just left gets a
+new id.
 
 States (``hamst3r_ros.types.TrackState``): a new track is TENTATIVE until it has been seen
 in ``confirm_hits`` frame sets, then TRACKED; a TRACKED track that is not seen becomes LOST;
@@ -79,8 +83,14 @@ class TrackerConfig:
     """Tracker parameters (metres, seconds).
 
     Attributes:
-        gate: maximum match distance for a track seen in the previous frame set.
-        max_speed: how fast the gate grows with time unseen, m/s (walking ~1.5).
+        gate: match distance allowed beyond the motion predicted with the track's velocity
+            (detection noise: the centre of the visible points moves with the visible side).
+        max_speed: how fast the gate grows with the time since the track was last seen, m/s
+            (walking ~1.5; covers a change of pace and a track without velocity yet).
+        min_similarity: appearance cosine similarity a detection needs to continue any
+            track (when both have appearances): someone else in another's place.
+        reid_min_similarity: the same, stricter, for a track that was not seen in the
+            previous frame set (re-identification after a miss).
         shape_weight: cost per unit of shape-parameter distance.
         appearance_weight: cost of fully dissimilar appearance (1 - cosine = 1).
         confirm_hits: matches needed to go from TENTATIVE to TRACKED.
@@ -89,8 +99,10 @@ class TrackerConfig:
         velocity_smoothing: weight of the new finite-difference velocity (0..1].
     """
 
-    gate: float = 0.6
+    gate: float = 0.4
     max_speed: float = 2.0
+    min_similarity: float = 0.3
+    reid_min_similarity: float = 0.6
     shape_weight: float = 0.2
     appearance_weight: float = 0.5
     confirm_hits: int = 3
@@ -118,10 +130,9 @@ class PersonTracker:
         dt = max(0.0, (stamp_ns - track.last_seen_ns) * 1e-9)
         predicted = track.position + track.velocity * min(dt, 1.0)  # extrapolate at most 1 s
         dist = float(np.linalg.norm(np.asarray(det.position, np.float64) - predicted))
-        # Unseen for longer -> the person may be further away (walked out and back in).
-        frame_dt = 0.0 if self._last_stamp_ns is None else max(0.0, (stamp_ns - self._last_stamp_ns) * 1e-9)
-        gate = self.config.gate + self.config.max_speed * max(0.0, dt - frame_dt)
-        if dist > gate:
+        # Longer since seen (a slower frame-set rate, or missed sets) -> the person may be
+        # further from the prediction (changed pace, walked out and back in).
+        if dist > self.config.gate + self.config.max_speed * dt:
             return np.inf
         cost = dist
         if track.shape is not None and det.shape is not None:
@@ -129,6 +140,9 @@ class PersonTracker:
         if track.appearance is not None and det.appearance is not None:
             a, b = np.asarray(det.appearance, np.float64), track.appearance
             cos = float(a @ b / max(np.linalg.norm(a) * np.linalg.norm(b), 1e-12))
+            missed = self._last_stamp_ns is not None and track.last_seen_ns < self._last_stamp_ns
+            if cos < (self.config.reid_min_similarity if missed else self.config.min_similarity):
+                return np.inf  # someone else where that person was
             cost += self.config.appearance_weight * (1.0 - cos)
         return cost
 

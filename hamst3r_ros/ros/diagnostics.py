@@ -116,6 +116,7 @@ class NodeDiagnostics:
         self.time_jumps = 0
         self.last_time_jump_s = 0.0
         self._stages: dict[str, float] = {}
+        self._rejected: dict[str, int] = {}  # ghost person segments rejected, by reason, in total
 
     # -- recording -------------------------------------------------------------------------
 
@@ -164,14 +165,18 @@ class NodeDiagnostics:
         with self._lock:
             self.replaced += 1
 
-    def record_processed(self, pipeline_s: float, stages: Optional[dict[str, float]] = None) -> None:
+    def record_processed(self, pipeline_s: float, stages: Optional[dict[str, float]] = None,
+                         rejected_people: Optional[dict[str, int]] = None) -> None:
         """One frame set went through the pipeline in ``pipeline_s`` seconds; ``stages``:
-        the pipeline's own stage timings of that set (SceneResult.timings_s), seconds."""
+        the pipeline's own stage timings of that set (SceneResult.timings_s), seconds;
+        ``rejected_people``: person segments it rejected as ghosts, by reason (added up)."""
         with self._lock:
             self.processed += 1
             self._pipeline_s.append(pipeline_s)
             if stages:
                 self._stages = dict(stages)
+            for reason, n in (rejected_people or {}).items():
+                self._rejected[reason] = self._rejected.get(reason, 0) + int(n)
 
     def record_published(self, stamp_ns: int, now_ns: int) -> None:
         """Outputs of the set stamped ``stamp_ns`` went out at ``now_ns`` (same clock)."""
@@ -270,6 +275,8 @@ class NodeDiagnostics:
                 "pipeline_mean_s": f"{sum(pipe) / len(pipe):.4f}" if pipe else "nan",
             }
             values.update({f"last_stage_{k}_s": f"{v:.4f}" for k, v in self._stages.items()})
+            values["people_rejected_total"] = str(sum(self._rejected.values()))
+            values.update({f"people_rejected_{k}": str(v) for k, v in sorted(self._rejected.items())})
             out.append(Status(f"{self.node_name}: pipeline", level, msg, self.hardware_id, values))
         return out
 

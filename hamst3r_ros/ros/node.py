@@ -346,7 +346,8 @@ class Hamst3rNode(Node):
     def _on_result(self, job: _Job, result: Optional[SceneResult], seconds: float) -> None:
         if result is None:
             return
-        self.diag.record_processed(seconds, getattr(result, "timings_s", None))
+        self.diag.record_processed(seconds, getattr(result, "timings_s", None),
+                                   getattr(result, "rejected_people", None))
         with self._publish_lock:
             if self._shutdown.is_set() or not self.context.ok() or job.epoch != self._epoch:
                 return

@@ -105,25 +105,36 @@ def humans_to_markers(humans: Iterable[HumanEstimate], frame_id: str, stamp_ns: 
         if h.state == TrackState.REMOVED:
             out.markers.extend(Marker(header=header, ns=ns, id=tid, action=Marker.DELETE) for ns in MARKER_NAMESPACES)
             continue
-        color = track_color(tid, 0.35 if h.state == TrackState.LOST else 1.0)
+        # Tentative (not yet confirmed) people are drawn faint and thin, labelled "<id>?";
+        # lost ones fainter still.
+        tentative = h.state == TrackState.TENTATIVE
+        color = track_color(tid, {TrackState.LOST: 0.35, TrackState.TENTATIVE: 0.5}.get(TrackState(h.state), 1.0))
         J = np.asarray(h.joints, dtype=np.float64)
-        pts = [Point(x=float(p[0]), y=float(p[1]), z=float(p[2])) for p in J]
         common = dict(header=header, id=tid, action=Marker.ADD, color=color, lifetime=lifetime)
         common["pose"] = matrix_to_pose(np.eye(4))
-        lines = [pts[k] for j, parent in enumerate(SMPL_PARENTS) if parent >= 0 for k in (parent, j)]
-        out.markers.append(Marker(ns="skeleton", type=Marker.LINE_LIST, points=lines,
-                                  scale=Vector3(x=0.03, y=0.0, z=0.0), **common))
-        out.markers.append(Marker(ns="joints", type=Marker.SPHERE_LIST, points=pts,
-                                  scale=Vector3(x=0.06, y=0.06, z=0.06), **common))
-        # Label above the head along the body's own up direction (pelvis -> head), so it
-        # reads right whatever way the fixed frame points.
-        head, pelvis = J[SMPL_JOINT_NAMES.index("head")], J[0]
-        up = head - pelvis
-        up = up / np.linalg.norm(up) if np.linalg.norm(up) > 1e-6 else np.zeros(3)
-        at = head + 0.3 * up
+        text = f"{tid}?" if tentative else f"{tid}"
+        if np.isfinite(J).all():
+            pts = [Point(x=float(p[0]), y=float(p[1]), z=float(p[2])) for p in J]
+            lines = [pts[k] for j, parent in enumerate(SMPL_PARENTS) if parent >= 0 for k in (parent, j)]
+            out.markers.append(Marker(ns="skeleton", type=Marker.LINE_LIST, points=lines,
+                                      scale=Vector3(x=0.015 if tentative else 0.03, y=0.0, z=0.0), **common))
+            out.markers.append(Marker(ns="joints", type=Marker.SPHERE_LIST, points=pts,
+                                      scale=Vector3(x=0.06, y=0.06, z=0.06), **common))
+            # Label above the head along the body's own up direction (pelvis -> head), so it
+            # reads right whatever way the fixed frame points.
+            head, pelvis = J[SMPL_JOINT_NAMES.index("head")], J[0]
+            up = head - pelvis
+            up = up / np.linalg.norm(up) if np.linalg.norm(up) > 1e-6 else np.zeros(3)
+            at = head + 0.3 * up
+        else:
+            # No plausible body: no skeleton (delete one drawn before), the label at the root.
+            out.markers.extend(Marker(header=header, ns=ns, id=tid, action=Marker.DELETE)
+                               for ns in ("skeleton", "joints"))
+            at = np.asarray(h.T_fixed_root, np.float64)[:3, 3]
+            text += " (no body)"
         label = common.copy()
         label["pose"] = position_quaternion_to_pose(at, (0.0, 0.0, 0.0, 1.0))
-        out.markers.append(Marker(ns="label", type=Marker.TEXT_VIEW_FACING, text=f"{tid}",
+        out.markers.append(Marker(ns="label", type=Marker.TEXT_VIEW_FACING, text=text,
                                   scale=Vector3(x=0.0, y=0.0, z=0.2), **label))
     return out
 
