@@ -184,7 +184,7 @@ class Hamst3rPipeline:
             out = self.people.update(
                 preds, points={v: res.points[v] for v in range(len(frames))}, stamp_ns=frameset.stamp_ns,
                 confidence={v: res.confidence[v] for v in range(len(frames))},
-                images={v: pre[v].image_u8 for v in range(len(frames))}, metric=res.metric)
+                images={v: pre[v].image_u8 for v in range(len(frames))}, up=_up_direction(res, any(p.T_fixed_cam is not None for p in priors)))
             humans = out.humans
             rejected = out.rejected
             instance_maps = [out.labels.get(v) for v in range(len(frames))]
@@ -202,6 +202,17 @@ class Hamst3rPipeline:
             metric=res.metric, points=cloud.points, colors=cloud.colors, confidence=cloud.confidence,
             instance=cloud.instance, body_coords=cloud.body_coords, humans=humans, timings_s=t,
             rejected_people=rejected)
+
+
+def _up_direction(alignment, has_extrinsics: bool) -> np.ndarray:
+    """Up in the output frame: z when extrinsics define the frame (REP-103 world frames are
+    z up); else, in the anchor camera's frame, that camera's "up" (its optical y axis points
+    down; a camera's roll is usually small)."""
+    if has_extrinsics:
+        return np.array([0.0, 0.0, 1.0])
+    names = list(alignment.camera_names)
+    a = names.index(alignment.state.anchor) if alignment.state.anchor in names else 0
+    return -np.asarray(alignment.T_fixed_cam[a])[:3, 1]
 
 
 def _load_extrinsics(path: str) -> dict[str, np.ndarray]:

@@ -34,13 +34,14 @@ scale, and only then is the output metric.
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Optional, Sequence
 
 import numpy as np
 
 from hamst3r_ros.geometry.focal import estimate_focal_from_pixels, pinhole, rescale_intrinsics, unscale_intrinsics
 from hamst3r_ros.geometry.pair_graph import maximum_spanning_tree
+from hamst3r_ros.geometry.rig_memory import pose_gap, update_rig
 from hamst3r_ros.geometry.sim3 import Sim3, norm3, robust_umeyama, rotate, rotation_angle_deg, umeyama
 from hamst3r_ros.types import PairPrediction
 
@@ -78,14 +79,18 @@ class AlignmentOptions:
         iters_incremental: sweeps of a warm start.
         robust_c: Cauchy scale as a multiple of the median residual.
         min_conf: confidences below this get zero weight.
-        reinit_residual_ratio: a warm solve whose relative residual exceeds this multiple
-            of the previous one (plus ``reinit_residual_floor``) is redone cold.
-        reinit_rot_deg, reinit_trans_rel: a camera that moved more than this (degrees;
-            fraction of the rig's size) since the previous solve triggers a cold solve.
+        moved_rot_deg, moved_trans_rel: a camera whose warm-solve pose deviates more than
+            this (degrees; fraction of the rig's size) from its running estimate, in two
+            consecutive frame sets that agree with each other, moved: it is re-localised,
+            the others keep their poses (``rig_memory``). Smaller deviations are noise,
+            fused into the running estimate.
+        fuse_window: frame sets the running pose estimate averages over (see rig_memory).
         relaxation: over-relaxation factor of the pose block (1 = plain block descent).
         match_weight: weight of one descriptor match relative to one pointmap prediction
             of typical confidence (0 ignores descriptors).
         min_match_similarity: descriptor dot product below which a mutual match is dropped.
+        match_max_gap: a match whose two pixels' points (in the pair's own pointmaps) lie
+            further apart than this fraction of their distance from the camera is dropped.
     """
 
     n_subsample: int = 2048
@@ -93,13 +98,13 @@ class AlignmentOptions:
     iters_incremental: int = 4
     robust_c: float = 2.5
     min_conf: float = 1.0
-    reinit_residual_ratio: float = 2.0
-    reinit_residual_floor: float = 0.005
-    reinit_rot_deg: float = 2.0
-    reinit_trans_rel: float = 0.05
+    moved_rot_deg: float = 5.0
+    moved_trans_rel: float = 0.1
+    fuse_window: int = 10
     relaxation: float = 1.8
     match_weight: float = 1.0
     min_match_similarity: float = 0.5
+    match_max_gap: float = 0.1
 
 
 @dataclass
@@ -114,6 +119,9 @@ class AlignmentState:
         rig_size: RMS distance of camera centres from the anchor, output units.
         metric: whether the last solve was metric.
         frames_since_init: warm solves since the last cold one.
+        fused: camera name -> pose measurements fused into its running estimate
+            (``T_fixed_cam`` is that estimate; see rig_memory).
+        pending: camera name -> a deviating pose measurement awaiting confirmation.
     """
 
     T_fixed_cam: dict[str, np.ndarray] = field(default_factory=dict)
@@ -123,6 +131,8 @@ class AlignmentState:
     rig_size: float = 0.0
     metric: bool = False
     frames_since_init: int = 0
+    fused: dict[str, int] = field(default_factory=dict)
+    pending: dict[str, np.ndarray] = field(default_factory=dict)
 
 
 @dataclass
@@ -147,7 +157,11 @@ class AlignmentResult:
         metric: True when the scale is metric (>= 2 extrinsic priors with distinct centres).
         scale_note: human-readable statement of the scale.
         residual: (N,) relative residual (median point distance / median depth).
-        mode: "global", "incremental" or "global (re-initialised: <reason>)".
+        mode: "global", "incremental", "incremental (re-localised: <cameras> moved)" or
+            "global (re-initialised: <reason>)".
+        rig_state: "initialised" (a cold solve), "converging" (poses still being averaged),
+            "stable", "deviating: <cameras>" (a deviation awaiting confirmation),
+            "re-localised: <cameras>", or "given" (every pose held by a prior).
         iterations: sweeps done.
         time_s: wall time of the solve.
         state: warm-start state for the next frame set.
@@ -170,6 +184,7 @@ class AlignmentResult:
     iterations: int
     time_s: float
     state: AlignmentState
+    rig_state: str = "initialised"
 
 
 # --------------------------------------------------------------------------------------
@@ -237,6 +252,15 @@ class _Problem:
             da = np.asarray(p.desc_i, dtype=np.float32).reshape(-1, np.shape(p.desc_i)[-1])[self.idx[p.i]]
             db = np.asarray(p.desc_j, dtype=np.float32).reshape(-1, np.shape(p.desc_j)[-1])[self.idx[p.j]]
             ia, ib = mutual_nearest_neighbours(da, db, opts.min_match_similarity)
+            # A match must agree with the pair's own pointmaps (both pixels' points, in
+            # frame i, within match_max_gap of the depth): MASt3R's heads are trained together,
+            # so a good model's matches do; a weak descriptor head's random matches would
+            # otherwise pull the geometry off (the embedded model's: 99% were metres off).
+            ya = np.asarray(p.pts_i).reshape(-1, 3)[self.idx[p.i]][ia].astype(np.float64)
+            yb = np.asarray(p.pts_j).reshape(-1, 3)[self.idx[p.j]][ib].astype(np.float64)
+            with np.errstate(invalid="ignore"):
+                agree = norm3(ya - yb) <= opts.match_max_gap * norm3(ya)
+            ia, ib = ia[agree], ib[agree]
             if len(ia) == 0:  # e.g. an untrained descriptor head: no mutual matches at all
                 continue
             w = np.ones(len(ia))
@@ -701,7 +725,7 @@ def _finish(sol: _Solver, prob: _Problem, names: list[str], priors, mode: str, i
         K_net={names[v]: K_net[v].copy() for v in range(n)},
         residual={names[v]: float(res[v]) for v in range(n)},
         anchor=names[anchor], rig_size=sol.rig_size(anchor), metric=metric,
-        frames_since_init=frames_since_init)
+        frames_since_init=frames_since_init, fused={nm: 1 for nm in names})
     return AlignmentResult(
         camera_names=list(names), T_fixed_cam=T, K_net=K_net, K=K_in, depth=depth, points=pts,
         confidence=conf, view_scale=view_scale,
@@ -745,10 +769,14 @@ def incremental_alignment(preds: Sequence[PairPrediction], camera_names: Sequenc
                           options: Optional[AlignmentOptions] = None) -> AlignmentResult:
     """Warm-started alignment of a later frame set of the same rig.
 
-    Starts from ``state`` (the previous result's ``.state``), runs a few sweeps, and falls
-    back to :func:`global_alignment` (mode says why) when there is no usable state, a new
-    camera appears, the residual jumps, or a camera moved. Cameras absent from this frame
-    set are simply not in the result; the state keeps their last pose for when they return.
+    Starts from ``state`` (the previous result's ``.state``) and runs a few sweeps: that is
+    this set's measurement of every camera's pose. A static rig accumulates evidence
+    (``rig_memory``): the measurements are fused into running pose estimates, and the output
+    is solved with the cameras held at those estimates, so that poses converge instead of
+    jumping. A camera whose deviation persists over two sets moved: it alone is re-localised
+    (a cold solve with the others held). A cold start (mode says why) only happens without a
+    usable state, when a new camera appears, or when every camera moved at once. Cameras
+    absent from this frame set are not in the result; the state keeps their last pose.
     """
     t0 = time.perf_counter()
     opts = options or AlignmentOptions()
@@ -758,6 +786,73 @@ def incremental_alignment(preds: Sequence[PairPrediction], camera_names: Sequenc
     new = [nm for nm in names if nm not in state.T_fixed_cam]
     if new:
         return _keep_absent(global_alignment(preds, names, priors, opts, _mode=f"global (re-initialised: new cameras {new})"), state)
+    res, hard, anchor = _warm_solve(preds, names, state, priors, opts, t0, "incremental")
+    movable = [nm for v, nm in enumerate(names) if not hard[v] and v != anchor]
+    if not movable:  # every pose held by a prior: nothing to accumulate
+        res.rig_state = "given"
+        return _keep_absent(res, state)
+    size = max(state.rig_size, 1e-9)
+    upd = update_rig(state.T_fixed_cam, state.fused, state.pending,
+                     {nm: res.T_fixed_cam[v] for v, nm in enumerate(names)}, movable,
+                     opts.moved_rot_deg, opts.moved_trans_rel * size, opts.fuse_window)
+    if len(upd.moved) == len(movable) and len(movable) >= 2:
+        return _keep_absent(global_alignment(preds, names, priors, opts,
+                                             _mode=f"global (re-initialised: every camera moved: {upd.moved})"), state)
+    poses = {**state.T_fixed_cam, **upd.poses}
+    moved = []
+    if upd.moved:
+        # Re-localise the cameras that seem to have moved: a cold solve with every other
+        # camera held. A moved camera's wrong start also drags its neighbours' warm
+        # measurements along, so a camera re-localised to where it was did not move.
+        reloc = global_alignment(preds, names, _held_priors(priors, names, poses, keep_free=upd.moved), opts)
+        for nm in upd.moved:
+            T_new = reloc.T_fixed_cam[names.index(nm)]
+            dr, dt = pose_gap(T_new, state.T_fixed_cam[nm])
+            if dr > opts.moved_rot_deg or dt > opts.moved_trans_rel * size:
+                moved.append(nm)
+                poses[nm] = T_new
+            else:
+                poses[nm] = state.T_fixed_cam[nm]
+                upd.fused[nm] = state.fused.get(nm, 1)
+    mode = f"incremental (re-localised: {', '.join(moved)} moved)" if moved else "incremental"
+    out, _, _ = _warm_solve(preds, names, replace(state, T_fixed_cam=poses), _held_priors(priors, names, poses),
+                            opts, t0, mode)
+    if moved:
+        rig_state = f"re-localised: {', '.join(moved)}"
+    else:
+        rig_state = (f"deviating: {', '.join(upd.deviating)}" if upd.deviating else
+                     "converging" if min(upd.fused.get(nm, 1) for nm in movable) < opts.fuse_window else "stable")
+    # Holding poses is a device of this solve, not a prior of the user's: scale and note are
+    # those of the user's priors.
+    out.metric, out.scale_note, out.state.metric = res.metric, res.scale_note, res.metric
+    out.state.anchor, out.state.rig_size = res.state.anchor, res.state.rig_size
+    out.state.frames_since_init = state.frames_since_init + 1
+    out.state.fused = {**upd.fused, **{nm: 1 for nm in moved}}
+    out.state.pending = upd.pending
+    out.rig_state = rig_state
+    out.time_s = time.perf_counter() - t0
+    return _keep_absent(out, state)
+
+
+def _held_priors(priors: Optional[Sequence[Optional[CameraPrior]]], names: Sequence[str],
+                 poses: dict[str, np.ndarray], keep_free: Sequence[str] = ()) -> list[CameraPrior]:
+    """The user's priors with every camera's pose held (fixed) at ``poses``, except the
+    cameras in ``keep_free`` (which keep the user's prior, or none)."""
+    out = []
+    for v, nm in enumerate(names):
+        pr = priors[v] if priors is not None else None
+        if nm in keep_free:
+            out.append(pr)
+        else:
+            out.append(CameraPrior(K=pr.K if pr is not None else None, image_size=pr.image_size if pr is not None else None,
+                                   T_fixed_cam=poses[nm], fixed=True))
+    return out
+
+
+def _warm_solve(preds: Sequence[PairPrediction], names: list[str], state: AlignmentState,
+                priors: Optional[Sequence[Optional[CameraPrior]]], opts: AlignmentOptions, t0: float, mode: str
+                ) -> tuple[AlignmentResult, list[bool], int]:
+    """A few sweeps from ``state``: (result, which cameras a prior holds, anchor index)."""
     prob = _Problem(preds, len(names), opts)
     priors, K_net = _resolve_priors(prob, priors)
     # cameras whose focal was estimated before keep it as a starting point
@@ -777,12 +872,8 @@ def incremental_alignment(preds: Sequence[PairPrediction], camera_names: Sequenc
     size_gauge = None if _metric(priors) else (anchor, prev_size)
     sol.solve_points()
     _iterate(sol, opts.iters_incremental, pinned, None, size_gauge)
-    res = _finish(sol, prob, names, priors, "incremental", opts.iters_incremental, t0, anchor,
-                  state.frames_since_init + 1)
-    reason = _reinit_reason(res, state, opts)
-    if reason:
-        return _keep_absent(global_alignment(preds, names, priors, opts, _mode=f"global (re-initialised: {reason})"), state)
-    return _keep_absent(res, state)
+    res = _finish(sol, prob, names, priors, mode, opts.iters_incremental, t0, anchor, state.frames_since_init + 1)
+    return res, list(sol.hard), anchor
 
 
 def _keep_absent(res: AlignmentResult, prev: AlignmentState) -> AlignmentResult:
@@ -795,18 +886,3 @@ def _keep_absent(res: AlignmentResult, prev: AlignmentState) -> AlignmentResult:
             if nm in prev.residual:
                 res.state.residual[nm] = prev.residual[nm]
     return res
-
-
-def _reinit_reason(res: AlignmentResult, prev: AlignmentState, opts: AlignmentOptions) -> str:
-    for v, nm in enumerate(res.camera_names):
-        r0 = prev.residual.get(nm)
-        if r0 is not None and res.residual[v] > opts.reinit_residual_ratio * r0 + opts.reinit_residual_floor:
-            return f"residual of {nm} rose from {r0:.4f} to {res.residual[v]:.4f}"
-    size = max(prev.rig_size, 1e-9)
-    for v, nm in enumerate(res.camera_names):
-        T0 = prev.T_fixed_cam[nm]
-        dR = float(rotation_angle_deg(T0[:3, :3].T @ res.T_fixed_cam[v][:3, :3]))
-        dt = float(np.linalg.norm(T0[:3, 3] - res.T_fixed_cam[v][:3, 3]))
-        if dR > opts.reinit_rot_deg or dt > opts.reinit_trans_rel * size:
-            return f"camera {nm} moved {dR:.2f} deg / {dt:.3f}"
-    return ""

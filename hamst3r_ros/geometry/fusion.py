@@ -1,6 +1,15 @@
 """The fused point cloud: every view's consensus points in the fixed frame, with colour,
 confidence and the per-pixel attributes carried through (person instance, body-template
-coordinates), thresholded, voxel-downsampled and capped so that messages stay bounded."""
+coordinates), checked against the other views, thresholded, voxel-downsampled and capped so
+that messages stay bounded. The one place points are filtered: the node publishes the cloud
+as it comes.
+
+Multi-view agreement (the standard check of MVS depth-map fusion): a view's point is
+projected into every other camera; that camera *agrees* when its own depth at the projected
+pixel is within ``agree_rel_tol`` (relative) of the point's depth there. A point enters the
+cloud when at least ``min_views`` other cameras agree (0 keeps every point); each point
+carries its count. An occluder in the other view is no agreement, but no veto either: only
+agreement counts, so surfaces seen by one camera alone need ``min_views`` 0."""
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -21,12 +30,17 @@ class FusionOptions:
             disagree on).
         voxel_size: grid cell in output units (metres when metric); 0 disables. One point
             (the most confident) survives per cell, so attributes stay consistent.
-        max_points: point budget; beyond it the most confident points are kept.
+        max_points: point budget; beyond it the most confident points are kept (0 = no
+            limit).
+        min_views: other cameras that must agree with a point (module docstring); 0 = off.
+        agree_rel_tol: relative depth difference within which another camera agrees.
     """
 
     min_conf: float = 1.5
     voxel_size: float = 0.0
-    max_points: int = 200_000
+    max_points: int = 0
+    min_views: int = 0
+    agree_rel_tol: float = 0.05
 
 
 @dataclass
@@ -39,6 +53,7 @@ class FusedCloud:
         confidence: (M,) float32 consensus confidence.
         instance: (M,) int32 person instance id from the given per-view maps, 0 = none.
         body_coords: (M, 3) float32 body-template coordinates, NaN off bodies.
+        views_agree: (M,) uint8 other cameras whose depth agrees with the point.
         view: (M,) int16 index of the camera whose pixel produced the point.
         pixel: (M,) int32 flat pixel index (row * W + col) in that view, network resolution.
         metric: True when the scale is metric.
@@ -49,6 +64,7 @@ class FusedCloud:
     confidence: np.ndarray
     instance: np.ndarray
     body_coords: np.ndarray
+    views_agree: np.ndarray
     view: np.ndarray
     pixel: np.ndarray
     metric: bool
@@ -89,10 +105,13 @@ def fuse(result: AlignmentResult, images: Sequence[Optional[np.ndarray]],
     n = len(result.points)
     if len(images) != n:
         raise ValueError(f"fuse: got {len(images)} images for {n} aligned views")
-    cols = {k: [] for k in ("p", "c", "f", "i", "b", "v", "x")}
+    cols = {k: [] for k in ("p", "c", "f", "i", "b", "a", "v", "x")}
+    agree = view_agreement(result, opts.agree_rel_tol) if opts.min_views > 0 or n > 1 else None
     for v in range(n):
         H, W = result.points[v].shape[:2]
         keep = (result.confidence[v].reshape(-1) >= opts.min_conf) & np.isfinite(result.points[v].reshape(-1, 3)).all(1)
+        agrees = agree[v].reshape(-1) if agree is not None else np.zeros(H * W, np.uint8)
+        keep &= agrees >= opts.min_views
         idx = np.nonzero(keep)[0]
         img = images[v]
         if img is None:
@@ -113,18 +132,47 @@ def fuse(result: AlignmentResult, images: Sequence[Optional[np.ndarray]],
         cols["f"].append(result.confidence[v].reshape(-1)[idx])
         cols["i"].append(inst[idx])
         cols["b"].append(body[idx])
+        cols["a"].append(agrees[idx])
         cols["v"].append(np.full(len(idx), v, np.int16))
         cols["x"].append(idx.astype(np.int32))
     a = {k: np.concatenate(x) for k, x in cols.items()}
     sel = np.arange(len(a["p"]))
     if opts.voxel_size > 0 and len(sel):
         sel = voxel_select(a["p"], a["f"], opts.voxel_size)
-    if len(sel) > opts.max_points:
+    if 0 < opts.max_points < len(sel):
         sel = sel[np.argpartition(-a["f"][sel], opts.max_points - 1)[:opts.max_points]]
     sel = np.sort(sel)
     return FusedCloud(points=a["p"][sel].astype(np.float32), colors=a["c"][sel], confidence=a["f"][sel].astype(np.float32),
-                      instance=a["i"][sel], body_coords=a["b"][sel], view=a["v"][sel], pixel=a["x"][sel],
-                      metric=result.metric)
+                      instance=a["i"][sel], body_coords=a["b"][sel], views_agree=a["a"][sel].astype(np.uint8),
+                      view=a["v"][sel], pixel=a["x"][sel], metric=result.metric)
+
+
+def view_agreement(result: AlignmentResult, rel_tol: float) -> list[np.ndarray]:
+    """Per view, (H, W) uint8: how many other cameras agree with each pixel's point (module
+    docstring). Uses the alignment's poses, network-resolution intrinsics and depth maps."""
+    n = len(result.points)
+    out = []
+    for v in range(n):
+        P = np.asarray(result.points[v], np.float64).reshape(-1, 3)
+        count = np.zeros(len(P), np.uint8)
+        for w in range(n):
+            if w == v:
+                continue
+            T = np.asarray(result.T_fixed_cam[w], np.float64)
+            q = (P - T[:3, 3]) @ T[:3, :3]  # into camera w's optical frame
+            z = q[:, 2]
+            K = np.asarray(result.K_net[w], np.float64)
+            Hw, Ww = result.depth[w].shape
+            with np.errstate(divide="ignore", invalid="ignore"):
+                u = np.rint(K[0, 0] * q[:, 0] / z + K[0, 1] * q[:, 1] / z + K[0, 2])
+                r = np.rint(K[1, 1] * q[:, 1] / z + K[1, 2])
+            ok = np.isfinite(z) & (z > 0) & (u >= 0) & (u < Ww) & (r >= 0) & (r < Hw)
+            d = np.full(len(P), np.nan)
+            d[ok] = result.depth[w][r[ok].astype(np.int64), u[ok].astype(np.int64)]
+            with np.errstate(invalid="ignore"):
+                count += (ok & (np.abs(z - d) <= rel_tol * d)).astype(np.uint8)
+        out.append(count.reshape(result.points[v].shape[:2]))
+    return out
 
 
 def voxel_select(points: np.ndarray, confidence: np.ndarray, voxel: float) -> np.ndarray:

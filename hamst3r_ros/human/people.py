@@ -3,8 +3,8 @@
 ``PeopleEstimator.update`` is what the pipeline calls once per frame set with the pair
 predictions and the fused geometry (per-image 3D points in the fixed frame). Order:
 
-1. cross-view ids from instance masks (``identities``), checked in 3D when the frame is
-   metric (``consistency_3d``: pixels off the person's body become background, fragments
+1. cross-view ids from instance masks (``identities``), checked in 3D (``consistency_3d``:
+   pixels off the person's body become background, fragments
    of one body merge, implausible segments are rejected as ghosts and counted) and completed
    in 3D: persons that 2D overlap could not link but whose points coincide are merged
    (``merge_in_3d``);
@@ -21,7 +21,7 @@ predictions and the fused geometry (per-image 3D points in the fixed frame). Ord
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Mapping, Optional, Sequence
 
 import numpy as np
@@ -68,14 +68,14 @@ class PeopleConfig:
             between, a track's published body is its last fit moved by the shift of its
             points' centre since then (pose held; ``num_points`` 0 says it was not refitted).
             On a 2-core CPU the fits are most of the people stage (``bench/bench_pipeline.py``).
-        body_rules: the 3D consistency rules (``consistency_3d``), applied when the fixed
-            frame is metric; None turns them off.
+        body_rules: the 3D consistency rules (``consistency_3d``); their ``up`` is replaced
+            by the one ``update`` is given. None turns them off.
         max_fit_residual: a body fit whose residual (median distance of its points to their
             vertices, metres) exceeds this is not published as a body: the person is, at the
             centre of their points, without joints (NaN; see ``HumanEstimate``).
         body_height_range: the same for a fitted skeleton whose height
-            (``skeleton.skeleton_height``, metres) falls outside this range (metric frames
-            only): no 0.9 m skeletons for adults the network half-segmented.
+            (``skeleton.skeleton_height``, metres) falls outside this range: no 0.9 m
+            skeletons for adults the network half-segmented.
     """
 
     score_threshold: float = 0.5
@@ -265,16 +265,16 @@ class PeopleEstimator:
         self._plausible: dict[int, bool] = {}
         self.velocity_smoothing = 0.5
 
-    def _is_plausible(self, fit: BodyFit, metric: bool) -> bool:
+    def _is_plausible(self, fit: BodyFit) -> bool:
         """Whether a fit is published as a body (``PeopleConfig.max_fit_residual``,
-        ``body_height_range``; the height only in a metric frame)."""
+        ``body_height_range``)."""
         from hamst3r_ros.human.skeleton import skeleton_height
 
         cfg = self.config
         if not fit.residual <= cfg.max_fit_residual:
             return False
         lo, hi = cfg.body_height_range
-        return not metric or lo <= skeleton_height(fit.joints) <= hi
+        return lo <= skeleton_height(fit.joints) <= hi
 
     def update(
         self,
@@ -283,7 +283,7 @@ class PeopleEstimator:
         stamp_ns: int,
         confidence: Optional[Mapping[int, np.ndarray]] = None,
         images: Optional[Mapping[int, np.ndarray]] = None,
-        metric: bool = True,
+        up: Optional[Sequence[float]] = (0.0, 0.0, 1.0),
     ) -> PeopleResult:
         """Estimate the people of one frame set.
 
@@ -294,12 +294,14 @@ class PeopleEstimator:
             confidence: optional image index -> (H, W) point confidence.
             images: optional image index -> (H, W, 3) uint8 RGB at the same resolution
                 (appearance for tracking).
-            metric: whether ``points`` are in metres (the 3D rules need a metric frame).
+            up: the fixed frame's up direction (unit), or None when unknown. Sizes are read
+                in the points' units as metres: the network's own scale is metric-trained
+                (MASt3R-style), so the rules hold roughly without extrinsics too.
         """
         cfg = self.config
         t0 = time.perf_counter()
         ids = unify_instance_ids(pairs, cfg.score_threshold, cfg.mask_threshold, cfg.iou_threshold)
-        rules = cfg.body_rules if metric else None
+        rules = None if cfg.body_rules is None else replace(cfg.body_rules, up=None if up is None else tuple(up))
         kept: dict[int, tuple[int, int]] = {}  # person -> (pixels in their body, pixels)
         if rules is not None:
             centres = keep_body_points(ids, points, rules, kept)
@@ -370,7 +372,7 @@ class PeopleEstimator:
         centre_of = {t.track_id: dets[t.detection_index].position for t in tracks if t.detection_index is not None}
         for tid, f in fit_by_track.items():
             self._fit_centre[tid] = centre_of[tid]
-            self._plausible[tid] = self._is_plausible(f, metric)
+            self._plausible[tid] = self._is_plausible(f)
         for tid, f in fit_by_track.items():
             # Velocity of the fitted pelvis: steadier than the tracker's (which follows the
             # centre of the *visible* points, and that moves as the visible side changes).
