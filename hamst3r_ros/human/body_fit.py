@@ -46,7 +46,6 @@ import torch
 
 from hamst3r_ros.human.densepose import PersonPoints
 from hamst3r_ros.human.fit_bodies import FitBody
-from hamst3r_ros.human.metrics import umeyama
 from hamst3r_ros.human.pose_lm import LmProblem, ShapeTerms, refine_pose_lm
 
 
@@ -308,7 +307,7 @@ class BodyFitter:
         dev = body.device
         t0 = time.perf_counter()
         B, M = len(jobs), max(len(j[2]) for j in jobs)
-        S, K = body.num_shape, body.num_fit_joints
+        K = body.num_fit_joints
         vidx = np.zeros((B, M), np.int64)
         pts = np.zeros((B, M, 3), np.float32)
         wts = np.zeros((B, M), np.float32)

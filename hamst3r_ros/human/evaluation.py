@@ -7,7 +7,6 @@ over the sequence (id switches, fragmentations).
 """
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass, field
 from typing import Optional
 

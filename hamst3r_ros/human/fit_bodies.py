@@ -165,8 +165,6 @@ class AnnyFitBody:
         omega x P + W (t_A x omega), with P, W the skinning-weighted positions / weights of
         its (at most 9) bones among those moved. Tested against autograd.
         """
-        import roma
-
         if rest is None:
             rest = self.rest_model(shape)
         a, C = self.body.anny, self.body.r_body_anny

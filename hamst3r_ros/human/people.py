@@ -29,7 +29,7 @@ from scipy.spatial.transform import Rotation
 
 from hamst3r_ros.human.body_fit import BodyFit, BodyFitter, FitState
 from hamst3r_ros.human.consistency_3d import BodyRules, implausible_reason, keep_body_points, merge_overlapping
-from hamst3r_ros.human.densepose import PersonPoints, aggregate_densepose, person_points
+from hamst3r_ros.human.densepose import DensePoseMap, PersonPoints, aggregate_densepose, person_points
 from hamst3r_ros.human.identities import CrossViewIdentities, unify_instance_ids
 from hamst3r_ros.human.tracking import Detection, PersonTracker
 from hamst3r_ros.types import HumanEstimate, PairPrediction, TrackState
