@@ -44,9 +44,10 @@ from typing import Optional, Sequence
 import numpy as np
 import torch
 
+from hamst3r_ros.geometry.sim3 import umeyama
 from hamst3r_ros.human.densepose import PersonPoints
 from hamst3r_ros.human.fit_bodies import FitBody
-from hamst3r_ros.human.pose_lm import LmProblem, ShapeTerms, refine_pose_lm
+from hamst3r_ros.human.pose_lm import LmProblem, ShapeTerms, refine_pose_lm, so3_exp
 
 
 @dataclass
@@ -175,31 +176,22 @@ class BodyFit:
     warm: bool
 
 
-def _so3_exp(v: torch.Tensor) -> torch.Tensor:
-    """(..., 3) axis-angle -> (..., 3, 3) rotation (Rodrigues, safe at 0)."""
-    theta = torch.sqrt((v * v).sum(-1, keepdim=True) + 1e-12)
-    k = v / theta
-    kx, ky, kz = k.unbind(-1)
-    zero = torch.zeros_like(kx)
-    K = torch.stack([zero, -kz, ky, kz, zero, -kx, -ky, kx, zero], -1).reshape(v.shape[:-1] + (3, 3))
-    s, c = torch.sin(theta)[..., None], torch.cos(theta)[..., None]
-    eye = torch.eye(3, dtype=v.dtype, device=v.device).expand(K.shape)
-    return eye + s * K + (1 - c) * (K @ K)
-
-
 def _robust_rigid(src: np.ndarray, dst: np.ndarray, w: np.ndarray, sigma: float, iters: int = 5):
-    """Weighted rigid alignment dst ~ R src + t, re-weighted by Geman-McClure (IRLS)."""
+    """Weighted rigid alignment dst ~ R src + t (metres), re-weighted by Geman-McClure (IRLS).
+
+    Args:
+        src, dst: (M, 3) corresponding points; w: (M,) positive weights; sigma: the smallest
+            Geman-McClure scale, metres; iters: weighted Kabsch solves.
+
+    Returns:
+        (R (3, 3), t (3,)).
+    """
     w0 = w.astype(np.float64)
     w = w0
     R, t = np.eye(3), dst.mean(0) - src.mean(0)
     for _ in range(iters):
-        ws = w / max(w.sum(), 1e-12)
-        mu_s, mu_d = ws @ src, ws @ dst
-        cov = ((dst - mu_d) * ws[:, None]).T @ (src - mu_s)
-        u, _, vt = np.linalg.svd(cov)
-        d = np.diag([1.0, 1.0, np.sign(np.linalg.det(u @ vt))])
-        R = u @ d @ vt
-        t = mu_d - R @ mu_s
+        G = umeyama(src, dst, w, with_scale=False)
+        R, t = G.R, G.t
         r2 = ((src @ R.T + t - dst) ** 2).sum(1)
         scale = max(sigma, float(np.sqrt(np.median(r2))))  # start wide, tighten as it converges
         w = w0 * (scale**2 / (r2 + scale**2)) ** 2
@@ -401,7 +393,7 @@ class BodyFitter:
         def forward(vertex_ids):
             shape = mean + std * held(z)
             verts, joints, rots = body.pose_body(shape, pose, vertex_ids, rest if vertex_ids is not None else None)
-            R = R0_t @ _so3_exp(droot)
+            R = R0_t @ so3_exp(droot)
             return shape, R, verts, joints, rots
 
         for _ in range(iters):
