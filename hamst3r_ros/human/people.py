@@ -25,8 +25,8 @@ from dataclasses import dataclass, field
 from typing import Mapping, Optional, Sequence
 
 import numpy as np
-from scipy.spatial.transform import Rotation
 
+from hamst3r_ros.geometry.sim3 import matrix_to_quaternion
 from hamst3r_ros.human.body_fit import BodyFit, BodyFitter, FitState
 from hamst3r_ros.human.consistency_3d import BodyRules, implausible_reason, keep_body_points, merge_overlapping
 from hamst3r_ros.human.densepose import DensePoseMap, PersonPoints, aggregate_densepose, person_points
@@ -243,10 +243,6 @@ def merge_in_3d(ids: CrossViewIdentities, people: Mapping[int, PersonPoints], me
     return True
 
 
-def _quat_xyzw(R: np.ndarray) -> np.ndarray:
-    return Rotation.from_matrix(R).as_quat()  # scipy's order is (x, y, z, w)
-
-
 class PeopleEstimator:
     """Holds the tracker and each track's last fit; call ``update`` once per frame set."""
 
@@ -398,7 +394,7 @@ class PeopleEstimator:
             T_root = fit.T_fixed_root.copy()
             T_root[:3, 3] += shift
             joints = fit.joints + shift
-            rotations = np.stack([_quat_xyzw(R) for R in fit.joint_rotations])
+            rotations = np.stack([matrix_to_quaternion(R) for R in fit.joint_rotations])
             if not self._plausible.get(t.track_id, True):
                 # No plausible body: the person is published where their points are, without joints.
                 T_root = np.eye(4)
