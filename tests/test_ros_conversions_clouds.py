@@ -180,6 +180,12 @@ def test_camera_info_K_and_rescaling():
     np.testing.assert_array_equal(camera_info_to_K(msg, (640, 480)), K)
     half = camera_info_to_K(msg, (320, 240))
     np.testing.assert_allclose(half, [[250, 0, 159.5], [0, 255, 119.5], [0, 0, 1]])
+    assert msg.header.frame_id == "cam0_optical" and msg.d.tolist() == [0.0] * 5 and msg.p[3] == 0.0
+    # An uncalibrated camera (all-zero K, REP-104) with its own distortion and header.
+    raw = K_to_camera_info(None, 64, 48, distortion_model="equidistant", d=(0.1, 0.2, 0.0, 0.0), header=msg.header)
+    assert camera_info_to_K(raw) is None and not any(raw.p)
+    assert raw.distortion_model == "equidistant" and raw.d.tolist() == [0.1, 0.2, 0.0, 0.0]
+    assert raw.header.frame_id == "cam0_optical" and (raw.width, raw.height) == (64, 48)
 
 
 def test_bad_camera_info_is_rejected():
