@@ -31,7 +31,7 @@ from hamst3r_ros.human.body_fit import BodyFit, BodyFitter, FitState
 from hamst3r_ros.human.consistency_3d import BodyRules, implausible_reason, keep_body_points, merge_overlapping
 from hamst3r_ros.human.densepose import DensePoseMap, PersonPoints, aggregate_densepose, person_points
 from hamst3r_ros.human.identities import CrossViewIdentities, unify_instance_ids
-from hamst3r_ros.human.tracking import Detection, PersonTracker
+from hamst3r_ros.human.tracking import Detection, PersonTracker, smooth_velocity
 from hamst3r_ros.types import HumanEstimate, PairPrediction, TrackState
 
 
@@ -259,7 +259,6 @@ class PeopleEstimator:
         self._motion: dict[int, tuple[np.ndarray, np.ndarray, int]] = {}
         # track id -> whether its last fit is a plausible body (published with joints)
         self._plausible: dict[int, bool] = {}
-        self.velocity_smoothing = 0.5
 
     def _is_plausible(self, fit: BodyFit, metric: bool) -> bool:
         """Whether a fit is published as a body (``PeopleConfig.max_fit_residual``,
@@ -375,9 +374,8 @@ class PeopleEstimator:
                 v_old, p_old, s_old = self._motion[tid]
                 dt = (stamp_ns - s_old) * 1e-9
                 if dt > 0:
-                    a = self.velocity_smoothing
-                    v_new = (pelvis - p_old) / dt
-                    v = v_new if not np.any(v_old) else a * v_new + (1 - a) * v_old
+                    v = smooth_velocity(v_old, p_old, pelvis, dt, self.tracker.config.velocity_smoothing,
+                                        first=not np.any(v_old))
                     self._motion[tid] = (v, pelvis, stamp_ns)
             else:
                 self._motion[tid] = (np.zeros(3), pelvis, stamp_ns)
