@@ -83,22 +83,23 @@ class FitConfig:
         return_vertices: also pose the full mesh (``BodyFit.vertices``, for mesh markers);
             costs one full-model forward per frame set.
         warm_solver: 'lm' (default): warm fits take ``warm_lm_iterations`` Levenberg-Marquardt
-            steps on the pose with the shape held, on the exact pose Jacobian (:mod:`pose_lm`;
-            body models with ``pose_jacobian``, i.e. Anny), instead of ``warm_iterations``
-            Adam steps; 'adam': Adam only.
+            steps on the exact pose Jacobian (:mod:`pose_lm`; body models with
+            ``pose_jacobian``, i.e. Anny): on the pose with the shape held, or on pose and
+            shape when the shape is due (``warm_shape_every``), instead of ``warm_iterations``
+            Adam steps. 'adam': Adam only.
         warm_lm_iterations: LM steps of warm fits.
         cold_solver: 'lm' (default): cold fits take ``cold_lm_iterations`` LM steps on pose and
             shape from the mean body (body models with ``pose_jacobian``); 'adam':
             ``cold_iterations`` Adam steps on pose and shape.
-        lm_shape: LM fits the shape too where the shape is free (cold fits, warm fits due to
-            refine it), its Jacobian by forward differences (one batched rest model of the S
-            perturbed shapes per step). False: LM holds the shape (the mean one for cold
-            fits) and ``cold_lm_adam_iterations`` / ``warm_lm_shape_iterations`` Adam steps
-            on shape and pose follow. Measured (``bench/bench_humans.py``): with the shape
-            held, cold fits end at 15-41 mm W-MPJPE against Adam's 18-30 mm; with it free, 6-7 mm.
+            The LM fits the shape, where it is free, with a Jacobian by forward differences
+            (one batched rest model of the S perturbed shapes per step): with the shape held
+            and Adam after it, cold fits ended at 15-41 mm W-MPJPE, with it free at 6-7 mm
+            (``bench/bench_humans.py``).
+            **Adam on a body model with a pose Jacobian (Anny) serves only comparisons**:
+            ``bench/bench_humans.py --solvers``, ``bench/bench_pipeline.py --fit-solvers`` and
+            ``hamst3r eval-humans --cold-solver/--warm-solver``; nothing the node runs sets
+            it. Adam stays because SMPL (no ``pose_jacobian``) is always fitted with it.
         cold_lm_iterations: LM steps of cold fits.
-        cold_lm_adam_iterations, warm_lm_shape_iterations: Adam steps after the LM when
-            ``lm_shape`` is False (cold fits; warm fits due to refine the shape).
         warm_lm_max_points: observations per person an LM fit uses (a fixed random subset
             beyond this): an LM step's cost grows with them, and a few hundred points fix 27
             joint rotations well beyond the network's noise.
@@ -122,9 +123,6 @@ class FitConfig:
     warm_lm_max_points: int = 600
     cold_solver: str = "lm"
     cold_lm_iterations: int = 15
-    cold_lm_adam_iterations: int = 40
-    warm_lm_shape_iterations: int = 15
-    lm_shape: bool = True
 
 
 @dataclass
@@ -360,24 +358,19 @@ class BodyFitter:
         t_setup = time.perf_counter()
         lm_iters = 0
         if cold_lm or warm_lm:
-            # LM on pose and shape where the shape is free (lm_shape), else on the pose with the
-            # shape held (cold: the mean shape) and a short Adam run on both after it.
+            # LM on pose and shape where the shape is free (cold fits, warm fits due to refine
+            # it: the LM poses its own rest shapes), else on the pose with the shape held
+            # (``rest``, computed above). No Adam step follows.
             lm_iters = cfg.cold_lm_iterations if cold_lm else cfg.warm_lm_iterations
             free = (ShapeTerms(mean, std, cfg.shape_weight, shape_prev, 0.0 if cold_lm else cfg.temporal_weight)
-                    if cfg.lm_shape and refine.any() else None)
-            rest_lm = rest
-            if rest_lm is None and free is None:  # with a free shape the LM poses its own rest shapes
-                with torch.no_grad():
-                    rest_lm = body.rest_model(shape_prev)
+                    if refine.any() else None)
             pose0_t, R0_t, trans0, shape_lm = refine_pose_lm(
-                body, shape_prev, rest_lm, _lm_problem(jobs, dev, cfg.warm_lm_max_points), pose_prev, R0_t, trans0,
+                body, shape_prev, rest, _lm_problem(jobs, dev, cfg.warm_lm_max_points), pose_prev, R0_t, trans0,
                 pose_prev, lm_iters, cfg.robust_sigma, cfg.pose_weight, 0.0 if cold_lm else cfg.temporal_weight,
                 free_shape=free)
-            iters = cfg.cold_lm_adam_iterations if cold_lm else (cfg.warm_lm_shape_iterations if refine.any() else 0)
             if free is not None:
                 z = ((shape_lm - mean) / std).clone().requires_grad_()
-                iters = 0
-            lr = cfg.warm_learning_rate
+            iters = 0
         pose = pose0_t.clone().requires_grad_()
         droot = torch.zeros(B, 3, **f32).requires_grad_()
         trans = trans0.clone().requires_grad_()
