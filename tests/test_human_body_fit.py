@@ -10,7 +10,7 @@ from test_human_smpl import toy_smpl_arrays  # noqa: E402
 
 from hamst3r_ros.human.body_fit import BodyFitter, FitConfig  # noqa: E402
 from hamst3r_ros.human.densepose import PersonPoints  # noqa: E402
-from hamst3r_ros.human.fit_bodies import SmplFitBody  # noqa: E402
+from hamst3r_ros.body.fit_interface import SmplFitBody  # noqa: E402
 from hamst3r_ros.human.metrics import pa_mpjpe, w_mpjpe  # noqa: E402
 
 
@@ -108,7 +108,7 @@ def test_too_few_points_is_skipped_and_bad_warm_list_is_an_error(smpl_body):
 @pytest.fixture(scope="module")
 def anny_body():
     pytest.importorskip("anny", reason="the Anny body model needs the anny package")
-    from hamst3r_ros.human.fit_bodies import AnnyFitBody
+    from hamst3r_ros.body.fit_interface import AnnyFitBody
 
     return AnnyFitBody()
 

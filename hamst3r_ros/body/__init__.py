@@ -24,6 +24,9 @@ API (everything in metres; frames in :mod:`hamst3r_ros.body.frames`):
 
 - ``hamst3r_ros.body.smpl_model`` (imported on its own, not from here): SMPL through
   ``smplx`` from user-supplied ``.npz`` files, for checkpoints trained on SMPL templates.
+- ``hamst3r_ros.body.fit_interface`` (imported on its own): ``FitBody``, the interface the
+  body fitter (:mod:`hamst3r_ros.human.body_fit`) sees a body model through, and its two
+  implementations ``AnnyFitBody`` and ``SmplFitBody``.
 
 Importing this package imports only numpy/torch; Anny loads on first use.
 """

@@ -46,7 +46,7 @@ import torch
 
 from hamst3r_ros.geometry.sim3 import umeyama
 from hamst3r_ros.human.densepose import PersonPoints
-from hamst3r_ros.human.fit_bodies import FitBody
+from hamst3r_ros.body.fit_interface import FitBody
 from hamst3r_ros.human.pose_lm import LmProblem, ShapeTerms, refine_pose_lm, so3_exp
 
 

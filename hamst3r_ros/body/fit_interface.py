@@ -15,9 +15,7 @@ the model's full pose vector (for publishing).
 """
 from __future__ import annotations
 
-from typing import Protocol
-
-from typing import TYPE_CHECKING, Optional
+from typing import TYPE_CHECKING, Optional, Protocol
 
 import numpy as np
 import torch
