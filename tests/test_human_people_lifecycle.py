@@ -9,7 +9,7 @@ import pytest
 torch = pytest.importorskip("torch")
 pytest.importorskip("smplx", reason="SMPL support needs the smplx package")
 
-from test_human_smpl import toy_smpl_arrays  # noqa: E402
+from helpers_bodies import toy_smpl_arrays  # noqa: E402
 
 from hamst3r_ros.human.body_fit import BodyFitter, FitConfig  # noqa: E402
 from hamst3r_ros.body.fit_interface import SmplFitBody  # noqa: E402
