@@ -43,13 +43,17 @@ def position_quaternion_to_pose(p, q):
                 orientation=Quaternion(x=float(q[0]), y=float(q[1]), z=float(q[2]), w=float(q[3])))
 
 
+def _to_matrix(q, t) -> np.ndarray:
+    """(4, 4) float64 pose of a Quaternion and a Point / Vector3 message (metres)."""
+    T = np.eye(4)
+    T[:3, :3] = quaternion_to_matrix((q.x, q.y, q.z, q.w))
+    T[:3, 3] = (t.x, t.y, t.z)
+    return T
+
+
 def pose_to_matrix(pose) -> np.ndarray:
     """(4, 4) float64 pose of a geometry_msgs/Pose."""
-    o, p = pose.orientation, pose.position
-    T = np.eye(4)
-    T[:3, :3] = quaternion_to_matrix((o.x, o.y, o.z, o.w))
-    T[:3, 3] = (p.x, p.y, p.z)
-    return T
+    return _to_matrix(pose.orientation, pose.position)
 
 
 def matrix_to_transform_stamped(T_parent_child: np.ndarray, parent: str, child: str, stamp_ns: int):
@@ -68,8 +72,4 @@ def matrix_to_transform_stamped(T_parent_child: np.ndarray, parent: str, child: 
 
 def transform_to_matrix(transform) -> np.ndarray:
     """(4, 4) float64 pose of a geometry_msgs/Transform."""
-    r, t = transform.rotation, transform.translation
-    T = np.eye(4)
-    T[:3, :3] = quaternion_to_matrix((r.x, r.y, r.z, r.w))
-    T[:3, 3] = (t.x, t.y, t.z)
-    return T
+    return _to_matrix(transform.rotation, transform.translation)
