@@ -21,7 +21,7 @@ import torch
 
 from hamst3r_ros.human.body_fit import BodyFitter, FitConfig
 from hamst3r_ros.human.densepose import PersonPoints
-from hamst3r_ros.human.fit_bodies import AnnyFitBody
+from hamst3r_ros.body.fit_interface import AnnyFitBody
 from hamst3r_ros.human.metrics import w_mpjpe
 
 

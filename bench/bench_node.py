@@ -146,7 +146,8 @@ def run_one(n_cams: int, rate: float, cost: float, seconds: float, domain: int,
     delta = lambda k: int(after.get(k, 0)) - int(before.get(k, 0))  # noqa: E731
     cam_keys = [k for k in after if ": camera " in k]
     rx = [(after[k][0] - before.get(k, (0, 0))[0]) / (elapsed + 0.6) for k in cam_keys]
-    return {"cameras": n_cams, "reliability": reliability, "rate": rate, "cost_ms": cost * 1e3, "sets_per_s": len(window) / elapsed,
+    return {"cameras": n_cams, "reliability": reliability, "rate": rate, "cost_ms": cost * 1e3,
+            "sets_per_s": len(window) / elapsed,
             "lat_p50": float(np.median(lat)) if lat.size else float("nan"),
             "lat_p90": float(np.percentile(lat, 90)) if lat.size else float("nan"),
             "lat_max": float(lat.max()) if lat.size else float("nan"),
@@ -173,12 +174,13 @@ def main(argv=None) -> int:
             for n, r in tqdm(configs, desc="bench_node", unit="config")]
     print(f"\nhamst3r_node, 640x480 rgb8, cameras at {args.rate:g} Hz, fixed pipeline cost "
           f"{args.cost * 1e3:g} ms, {args.seconds:g} s window, {os.cpu_count()} CPUs")
-    head = (f"{'cameras':>7} | {'input QoS':>11} | {'img/s/cam in':>12} | {'sets/s out':>10} | {'lat p50 ms':>10} | {'lat p90 ms':>10} | "
-            f"{'lat max ms':>10} | {'synced':>6} | {'replaced':>8}")
+    head = (f"{'cameras':>7} | {'input QoS':>11} | {'img/s/cam in':>12} | {'sets/s out':>10} | {'lat p50 ms':>10} | "
+            f"{'lat p90 ms':>10} | {'lat max ms':>10} | {'synced':>6} | {'replaced':>8}")
     print(head)
     print("-" * len(head))
     for r in rows:
-        print(f"{r['cameras']:>7} | {r['reliability']:>11} | {r['images_per_s']:>12.2f} | {r['sets_per_s']:>10.2f} | {r['lat_p50']:>10.1f} | "
+        print(f"{r['cameras']:>7} | {r['reliability']:>11} | {r['images_per_s']:>12.2f} | {r['sets_per_s']:>10.2f} | "
+              f"{r['lat_p50']:>10.1f} | "
               f"{r['lat_p90']:>10.1f} | {r['lat_max']:>10.1f} | {r['synced']:>6} | {r['replaced']:>8}")
     return 0
 

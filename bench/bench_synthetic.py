@@ -3,7 +3,8 @@
 Prints a table: configuration, threads, wall-clock seconds of the first set (which also
 renders each fixed camera's static room once), mean/min wall-clock seconds per later set,
 their mean *process CPU* seconds (with one thread: the time on one core, robust to other
-jobs competing for the machine's cores), and the seconds spent posing the bodies. The issue's target: 4 cameras at 512x384 in < 0.5 s on one core.
+jobs competing for the machine's cores), and the seconds spent posing the bodies.
+The issue's target: 4 cameras at 512x384 in < 0.5 s on one core.
 
     ANNY_CACHE_DIR=$PWD/.cache/anny .venv/bin/python bench/bench_synthetic.py [--sets 5]
 """

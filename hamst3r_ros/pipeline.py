@@ -79,8 +79,8 @@ def resolve_device(name: str) -> torch.device:
 
 
 def _build_people(cfg: PipelineConfig, device: torch.device, model_body: Optional[str]):
+    from hamst3r_ros.body.fit_interface import AnnyFitBody, SmplFitBody
     from hamst3r_ros.human.body_fit import BodyFitter
-    from hamst3r_ros.human.fit_bodies import AnnyFitBody, SmplFitBody
     from hamst3r_ros.human.people import PeopleConfig, PeopleEstimator
 
     if model_body and model_body != cfg.body_model:

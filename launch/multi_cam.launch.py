@@ -9,7 +9,8 @@ hamst3r_ros.ros.launch_spec, the same definitions tests use to start the process
 ``--ros-args``. Before any process starts, everything they need (packages, executables,
 parameter files, RViz's config, the recording folder) is resolved by
 ``launch_spec.check_system``: a missing one stops the launch with one error naming it
-(``rviz:=true`` without rviz2 too), and nothing is left running. launch / launch_ros are imported inside the functions so that this file can
+(``rviz:=true`` without rviz2 too), and nothing is left running.
+launch / launch_ros are imported inside the functions so that this file can
 be loaded (and checked) where they are not installed.
 """
 from hamst3r_ros.ros import launch_spec

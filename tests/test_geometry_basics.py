@@ -7,7 +7,8 @@ from hamst3r_ros.geometry.box_room import make_scene
 from hamst3r_ros.geometry.focal import estimate_focal, rescale_intrinsics, unscale_intrinsics
 from hamst3r_ros.geometry.pair_graph import (complete_pairs, confidence_pairs, is_connected, make_pairs,
                                              maximum_spanning_tree, reference_pairs, sliding_window_pairs)
-from hamst3r_ros.geometry.sim3 import Sim3, robust_umeyama, rotation_angle_deg, rotation_from_axis_angle, umeyama
+from hamst3r_ros.geometry.sim3 import (Sim3, matrix_to_quaternion, quaternion_to_matrix, robust_umeyama, rotation_angle_deg,
+                                       rotation_from_axis_angle, umeyama)
 
 
 def _random_sim3(rng):
@@ -24,6 +25,15 @@ def test_umeyama_recovers_exact_similarity():
     np.testing.assert_allclose(est.t, T.t, atol=1e-10)
     rigid = umeyama(x, T.compose(Sim3(1 / T.s, np.eye(3), np.zeros(3))).apply(x), with_scale=False)
     assert rigid.s == 1.0 and float(rotation_angle_deg(rigid.R.T @ T.R)) < 1e-6
+
+
+def test_quaternions_are_xyzw_and_round_trip():
+    # 90 degrees about z: (x, y, z, w) = (0, 0, sin 45, cos 45), ROS's order.
+    Rz = np.array([[0.0, -1.0, 0.0], [1.0, 0.0, 0.0], [0.0, 0.0, 1.0]])
+    np.testing.assert_allclose(np.abs(matrix_to_quaternion(Rz)), [0, 0, np.sqrt(0.5), np.sqrt(0.5)], atol=1e-12)
+    R = rotation_from_axis_angle(np.array([0.3, -1.1, 2.0]))
+    np.testing.assert_allclose(quaternion_to_matrix(matrix_to_quaternion(R)), R, atol=1e-12)
+    np.testing.assert_allclose(quaternion_to_matrix([0.0, 0.0, 0.0, 2.0]), np.eye(3))  # normalised first
 
 
 def test_sim3_algebra():

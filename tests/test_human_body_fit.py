@@ -6,11 +6,11 @@ import pytest
 torch = pytest.importorskip("torch")
 pytest.importorskip("smplx", reason="SMPL support needs the smplx package")
 
-from test_human_smpl import toy_smpl_arrays  # noqa: E402
+from helpers_bodies import toy_smpl_arrays  # noqa: E402
 
 from hamst3r_ros.human.body_fit import BodyFitter, FitConfig  # noqa: E402
 from hamst3r_ros.human.densepose import PersonPoints  # noqa: E402
-from hamst3r_ros.human.fit_bodies import SmplFitBody  # noqa: E402
+from hamst3r_ros.body.fit_interface import SmplFitBody  # noqa: E402
 from hamst3r_ros.human.metrics import pa_mpjpe, w_mpjpe  # noqa: E402
 
 
@@ -108,7 +108,7 @@ def test_too_few_points_is_skipped_and_bad_warm_list_is_an_error(smpl_body):
 @pytest.fixture(scope="module")
 def anny_body():
     pytest.importorskip("anny", reason="the Anny body model needs the anny package")
-    from hamst3r_ros.human.fit_bodies import AnnyFitBody
+    from hamst3r_ros.body.fit_interface import AnnyFitBody
 
     return AnnyFitBody()
 
@@ -215,3 +215,16 @@ def test_anny_lm_fits_recover_joints_and_shape_like_or_better_than_adam(anny_bod
     assert errs["lm", 1] < 0.03, errs
     with pytest.raises(ValueError, match="warm_solver"):
         BodyFitter(body, FitConfig(warm_solver="newton"))
+
+
+def test_so3_exp_matches_rodrigues_and_is_smooth_at_zero():
+    from scipy.spatial.transform import Rotation
+
+    from hamst3r_ros.human.pose_lm import so3_exp
+
+    v = torch.tensor([[0.3, -1.1, 2.0], [1e-7, 0.0, 0.0], [0.0, 0.0, 0.0]], dtype=torch.float64)
+    np.testing.assert_allclose(so3_exp(v).numpy(), Rotation.from_rotvec(v.numpy()).as_matrix(), atol=1e-12)
+    assert torch.equal(so3_exp(torch.zeros(2, 3)), torch.eye(3).expand(2, 3, 3))  # exactly I: no drift
+    w = torch.zeros(3, dtype=torch.float64, requires_grad=True)
+    (so3_exp(w)[1, 0] - so3_exp(w)[0, 1]).backward()  # d(R10 - R01)/dw_z = 2 at 0
+    np.testing.assert_allclose(w.grad.numpy(), [0.0, 0.0, 2.0], atol=1e-12)

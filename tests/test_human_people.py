@@ -22,7 +22,7 @@ def sequence():
 
 def test_estimator_ids_fits_and_track_labels(sequence):
     from hamst3r_ros.human.body_fit import BodyFitter, FitConfig
-    from hamst3r_ros.human.fit_bodies import AnnyFitBody
+    from hamst3r_ros.body.fit_interface import AnnyFitBody
     from hamst3r_ros.human.metrics import match_people, w_mpjpe
     from hamst3r_ros.human.people import PeopleEstimator
     from hamst3r_ros.human.simulated_network import simulate_outputs

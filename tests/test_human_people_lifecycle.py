@@ -9,10 +9,10 @@ import pytest
 torch = pytest.importorskip("torch")
 pytest.importorskip("smplx", reason="SMPL support needs the smplx package")
 
-from test_human_smpl import toy_smpl_arrays  # noqa: E402
+from helpers_bodies import toy_smpl_arrays  # noqa: E402
 
 from hamst3r_ros.human.body_fit import BodyFitter, FitConfig  # noqa: E402
-from hamst3r_ros.human.fit_bodies import SmplFitBody  # noqa: E402
+from hamst3r_ros.body.fit_interface import SmplFitBody  # noqa: E402
 from hamst3r_ros.human.people import PeopleConfig, PeopleEstimator, colour_histogram  # noqa: E402
 from hamst3r_ros.human.tracking import PersonTracker, TrackerConfig  # noqa: E402
 from hamst3r_ros.types import PairPrediction, TrackState  # noqa: E402

@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 
 from hamst3r_ros.human.metrics import tracking_metrics
-from hamst3r_ros.human.tracking import Detection, PersonTracker, TrackerConfig
+from hamst3r_ros.human.tracking import Detection, PersonTracker, TrackerConfig, smooth_velocity
 from hamst3r_ros.types import TrackState
 
 NS = 1_000_000_000
@@ -113,3 +113,11 @@ def test_shape_breaks_a_tie_between_equidistant_tracks():
     # One detection exactly between both tracks: its body shape says which person it is.
     tracks = tracker.update([Detection(np.zeros(3), shape=np.array([0.8, 0.2]))], _stamp(1))
     assert {t.track_id for t in tracks if t.detection_index == 0} == {2}
+
+
+def test_smooth_velocity_is_the_finite_difference_first_then_a_weighted_mean():
+    before, now = np.array([1.0, 2.0, 0.0]), np.array([1.5, 1.0, 0.0])
+    first = smooth_velocity(np.array([9.0, 9.0, 9.0]), before, now, 0.5, 0.25, first=True)
+    np.testing.assert_allclose(first, [1.0, -2.0, 0.0])  # the previous velocity is ignored
+    later = smooth_velocity(np.array([3.0, 2.0, 4.0]), before, now, 0.5, 0.25, first=False)
+    np.testing.assert_allclose(later, 0.25 * np.array([1.0, -2.0, 0.0]) + 0.75 * np.array([3.0, 2.0, 4.0]))

@@ -3,17 +3,15 @@
 `launch` and `launch_ros` are not installable from PyPI, so the launch file is loaded with
 small stand-ins for the few classes it uses, injected into sys.modules; they record the
 actions. The recorded Node actions must carry exactly what launch_spec defines, and the
-command lines launch_spec gives tests must carry the same. A ROS test then starts the
-system from those command lines and checks the topics it publishes.
+command lines launch_spec gives tests must carry the same; test_ros_node_process.py starts
+the system from those command lines and checks what it publishes.
 """
 import importlib.util
 import os
-import subprocess
 import sys
 import types
 from pathlib import Path
 
-import numpy as np
 import pytest
 import yaml
 
@@ -268,44 +266,3 @@ def test_sim_config_feeds_the_node_config():
     # sim_cameras publishes <camera>/image_raw and <camera>/camera_info in the shared namespace.
     assert node["image_topics"] == [f"{c}/image_raw" for c in sim["cameras"]]
     assert node["camera_info_topics"] == [f"{c}/camera_info" for c in sim["cameras"]]
-
-
-@pytest.mark.ros
-def test_system_started_from_launch_spec_publishes_points(ros, tmp_path):
-    """hamst3r_node + sim_cameras as processes from launch_spec's command lines (the stand-in
-    pipeline from tests/), seen from outside: the cloud arrives on <namespace>/points."""
-    from PIL import Image as PILImage
-    from sensor_msgs.msg import PointCloud2
-
-    from conftest import ros_subprocess_env, unique_name, wait_for
-
-    cams = ["cam0", "cam1"]
-    for c in cams:
-        (tmp_path / c).mkdir()
-        for k in range(3):
-            PILImage.fromarray(np.full((48, 64, 3), 40 * k, np.uint8)).save(tmp_path / c / f"{k:03d}.png")
-    namespace = unique_name("sys")
-    specs = launch_spec.system(
-        namespace=namespace, sim_folder=str(tmp_path),
-        node_parameters={"pipeline": "fake_pipeline:FakePipeline", "cameras": cams,
-                         "image_topics": [f"{c}/image_raw" for c in cams],
-                         "camera_info_topics": [f"{c}/camera_info" for c in cams], "min_cameras": 2,
-                         "min_confidence": 0.0},
-        sim_parameters={"cameras": cams, "rate_hz": 10.0, "jitter_ms": 0.0})
-    env = ros_subprocess_env({"PYTHONPATH": os.pathsep.join([str(ROOT / "tests"), os.environ.get("PYTHONPATH", "")])})
-    node = ros.node(unique_name("observer"))
-    got = ros.collect(node, PointCloud2, f"/{namespace}/points", 10)
-    procs = [subprocess.Popen(launch_spec.command(s, namespace), env=env, stdout=subprocess.PIPE,
-                              stderr=subprocess.STDOUT, text=True) for s in specs]
-    try:
-        wait_for(lambda: got or any(p.poll() is not None for p in procs), 60.0, f"a cloud on /{namespace}/points")
-        assert got, "a process exited early:\n" + "\n".join(
-            p.communicate()[0] for p in procs if p.poll() is not None)
-        wait_for(lambda: {("hamst3r_node", f"/{namespace}"), ("sim_cameras", f"/{namespace}")}
-                 <= set(node.get_node_names_and_namespaces()), 10.0, "both nodes in the graph, in the namespace")
-    finally:
-        for p in procs:
-            p.terminate()
-        outs = [p.communicate(timeout=20)[0] for p in procs]
-    assert [p.returncode for p in procs] == [0, 0], "\n".join(outs)
-    assert got[0].header.frame_id == "world" and got[0].width > 0

@@ -31,14 +31,23 @@ def _check(res, fs):
 
 
 def test_pipeline_runs_every_stage_and_warm_starts(framesets):
+    import torch
+
+    from hamst3r_ros.pipeline import _build_people
+
     model = build_model("hamst3r_tiny", seed=0)
-    pipe = Hamst3rPipeline(model, PipelineConfig(min_confidence=0.0))
+    cfg = PipelineConfig(min_confidence=0.0)
+    # The people stage as from_config builds it (Anny): ids, DensePose, tracking, body fits.
+    pipe = Hamst3rPipeline(model, cfg, people=_build_people(cfg, torch.device("cpu"), model.body_model))
     r0 = pipe.process(framesets[0])
     _check(r0, framesets[0])
+    assert "humans" in r0.timings_s
     assert pipe.last_alignment.mode.startswith("global")
     r1 = pipe.process(framesets[1])
     _check(r1, framesets[1])
     assert pipe.last_alignment.mode != "global"  # the second set starts from the first's solution
+    assert "humans" in r1.timings_s
+    assert all(h.track_id > 0 and h.velocity.shape == (3,) for h in r1.humans)
     # Intrinsics from CameraInfo are honoured at the input resolution.
     assert np.allclose(r1.K[0], framesets[1].frames[0].K, rtol=1e-6)
 

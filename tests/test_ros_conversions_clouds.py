@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 pytest.importorskip("sensor_msgs.msg", reason="needs ROS 2 sensor_msgs (ROS wheels or a ROS install)")
+from helpers_results import scene_result as scene  # noqa: E402
 from sensor_msgs.msg import CameraInfo, PointCloud2, PointField  # noqa: E402
 
 from hamst3r_ros.ros.conversions import (OFF_BODY, SCENE_CLOUD_DTYPE, ConversionError,  # noqa: E402
@@ -13,7 +14,6 @@ from hamst3r_ros.ros.conversions import (OFF_BODY, SCENE_CLOUD_DTYPE, Conversion
                                          camera_info_to_K, camera_transforms, numpy_to_pointcloud2, pack_rgb,
                                          pointcloud2_to_numpy, scene_to_pointcloud2, select_points, stamp_to_ns,
                                          transform_to_matrix, unpack_rgb)
-from hamst3r_ros.types import SceneResult  # noqa: E402
 
 F32, U8, I32 = PointField.FLOAT32, PointField.UINT8, PointField.INT32
 
@@ -100,22 +100,6 @@ def test_bad_clouds_are_rejected_with_a_reason(msg, why):
 
 # --- scene cloud ----------------------------------------------------------------------------
 
-def scene(points, conf, instance=None):
-    m = len(points)
-    body = np.full((m, 3), np.nan, np.float32)
-    body[0] = (0.1, 0.2, 0.3)
-    T = np.stack([np.eye(4), np.eye(4)])
-    T[1, :3, 3] = (1.0, 0.0, 0.0)
-    T[1, :3, :3] = [[0, -1, 0], [1, 0, 0], [0, 0, 1]]  # 90 degrees about z
-    return SceneResult(stamp_ns=42_000_000_000, camera_names=["cam0", "cam1"], T_fixed_cam=T,
-                       K=np.stack([np.eye(3)] * 2), metric=True,
-                       points=np.asarray(points, np.float32),
-                       colors=np.tile(np.array([[10, 20, 30]], np.uint8), (m, 1)),
-                       confidence=np.asarray(conf, np.float32),
-                       instance=np.asarray(instance if instance is not None else [0] * m, np.int32),
-                       body_coords=body)
-
-
 def test_scene_cloud_fields_and_values():
     r = scene([[0, 0, 1], [1, 1, 1], [np.nan, 0, 0], [2, 2, 2]], [5, 1.5, 9, 3], instance=[4, 0, 4, 0])
     msg = scene_to_pointcloud2(r, "world", min_confidence=2.0)
@@ -180,6 +164,12 @@ def test_camera_info_K_and_rescaling():
     np.testing.assert_array_equal(camera_info_to_K(msg, (640, 480)), K)
     half = camera_info_to_K(msg, (320, 240))
     np.testing.assert_allclose(half, [[250, 0, 159.5], [0, 255, 119.5], [0, 0, 1]])
+    assert msg.header.frame_id == "cam0_optical" and msg.d.tolist() == [0.0] * 5 and msg.p[3] == 0.0
+    # An uncalibrated camera (all-zero K, REP-104) with its own distortion and header.
+    raw = K_to_camera_info(None, 64, 48, distortion_model="equidistant", d=(0.1, 0.2, 0.0, 0.0), header=msg.header)
+    assert camera_info_to_K(raw) is None and not any(raw.p)
+    assert raw.distortion_model == "equidistant" and raw.d.tolist() == [0.1, 0.2, 0.0, 0.0]
+    assert raw.header.frame_id == "cam0_optical" and (raw.width, raw.height) == (64, 48)
 
 
 def test_bad_camera_info_is_rejected():

@@ -6,26 +6,13 @@ pytest.importorskip("hamst3r_msgs.msg", reason="needs hamst3r_msgs (run scripts/
 pytest.importorskip("people_msgs.msg", reason="needs people_msgs (run scripts/build_interfaces.sh)")
 pytest.importorskip("hri_msgs.msg", reason="needs hri_msgs (run scripts/build_interfaces.sh)")
 from hamst3r_msgs.msg import Human  # noqa: E402
+from helpers_results import human_estimate as human  # noqa: E402
 from visualization_msgs.msg import Marker  # noqa: E402
 
 from hamst3r_ros.ros.conversions import (body_frame, humans_to_array, humans_to_ids, humans_to_markers,  # noqa: E402
                                          humans_to_people, humans_to_transforms, pose_to_matrix, stamp_to_ns,
                                          transform_to_matrix)
-from hamst3r_ros.types import SMPL_JOINT_NAMES, SMPL_PARENTS, HumanEstimate, TrackState  # noqa: E402
-
-
-def human(track_id, state=TrackState.TRACKED, offset=(0.0, 0.0, 0.0)):
-    rng = np.random.default_rng(track_id)
-    joints = rng.normal(size=(24, 3)) * 0.3 + np.asarray(offset)
-    joints[15] = joints[0] + (0, 0, 0.7)  # head above the pelvis
-    q = rng.normal(size=(24, 4))
-    q /= np.linalg.norm(q, axis=1, keepdims=True)
-    T = np.eye(4)
-    T[:3, :3] = [[0, -1, 0], [1, 0, 0], [0, 0, 1]]
-    T[:3, 3] = joints[0]
-    return HumanEstimate(track_id=track_id, state=state, confidence=0.8, joints=joints, joint_rotations=q,
-                         T_fixed_root=T, shape=np.arange(10, dtype=np.float32), pose=np.zeros(0, np.float32),
-                         body_model="anny", velocity=np.array([0.5, -0.25, 0.0]), residual=0.02, num_points=321)
+from hamst3r_ros.types import SMPL_JOINT_NAMES, SMPL_PARENTS, TrackState  # noqa: E402
 
 
 def test_human_array_carries_every_field():

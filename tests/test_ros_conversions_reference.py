@@ -44,7 +44,7 @@ def test_reading_matches_sensor_msgs_py():
 
 def test_writing_matches_sensor_msgs_py():
     pc2 = pytest.importorskip("sensor_msgs_py.point_cloud2", reason="sensor_msgs_py comes with a ROS 2 install")
-    from test_ros_conversions_clouds import scene
+    from helpers_results import scene_result as scene
 
     pts = scene_points_array(scene(np.random.default_rng(0).random((100, 3)), np.full(100, 2.0)))
     header = Header(frame_id="world")
@@ -104,7 +104,7 @@ def test_decoding_matches_cv_bridge(encoding, fmt):
 
 def test_read_points_skip_nans_keeps_every_published_point():
     pc2 = pytest.importorskip("sensor_msgs_py.point_cloud2", reason="sensor_msgs_py comes with a ROS 2 install")
-    from test_ros_conversions_clouds import scene
+    from helpers_results import scene_result as scene
 
     from hamst3r_ros.ros.conversions import scene_to_pointcloud2
 

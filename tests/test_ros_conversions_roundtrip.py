@@ -56,8 +56,8 @@ def test_scene_cloud_and_humans_survive_publish_subscribe(ros):
 
     from hamst3r_ros.ros.conversions import (humans_to_array, humans_to_markers, pointcloud2_to_numpy,
                                              scene_points_array, scene_to_pointcloud2)
-    from test_ros_conversions_clouds import scene
-    from test_ros_conversions_humans import human
+    from helpers_results import scene_result as scene
+    from helpers_results import human_estimate as human
 
     r = scene(np.random.default_rng(2).random((50_000, 3)), np.full(50_000, 2.0))
     out = _round_trip(ros, PointCloud2, scene_to_pointcloud2(r, "world"), "points")
@@ -75,7 +75,7 @@ def test_tf_people_and_ids_survive_publish_subscribe(ros):
     from tf2_msgs.msg import TFMessage
 
     from hamst3r_ros.ros.conversions import humans_to_ids, humans_to_people, humans_to_transforms
-    from test_ros_conversions_humans import human
+    from helpers_results import human_estimate as human
 
     hs = [human(11), human(12)]
     tf = TFMessage(transforms=humans_to_transforms(hs, "world", 5))
@@ -100,7 +100,7 @@ def test_human_array_and_tf_cross_process(ros, tmp_path):
         from hamst3r_msgs.msg import HumanArray
         from tf2_msgs.msg import TFMessage
         from hamst3r_ros.ros.conversions import humans_to_array, humans_to_transforms
-        from test_ros_conversions_humans import human
+        from helpers_results import human_estimate as human
         rclpy.init()
         node = rclpy.create_node("xp_publisher")
         ph = node.create_publisher(HumanArray, {humans_topic!r}, 10)
@@ -134,7 +134,7 @@ def test_human_array_and_tf_cross_process(ros, tmp_path):
             out, _ = proc.communicate()
     assert proc.returncode == 0, out
     from hamst3r_ros.ros.conversions import humans_to_array, humans_to_transforms
-    from test_ros_conversions_humans import human
+    from helpers_results import human_estimate as human
 
     hs = [human(21), human(22)]
     assert same_on_the_wire(got_h[0], humans_to_array(hs, "world", 123))

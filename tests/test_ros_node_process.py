@@ -98,6 +98,8 @@ def test_camera_rig_to_points_humans_and_diagnostics_across_processes(ros, tmp_p
 
         subs = observer.get_subscriptions_info_by_topic(f"/{namespace}/cam0/image_raw")
         assert [i.qos_profile.reliability for i in subs] == [ReliabilityPolicy.RELIABLE]
+        wait_for(lambda: {("hamst3r_node", f"/{namespace}"), ("sim_cameras", f"/{namespace}")}
+                 <= set(observer.get_node_names_and_namespaces()), 10.0, "both nodes in the graph, in the namespace")
         wait_for(lambda: humans and _camera_statuses(diags) and all(
             int(v["received"]) >= 5 for v in _camera_statuses(diags)), 10.0,
             "humans, and diagnostics counting 5 images per camera")

@@ -79,9 +79,12 @@ def test_stop_discards_waiting_job_and_refuses_new_ones():
     w.submit(1)
     assert started.wait(5)
     w.submit(2)
-    threading.Timer(0.05, gate.set).start()
+    # stop() discards job 2 at once, whatever the timeout; job 1 is still held at the gate, so
+    # it cannot be done within 0 s. Only then is job 1 let go: no timing decides the outcome.
+    assert w.stop(timeout=0) is False
+    gate.set()
     assert w.stop(timeout=5)
-    assert rec.results == [(1, 1)]
+    assert rec.results == [(1, 1)] and w.processed == 1
     with pytest.raises(RuntimeError, match="after stop"):
         w.submit(3)
 

@@ -56,8 +56,10 @@ def test_infonce_prefers_matching_descriptors():
 def _two_people(h=8, w=10):
     ids1 = torch.zeros(1, h, w, dtype=torch.long)
     ids2 = torch.zeros(1, h, w, dtype=torch.long)
-    ids1[0, 1:4, 1:4] = 1; ids1[0, 5:8, 5:9] = 2
-    ids2[0, 0:3, 6:9] = 1; ids2[0, 4:7, 0:4] = 2
+    ids1[0, 1:4, 1:4] = 1
+    ids1[0, 5:8, 5:9] = 2
+    ids2[0, 0:3, 6:9] = 1
+    ids2[0, 4:7, 0:4] = 2
     return ids1, ids2
 
 
@@ -100,8 +102,10 @@ def test_instance_loss_without_people_only_classifies():
 
 def test_densepose_and_body_mask_losses():
     gt = torch.rand(1, 4, 4, 3)
-    body = torch.zeros(1, 4, 4, dtype=torch.bool); body[0, :2] = True
-    pred = gt.clone(); pred[0, 2:] += 5.0  # errors off the body are ignored
+    body = torch.zeros(1, 4, 4, dtype=torch.bool)
+    body[0, :2] = True
+    pred = gt.clone()
+    pred[0, 2:] += 5.0  # errors off the body are ignored
     assert densepose_l2_loss(pred, gt, body).item() < 1e-9
     pred[0, 0, 0] += torch.tensor([0.1, 0.0, 0.0])
     assert abs(densepose_l2_loss(pred, gt, body).item() - 0.01 / 8) < 1e-6
@@ -112,7 +116,8 @@ def test_densepose_and_body_mask_losses():
 def test_body_mask_dice_weights_the_rare_body_pixels():
     # 4 body pixels of 400: predicting "no body" everywhere is cheap under BCE alone, but the
     # dice term charges it about its full weight.
-    body = torch.zeros(1, 20, 20, dtype=torch.bool); body[0, :2, :2] = True
+    body = torch.zeros(1, 20, 20, dtype=torch.bool)
+    body[0, :2, :2] = True
     none = torch.full((1, 20, 20), -6.0)
     perfect = torch.where(body, 12.0, -12.0)
     bce_only = body_mask_loss(none, body).item()

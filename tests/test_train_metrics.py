@@ -11,15 +11,20 @@ def test_depth_metrics_median_scaling_and_inliers():
     rel, inl = depth_metrics(gt * 2.5, gt)  # pure scale: perfect after median scaling
     assert rel < 1e-12 and inl == 1.0
     # The 20 farthest pixels 50 % too far: the median is unchanged, so exactly 80 % inliers.
-    pred = gt.copy(); pred[8:] *= 1.5
+    pred = gt.copy()
+    pred[8:] *= 1.5
     rel, inl = depth_metrics(pred, gt)
     assert abs(inl - 0.8) < 1e-12 and abs(rel - 0.1) < 1e-12
     assert np.isnan(depth_metrics(gt, np.zeros_like(gt))[0])
 
 
 def _ids():
-    a = np.zeros((6, 6), int); a[:3, :3] = 1; a[3:, 3:] = 2
-    b = np.zeros((6, 6), int); b[:3, 3:] = 1; b[3:, :3] = 2
+    a = np.zeros((6, 6), int)
+    a[:3, :3] = 1
+    a[3:, 3:] = 2
+    b = np.zeros((6, 6), int)
+    b[:3, 3:] = 1
+    b[3:, :3] = 2
     return a, b
 
 
@@ -45,7 +50,9 @@ def test_instance_metrics_perfect_and_inconsistent():
 
 
 def test_densepose_and_mask_iou_and_mean():
-    gt = np.zeros((2, 2, 3)); pred = gt.copy(); pred[0, 0] = [0.3, 0.4, 0.0]
+    gt = np.zeros((2, 2, 3))
+    pred = gt.copy()
+    pred[0, 0] = [0.3, 0.4, 0.0]
     body = np.array([[True, True], [False, False]])
     assert abs(densepose_error(pred, gt, body) - 0.25) < 1e-12
     assert mask_iou(np.array([[0.9, 0.1], [0.9, 0.1]]), body) == 1 / 3

@@ -17,11 +17,16 @@ def test_backproject_centre_pixel_is_on_axis():
     assert np.allclose(p[15, 21], [2.0 / 50, 0.0, 2.0])
 
 
+def _shifted(x):
+    """(4, 4) pose of a camera moved by x metres along the reference camera's x axis."""
+    T = np.eye(4)
+    T[0, 3] = x
+    return T
+
+
 def test_same_camera_translated_sees_a_plane_with_consistent_matches():
     # Two cameras 0.2 m apart along x, both facing a fronto-parallel plane at z = 3 m.
-    K = _K()
-    T_i = np.eye(4)
-    T_j = np.eye(4); T_j[0, 3] = 0.2
+    K, T_i, T_j = _K(), np.eye(4), _shifted(0.2)
     d = np.full((30, 40), 3.0)
     t = pair_targets(d, d, K, K, T_i, T_j)
     # j's points expressed in i: shifted by the baseline.
@@ -37,9 +42,7 @@ def test_same_camera_translated_sees_a_plane_with_consistent_matches():
 
 
 def test_occluded_points_do_not_match():
-    K = _K()
-    T_i = np.eye(4)
-    T_j = np.eye(4); T_j[0, 3] = 0.2
+    K, T_i, T_j = _K(), np.eye(4), _shifted(0.2)
     d_i = np.full((30, 40), 3.0)
     d_j = np.full((30, 40), 1.0)  # j sees an occluder in front of the plane everywhere
     t = pair_targets(d_i, d_j, K, K, T_i, T_j)

@@ -7,7 +7,8 @@ API (everything in metres; frames in :mod:`hamst3r_ros.body.frames`):
   once per process (first build in ``$ANNY_CACHE_DIR`` ~1 min, then ~2 s).
 - ``AnnyBody.forward(shape (B,6), pose (B,103,3) | None, T_world_body (B,4,4) | None)
   -> BodyOutput`` with ``vertices (B,V,3)``, ``joints (B,24,3)`` (SMPL order),
-  ``joint_rotations (B,24,3,3)`` (global, relative to the zero pose), ``bone_poses (B,104,4,4)``. ``AnnyBody.faces (F,3)``, ``bone_names``,
+  ``joint_rotations (B,24,3,3)`` (global, relative to the zero pose), ``bone_poses (B,104,4,4)``.
+  ``AnnyBody.faces (F,3)``, ``bone_names``,
   ``pose_bone_names`` (103, the rows of ``pose``), ``default_shape(B)``, ``zero_pose(B)``.
   Differentiable in all inputs. ``shape`` = phenotypes in [0,1] named
   ``PHENOTYPE_NAMES`` (gender, age, muscle, weight, height, proportions); ``pose`` =
@@ -23,6 +24,9 @@ API (everything in metres; frames in :mod:`hamst3r_ros.body.frames`):
 
 - ``hamst3r_ros.body.smpl_model`` (imported on its own, not from here): SMPL through
   ``smplx`` from user-supplied ``.npz`` files, for checkpoints trained on SMPL templates.
+- ``hamst3r_ros.body.fit_interface`` (imported on its own): ``FitBody``, the interface the
+  body fitter (:mod:`hamst3r_ros.human.body_fit`) sees a body model through, and its two
+  implementations ``AnnyFitBody`` and ``SmplFitBody``.
 
 Importing this package imports only numpy/torch; Anny loads on first use.
 """

@@ -20,7 +20,6 @@ def run(args) -> int:
     import json
     from pathlib import Path
 
-    import torch
     from safetensors.torch import save_file
 
     from hamst3r_ros.model.checkpoints import CheckpointError, load_hamst3r

@@ -64,7 +64,8 @@ def centre_errors(T_pred: np.ndarray, T_gt: np.ndarray, with_scale: bool) -> np.
     _check(np.asarray(T_pred), np.asarray(T_gt))
     cp, cg = np.asarray(T_pred)[:, :3, 3], np.asarray(T_gt)[:, :3, 3]
     if len(cp) == 1:
-        G_apply = (lambda x: x - cp.mean(0) + cg.mean(0))
+        def G_apply(x):
+            return x - cp.mean(0) + cg.mean(0)
     else:
         G = umeyama(cp, cg, with_scale=with_scale)
         G_apply = G.apply

@@ -8,6 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+from scipy.spatial.transform import Rotation
 
 
 @dataclass
@@ -63,6 +64,17 @@ def rotation_angle_deg(R: np.ndarray) -> np.ndarray:
     """Rotation angle(s) of (..., 3, 3) rotation matrices, degrees."""
     tr = np.trace(R, axis1=-2, axis2=-1)
     return np.degrees(np.arccos(np.clip((tr - 1.0) / 2.0, -1.0, 1.0)))
+
+
+def matrix_to_quaternion(R: np.ndarray) -> np.ndarray:
+    """(4,) float64 unit quaternion (x, y, z, w), ROS's order, of a (3, 3) rotation (the
+    nearest rotation's if R is not exactly one)."""
+    return Rotation.from_matrix(np.asarray(R, dtype=np.float64)).as_quat()
+
+
+def quaternion_to_matrix(q) -> np.ndarray:
+    """(3, 3) float64 rotation of a quaternion (x, y, z, w) (normalised first)."""
+    return Rotation.from_quat(np.asarray(q, dtype=np.float64)).as_matrix()
 
 
 def project_to_rotation(M: np.ndarray) -> np.ndarray:

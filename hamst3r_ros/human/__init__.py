@@ -5,8 +5,9 @@ Modules (each has one job; import the one you need):
 - ``identities``: per-pair instance queries -> one person id per frame set (2D mask overlap).
 - ``densepose``: per-image confidence-weighted DensePose; per-person 3D points with
   body-template coordinates.
-- ``fit_bodies``: Anny (default) and SMPL behind one small interface for the fitter.
-- ``body_fit``: batched, warm-started robust fit of a body model to those points.
+- ``body_fit``: the fitter: batched, warm-started robust fit of a body model to those
+  points (the body models and the interface it sees them through are in
+  :mod:`hamst3r_ros.body`: ``body.fit_interface``).
 - ``tracking``: stable ids over time, velocity, track states with timeouts.
 - ``people``: ``PeopleEstimator``, all of the above per frame set -> ``HumanEstimate`` list.
 - ``metrics``: W-/GA-/PA-MPJPE, id switches, fragmentation.

@@ -44,10 +44,10 @@ from typing import Optional, Sequence
 import numpy as np
 import torch
 
+from hamst3r_ros.geometry.sim3 import umeyama
 from hamst3r_ros.human.densepose import PersonPoints
-from hamst3r_ros.human.fit_bodies import FitBody
-from hamst3r_ros.human.metrics import umeyama
-from hamst3r_ros.human.pose_lm import LmProblem, ShapeTerms, refine_pose_lm
+from hamst3r_ros.body.fit_interface import FitBody
+from hamst3r_ros.human.pose_lm import LmProblem, ShapeTerms, refine_pose_lm, so3_exp
 
 
 @dataclass
@@ -83,22 +83,23 @@ class FitConfig:
         return_vertices: also pose the full mesh (``BodyFit.vertices``, for mesh markers);
             costs one full-model forward per frame set.
         warm_solver: 'lm' (default): warm fits take ``warm_lm_iterations`` Levenberg-Marquardt
-            steps on the pose with the shape held, on the exact pose Jacobian (:mod:`pose_lm`;
-            body models with ``pose_jacobian``, i.e. Anny), instead of ``warm_iterations``
-            Adam steps; 'adam': Adam only.
+            steps on the exact pose Jacobian (:mod:`pose_lm`; body models with
+            ``pose_jacobian``, i.e. Anny): on the pose with the shape held, or on pose and
+            shape when the shape is due (``warm_shape_every``), instead of ``warm_iterations``
+            Adam steps. 'adam': Adam only.
         warm_lm_iterations: LM steps of warm fits.
         cold_solver: 'lm' (default): cold fits take ``cold_lm_iterations`` LM steps on pose and
             shape from the mean body (body models with ``pose_jacobian``); 'adam':
             ``cold_iterations`` Adam steps on pose and shape.
-        lm_shape: LM fits the shape too where the shape is free (cold fits, warm fits due to
-            refine it), its Jacobian by forward differences (one batched rest model of the S
-            perturbed shapes per step). False: LM holds the shape (the mean one for cold
-            fits) and ``cold_lm_adam_iterations`` / ``warm_lm_shape_iterations`` Adam steps
-            on shape and pose follow. Measured (``bench/bench_humans.py``): with the shape
-            held, cold fits end at 15-41 mm W-MPJPE against Adam's 18-30 mm; with it free, 6-7 mm.
+            The LM fits the shape, where it is free, with a Jacobian by forward differences
+            (one batched rest model of the S perturbed shapes per step): with the shape held
+            and Adam after it, cold fits ended at 15-41 mm W-MPJPE, with it free at 6-7 mm
+            (``bench/bench_humans.py``).
+            **Adam on a body model with a pose Jacobian (Anny) serves only comparisons**:
+            ``bench/bench_humans.py --solvers``, ``bench/bench_pipeline.py --fit-solvers`` and
+            ``hamst3r eval-humans --cold-solver/--warm-solver``; nothing the node runs sets
+            it. Adam stays because SMPL (no ``pose_jacobian``) is always fitted with it.
         cold_lm_iterations: LM steps of cold fits.
-        cold_lm_adam_iterations, warm_lm_shape_iterations: Adam steps after the LM when
-            ``lm_shape`` is False (cold fits; warm fits due to refine the shape).
         warm_lm_max_points: observations per person an LM fit uses (a fixed random subset
             beyond this): an LM step's cost grows with them, and a few hundred points fix 27
             joint rotations well beyond the network's noise.
@@ -122,9 +123,6 @@ class FitConfig:
     warm_lm_max_points: int = 600
     cold_solver: str = "lm"
     cold_lm_iterations: int = 15
-    cold_lm_adam_iterations: int = 40
-    warm_lm_shape_iterations: int = 15
-    lm_shape: bool = True
 
 
 @dataclass
@@ -176,31 +174,22 @@ class BodyFit:
     warm: bool
 
 
-def _so3_exp(v: torch.Tensor) -> torch.Tensor:
-    """(..., 3) axis-angle -> (..., 3, 3) rotation (Rodrigues, safe at 0)."""
-    theta = torch.sqrt((v * v).sum(-1, keepdim=True) + 1e-12)
-    k = v / theta
-    kx, ky, kz = k.unbind(-1)
-    zero = torch.zeros_like(kx)
-    K = torch.stack([zero, -kz, ky, kz, zero, -kx, -ky, kx, zero], -1).reshape(v.shape[:-1] + (3, 3))
-    s, c = torch.sin(theta)[..., None], torch.cos(theta)[..., None]
-    eye = torch.eye(3, dtype=v.dtype, device=v.device).expand(K.shape)
-    return eye + s * K + (1 - c) * (K @ K)
-
-
 def _robust_rigid(src: np.ndarray, dst: np.ndarray, w: np.ndarray, sigma: float, iters: int = 5):
-    """Weighted rigid alignment dst ~ R src + t, re-weighted by Geman-McClure (IRLS)."""
+    """Weighted rigid alignment dst ~ R src + t (metres), re-weighted by Geman-McClure (IRLS).
+
+    Args:
+        src, dst: (M, 3) corresponding points; w: (M,) positive weights; sigma: the smallest
+            Geman-McClure scale, metres; iters: weighted Kabsch solves.
+
+    Returns:
+        (R (3, 3), t (3,)).
+    """
     w0 = w.astype(np.float64)
     w = w0
     R, t = np.eye(3), dst.mean(0) - src.mean(0)
     for _ in range(iters):
-        ws = w / max(w.sum(), 1e-12)
-        mu_s, mu_d = ws @ src, ws @ dst
-        cov = ((dst - mu_d) * ws[:, None]).T @ (src - mu_s)
-        u, _, vt = np.linalg.svd(cov)
-        d = np.diag([1.0, 1.0, np.sign(np.linalg.det(u @ vt))])
-        R = u @ d @ vt
-        t = mu_d - R @ mu_s
+        G = umeyama(src, dst, w, with_scale=False)
+        R, t = G.R, G.t
         r2 = ((src @ R.T + t - dst) ** 2).sum(1)
         scale = max(sigma, float(np.sqrt(np.median(r2))))  # start wide, tighten as it converges
         w = w0 * (scale**2 / (r2 + scale**2)) ** 2
@@ -308,7 +297,7 @@ class BodyFitter:
         dev = body.device
         t0 = time.perf_counter()
         B, M = len(jobs), max(len(j[2]) for j in jobs)
-        S, K = body.num_shape, body.num_fit_joints
+        K = body.num_fit_joints
         vidx = np.zeros((B, M), np.int64)
         pts = np.zeros((B, M, 3), np.float32)
         wts = np.zeros((B, M), np.float32)
@@ -369,24 +358,19 @@ class BodyFitter:
         t_setup = time.perf_counter()
         lm_iters = 0
         if cold_lm or warm_lm:
-            # LM on pose and shape where the shape is free (lm_shape), else on the pose with the
-            # shape held (cold: the mean shape) and a short Adam run on both after it.
+            # LM on pose and shape where the shape is free (cold fits, warm fits due to refine
+            # it: the LM poses its own rest shapes), else on the pose with the shape held
+            # (``rest``, computed above). No Adam step follows.
             lm_iters = cfg.cold_lm_iterations if cold_lm else cfg.warm_lm_iterations
             free = (ShapeTerms(mean, std, cfg.shape_weight, shape_prev, 0.0 if cold_lm else cfg.temporal_weight)
-                    if cfg.lm_shape and refine.any() else None)
-            rest_lm = rest
-            if rest_lm is None and free is None:  # with a free shape the LM poses its own rest shapes
-                with torch.no_grad():
-                    rest_lm = body.rest_model(shape_prev)
+                    if refine.any() else None)
             pose0_t, R0_t, trans0, shape_lm = refine_pose_lm(
-                body, shape_prev, rest_lm, _lm_problem(jobs, dev, cfg.warm_lm_max_points), pose_prev, R0_t, trans0,
+                body, shape_prev, rest, _lm_problem(jobs, dev, cfg.warm_lm_max_points), pose_prev, R0_t, trans0,
                 pose_prev, lm_iters, cfg.robust_sigma, cfg.pose_weight, 0.0 if cold_lm else cfg.temporal_weight,
                 free_shape=free)
-            iters = cfg.cold_lm_adam_iterations if cold_lm else (cfg.warm_lm_shape_iterations if refine.any() else 0)
             if free is not None:
                 z = ((shape_lm - mean) / std).clone().requires_grad_()
-                iters = 0
-            lr = cfg.warm_learning_rate
+            iters = 0
         pose = pose0_t.clone().requires_grad_()
         droot = torch.zeros(B, 3, **f32).requires_grad_()
         trans = trans0.clone().requires_grad_()
@@ -402,7 +386,7 @@ class BodyFitter:
         def forward(vertex_ids):
             shape = mean + std * held(z)
             verts, joints, rots = body.pose_body(shape, pose, vertex_ids, rest if vertex_ids is not None else None)
-            R = R0_t @ _so3_exp(droot)
+            R = R0_t @ so3_exp(droot)
             return shape, R, verts, joints, rots
 
         for _ in range(iters):

@@ -7,7 +7,6 @@ over the sequence (id switches, fragmentations).
 """
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass, field
 from typing import Optional
 
@@ -101,7 +100,7 @@ def evaluate_humans(cfg: EvalConfig, progress: bool = True) -> EvalReport:
         # template would read them as its own and the comparison would be meaningless.
         raise ValueError(f"body model {cfg.body_model!r} cannot be evaluated on the synthetic scenes: their "
                          f"DensePose coordinates are Anny-template coordinates; use 'anny'")
-    from hamst3r_ros.human.fit_bodies import AnnyFitBody
+    from hamst3r_ros.body.fit_interface import AnnyFitBody
 
     body = AnnyFitBody(device=cfg.device)
     scene = SyntheticScene(SceneConfig(seed=cfg.seed, num_cameras=cfg.cameras, num_people=cfg.people,

@@ -7,8 +7,9 @@ Joint errors (all: mean Euclidean distance over people and joints):
   world; identity when the prediction is already in the ground truth's frame, e.g. with
   known extrinsics). No per-person alignment: it measures placement, scale and pose.
 - **GA-MPJPE** (group-aligned): one similarity transform (rotation, translation, scale;
-  Umeyama) fitted to *all* people's joints at once, then the error. It forgives a global
-  frame/scale error but not errors in where people stand relative to each other.
+  :func:`hamst3r_ros.geometry.sim3.umeyama`) fitted to *all* people's joints at once, then
+  the error. It forgives a global frame/scale error but not errors in where people stand
+  relative to each other.
 - **PA-MPJPE** (Procrustes-aligned): one similarity transform *per person*, then the error.
   It measures body pose and proportions only.
 
@@ -25,33 +26,7 @@ from typing import Mapping, Optional, Sequence
 import numpy as np
 from scipy.optimize import linear_sum_assignment
 
-
-def umeyama(src: np.ndarray, dst: np.ndarray, with_scale: bool = True) -> tuple[float, np.ndarray, np.ndarray]:
-    """Least-squares similarity ``dst ~ s * R @ src + t`` (Umeyama 1991).
-
-    Args:
-        src, dst: (N, 3) corresponding points, N >= 3 for a unique rotation.
-        with_scale: fit the scale (else s = 1).
-
-    Returns:
-        (s, R (3, 3), t (3,)).
-    """
-    src = np.asarray(src, np.float64)
-    dst = np.asarray(dst, np.float64)
-    if src.shape != dst.shape or src.ndim != 2 or src.shape[1] != 3:
-        raise ValueError(f"umeyama: expected two (N, 3) arrays of equal shape, got {src.shape} and {dst.shape}")
-    mu_s, mu_d = src.mean(0), dst.mean(0)
-    xs, xd = src - mu_s, dst - mu_d
-    cov = xd.T @ xs / len(src)
-    u, d, vt = np.linalg.svd(cov)
-    sign = np.ones(3)
-    if np.linalg.det(u) * np.linalg.det(vt) < 0:
-        sign[-1] = -1.0  # reflection -> proper rotation
-    r = u @ np.diag(sign) @ vt
-    var_s = (xs**2).sum() / len(src)
-    s = float((d * sign).sum() / var_s) if with_scale and var_s > 0 else 1.0
-    t = mu_d - s * r @ mu_s
-    return s, r, t
+from hamst3r_ros.geometry.sim3 import umeyama
 
 
 def _check(pred: np.ndarray, gt: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -77,8 +52,7 @@ def w_mpjpe(pred: np.ndarray, gt: np.ndarray, T_gt_pred: Optional[np.ndarray] = 
 def ga_mpjpe(pred: np.ndarray, gt: np.ndarray) -> float:
     """Group-aligned MPJPE, metres: one similarity over all people. (P, J, 3) inputs."""
     pred, gt = _check(pred, gt)
-    s, r, t = umeyama(pred.reshape(-1, 3), gt.reshape(-1, 3))
-    aligned = s * pred @ r.T + t
+    aligned = umeyama(pred.reshape(-1, 3), gt.reshape(-1, 3)).apply(pred)
     return float(np.linalg.norm(aligned - gt, axis=-1).mean())
 
 
@@ -87,8 +61,7 @@ def pa_mpjpe(pred: np.ndarray, gt: np.ndarray) -> float:
     pred, gt = _check(pred, gt)
     errs = []
     for p, g in zip(pred, gt):
-        s, r, t = umeyama(p, g)
-        errs.append(np.linalg.norm(s * p @ r.T + t - g, axis=-1))
+        errs.append(np.linalg.norm(umeyama(p, g).apply(p) - g, axis=-1))
     return float(np.mean(errs))
 
 

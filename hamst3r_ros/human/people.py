@@ -25,13 +25,13 @@ from dataclasses import dataclass, field, replace
 from typing import Mapping, Optional, Sequence
 
 import numpy as np
-from scipy.spatial.transform import Rotation
 
+from hamst3r_ros.geometry.sim3 import matrix_to_quaternion
 from hamst3r_ros.human.body_fit import BodyFit, BodyFitter, FitState
 from hamst3r_ros.human.consistency_3d import BodyRules, implausible_reason, keep_body_points, merge_overlapping
-from hamst3r_ros.human.densepose import PersonPoints, aggregate_densepose, person_points
+from hamst3r_ros.human.densepose import DensePoseMap, PersonPoints, aggregate_densepose, person_points
 from hamst3r_ros.human.identities import CrossViewIdentities, unify_instance_ids
-from hamst3r_ros.human.tracking import Detection, PersonTracker
+from hamst3r_ros.human.tracking import Detection, PersonTracker, smooth_velocity
 from hamst3r_ros.types import HumanEstimate, PairPrediction, TrackState
 
 
@@ -243,10 +243,6 @@ def merge_in_3d(ids: CrossViewIdentities, people: Mapping[int, PersonPoints], me
     return True
 
 
-def _quat_xyzw(R: np.ndarray) -> np.ndarray:
-    return Rotation.from_matrix(R).as_quat()  # scipy's order is (x, y, z, w)
-
-
 class PeopleEstimator:
     """Holds the tracker and each track's last fit; call ``update`` once per frame set."""
 
@@ -263,7 +259,6 @@ class PeopleEstimator:
         self._motion: dict[int, tuple[np.ndarray, np.ndarray, int]] = {}
         # track id -> whether its last fit is a plausible body (published with joints)
         self._plausible: dict[int, bool] = {}
-        self.velocity_smoothing = 0.5
 
     def _is_plausible(self, fit: BodyFit) -> bool:
         """Whether a fit is published as a body (``PeopleConfig.max_fit_residual``,
@@ -381,9 +376,8 @@ class PeopleEstimator:
                 v_old, p_old, s_old = self._motion[tid]
                 dt = (stamp_ns - s_old) * 1e-9
                 if dt > 0:
-                    a = self.velocity_smoothing
-                    v_new = (pelvis - p_old) / dt
-                    v = v_new if not np.any(v_old) else a * v_new + (1 - a) * v_old
+                    v = smooth_velocity(v_old, p_old, pelvis, dt, self.tracker.config.velocity_smoothing,
+                                        first=not np.any(v_old))
                     self._motion[tid] = (v, pelvis, stamp_ns)
             else:
                 self._motion[tid] = (np.zeros(3), pelvis, stamp_ns)
@@ -400,7 +394,7 @@ class PeopleEstimator:
             T_root = fit.T_fixed_root.copy()
             T_root[:3, 3] += shift
             joints = fit.joints + shift
-            rotations = np.stack([_quat_xyzw(R) for R in fit.joint_rotations])
+            rotations = np.stack([matrix_to_quaternion(R) for R in fit.joint_rotations])
             if not self._plausible.get(t.track_id, True):
                 # No plausible body: the person is published where their points are, without joints.
                 T_root = np.eye(4)

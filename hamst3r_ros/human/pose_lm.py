@@ -71,7 +71,9 @@ def _skew(v: torch.Tensor) -> torch.Tensor:
     return torch.stack([zero, -z, y, z, zero, -x, -y, x, zero], -1).reshape(v.shape[:-1] + (3, 3))
 
 
-def _exp_so3(w: torch.Tensor) -> torch.Tensor:
+def so3_exp(w: torch.Tensor) -> torch.Tensor:
+    """(..., 3) axis-angle (radians) -> (..., 3, 3) rotation (Rodrigues; exact, and
+    differentiable, at 0). The one torch SO(3) exponential of the body fits."""
     theta = torch.sqrt((w * w).sum(-1, keepdim=True) + 1e-24)[..., None]
     K = _skew(w)
     eye = torch.eye(3, dtype=w.dtype, device=w.device)
@@ -167,7 +169,7 @@ def refine_pose_lm(body, shape: torch.Tensor, rest, prob: LmProblem, pose: torch
         step = -torch.linalg.solve(A, g[..., None])[..., 0]
         pose_c = pose + step[:, :n_pose].reshape(B, K, 3)
         z_c = None if fs is None else z + step[:, n_pose:n_pose + S]
-        R_c = _exp_so3(step[:, n_pose + S:n_pose + S + 3]) @ R
+        R_c = so3_exp(step[:, n_pose + S:n_pose + S + 3]) @ R
         t_c = t + step[:, n_pose + S + 3:]
         last = it == iterations - 1
         cost_c, r_c, s_c, xr_c, J_c = residuals(pose_c, R_c, t_c, z_c, not last)

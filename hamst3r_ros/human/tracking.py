@@ -1,6 +1,6 @@
 """Person tracking over frame sets: stable ids, velocity, track states with timeouts.
 
-Each frame set gives detections (one per person found: pelvis position in the fixed frame,
+Each frame set gives detections (one per person found: a position in the fixed frame,
 optionally body-shape parameters and an appearance vector). Tracks are matched to
 detections by a Hungarian assignment on a cost that adds
 
@@ -34,12 +34,32 @@ from scipy.optimize import linear_sum_assignment
 from hamst3r_ros.types import TrackState
 
 
+def smooth_velocity(velocity: np.ndarray, position_before: np.ndarray, position: np.ndarray, dt_s: float,
+                    weight: float, first: bool) -> np.ndarray:
+    """Exponentially smoothed finite-difference velocity, m/s (fixed frame).
+
+    Args:
+        velocity: (3,) the previous smoothed velocity, m/s.
+        position_before, position: (3,) positions ``dt_s`` seconds apart, metres.
+        dt_s: seconds between the two positions (> 0).
+        weight: weight of the new finite difference, (0, 1] (``TrackerConfig.velocity_smoothing``).
+        first: there is no previous velocity yet: the finite difference as it is.
+
+    Returns:
+        (3,) ``weight * (position - position_before) / dt_s + (1 - weight) * velocity``.
+    """
+    v = (np.asarray(position) - np.asarray(position_before)) / dt_s
+    return v if first else weight * v + (1 - weight) * np.asarray(velocity)
+
+
 @dataclass
 class Detection:
     """One person in one frame set.
 
     Attributes:
-        position: (3,) pelvis position in the fixed frame, metres.
+        position: (3,) where the person is in the fixed frame, metres: any point that moves
+            with the body (``PeopleEstimator`` passes the median of the person's 3D points,
+            not the fitted pelvis, which is not known before the match).
         shape: optional (S,) body-shape parameters.
         appearance: optional (D,) appearance descriptor (any scale; cosine similarity used).
         confidence: detection confidence in [0, 1].
@@ -208,9 +228,8 @@ class PersonTracker:
                 pos = np.asarray(det.position, np.float64)
                 dt = (stamp_ns - t.last_seen_ns) * 1e-9
                 if dt > 0 and t.hits > 0:
-                    v = (pos - t.position) / dt
-                    a = cfg.velocity_smoothing if t.hits > 1 else 1.0
-                    t.velocity = a * v + (1 - a) * t.velocity
+                    t.velocity = smooth_velocity(t.velocity, t.position, pos, dt, cfg.velocity_smoothing,
+                                                 first=t.hits == 1)
                 t.position = pos
                 t.hits += 1
                 t.last_seen_ns = stamp_ns

@@ -153,7 +153,8 @@ def config_from_constructor(text: str) -> NetConfig:
     if unknown:
         raise ValueError(f"constructor string: unsupported arguments {unknown} for {cls}")
     if kw.get("patch_embed_cls", "PatchEmbedDust3R") not in _PATCH_EMBEDS:
-        raise ValueError(f"constructor string: patch_embed_cls {kw['patch_embed_cls']!r}; expected one of {sorted(_PATCH_EMBEDS)}")
+        raise ValueError(f"constructor string: patch_embed_cls {kw['patch_embed_cls']!r}; "
+                         f"expected one of {sorted(_PATCH_EMBEDS)}")
     if kw.get("norm_im2_in_dec", True) is not True:
         raise ValueError("constructor string: norm_im2_in_dec=False is not supported (official models use True)")
     a = {**_OFFICIAL_DEFAULTS, **{k: v for k, v in kw.items() if k not in _IGNORED}}
@@ -257,7 +258,8 @@ def dune_config_from_args(args: Any, path: PathLike) -> DuneEncoderConfig:
     if bad:
         raise CheckpointError(f"{path}: ckpt['args'].enc_args: unsupported options {bad}")
     if enc.get("ffn_layer", "mlp") != "mlp" or enc.get("layerscale", True) is False or enc.get("qkv_bias", True) is False:
-        raise CheckpointError(f"{path}: ckpt['args'].enc_args: only DUNE's mlp/layerscale/qkv-bias blocks are supported, found {enc}")
+        raise CheckpointError(f"{path}: ckpt['args'].enc_args: only DUNE's mlp/layerscale/qkv-bias blocks "
+                              f"are supported, found {enc}")
     arch = enc.get("arch", "vit_base")
     if arch in _DUNE_ARCHS:
         dim, depth, heads = _DUNE_ARCHS[arch]

@@ -11,7 +11,7 @@ constructors, except ``pos_embed`` (only ``RoPE100``-style RoPE is supported).
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, fields
 from typing import Any, Optional
 
 INF = math.inf
@@ -60,8 +60,9 @@ class HumanHeadsConfig:
             the mask stride with this many channels, and at stride 2 with half as many), and
             per decoder side its features are fused with the last tokens to add residuals, at
             stride 2, to the DensePose / body-mask outputs and to the instance pixel
-            embeddings: sharp person boundaries when people are only 1-3 patches wide. Its output layers start at zero, so a trained model extended with
-            it predicts exactly as before until fine-tuned.
+            embeddings: sharp person boundaries when people are only 1-3 patches wide. Its output
+            layers start at zero, so a trained model extended with it predicts exactly as
+            before until fine-tuned.
     """
 
     num_queries: int = 16
@@ -157,8 +158,8 @@ class NetConfig:
 
     @property
     def dpt_hooks(self) -> list[int]:
-        l = self.dec_depth
-        return [0, l * 2 // 4, l * 3 // 4, l]
+        depth = self.dec_depth
+        return [0, depth * 2 // 4, depth * 3 // 4, depth]
 
     @property
     def has_human_heads(self) -> bool:

@@ -49,9 +49,9 @@ class Preprocessed:
     def input_from_network(self) -> np.ndarray:
         """(3, 3) affine A with ``[u_in, v_in, 1] = A @ [u, v, 1]`` (also ``K_in = A @ K_net``)."""
         sx, sy = self.scale_xy
-        l, t = self.crop_xy
-        return np.array([[1 / sx, 0, (l + 0.5) / sx - 0.5],
-                         [0, 1 / sy, (t + 0.5) / sy - 0.5],
+        left, top = self.crop_xy
+        return np.array([[1 / sx, 0, (left + 0.5) / sx - 0.5],
+                         [0, 1 / sy, (top + 0.5) / sy - 0.5],
                          [0, 0, 1]], dtype=np.float64)
 
     def to_input_pixels(self, uv: np.ndarray) -> np.ndarray:

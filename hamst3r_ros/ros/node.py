@@ -29,7 +29,6 @@ import threading
 from dataclasses import dataclass
 from typing import Any, Optional, Sequence
 
-import rclpy
 from rclpy.clock import Clock, ClockChange, ClockType, JumpThreshold
 from rclpy.duration import Duration
 from rclpy.node import Node

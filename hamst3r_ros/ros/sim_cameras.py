@@ -188,24 +188,6 @@ class SyntheticRecording:
         return self._frames[k]
 
 
-def camera_info_msg(cam: SimCamera, header):
-    """sensor_msgs/CameraInfo for a camera (K = 0 when uncalibrated, REP-104)."""
-    from sensor_msgs.msg import CameraInfo
-
-    msg = CameraInfo()
-    msg.header = header
-    msg.width, msg.height = cam.width, cam.height
-    msg.distortion_model = cam.distortion_model
-    msg.d = list(cam.D)
-    K = cam.K if cam.K is not None else np.zeros((3, 3))
-    msg.k = [float(x) for x in K.ravel()]
-    msg.r = [1.0, 0.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0, 1.0]
-    P = np.zeros((3, 4))
-    P[:, :3] = K
-    msg.p = [float(x) for x in P.ravel()]
-    return msg
-
-
 def _make_node_class():
     from rcl_interfaces.msg import ParameterDescriptor
     from rclpy.node import Node
@@ -213,6 +195,7 @@ def _make_node_class():
     from rclpy.qos import QoSProfile
     from sensor_msgs.msg import CameraInfo, CompressedImage, Image
 
+    from hamst3r_ros.ros.conversions.camera_info import K_to_camera_info
     from hamst3r_ros.ros.conversions.compressed import numpy_to_compressed
     from hamst3r_ros.ros.conversions.image import numpy_to_image
     from hamst3r_ros.ros.conversions.stamps import make_header
@@ -308,7 +291,8 @@ def _make_node_class():
                                               p["compressed"], header=header)
                 else:
                     msg = self._to_image(np.ascontiguousarray(data), p["encoding"], header=header)
-                info_pub.publish(camera_info_msg(cam, header))
+                info_pub.publish(K_to_camera_info(cam.K, cam.width, cam.height, header=header,
+                                                  distortion_model=cam.distortion_model, d=cam.D))
                 img_pub.publish(msg)
             self._k += 1
             self.published += 1

@@ -13,7 +13,8 @@ own bursts (a cloud of several MB, markers, humans) are in the same situation.
 So our executables, when they run on Fast DDS and the user has not configured Fast DDS
 themselves (``FASTDDS_DEFAULT_PROFILES_FILE``, its older name ``FASTRTPS_DEFAULT_PROFILES_FILE``,
 ``FASTDDS_BUILTIN_TRANSPORTS``, or a ``DEFAULT_FASTDDS_PROFILES.xml`` /
-``DEFAULT_FASTRTPS_PROFILES.xml`` in the working folder, which Fast DDS loads by itself), start with a default participant profile that keeps
+``DEFAULT_FASTRTPS_PROFILES.xml`` in the working folder, which Fast DDS loads by itself),
+start with a default participant profile that keeps
 Fast DDS's transports (shared memory and UDPv4) and only enlarges the segment.
 """
 from __future__ import annotations

@@ -16,7 +16,6 @@ from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any, Optional
 
-import numpy as np
 import torch
 
 from hamst3r_ros.train import losses as L

@@ -2,7 +2,7 @@
 pixels of the image it belongs to)."""
 from __future__ import annotations
 
-from typing import Optional
+from typing import Optional, Sequence
 
 import numpy as np
 
@@ -49,17 +49,27 @@ def camera_info_to_K(msg, image_size: Optional[tuple[int, int]] = None) -> Optio
     return K
 
 
-def K_to_camera_info(K: np.ndarray, width: int, height: int, frame_id: str = "", stamp_ns: int = 0):
-    """A distortion-free CameraInfo (plumb_bob, zero D) with intrinsics K and P = [K | 0]."""
+def K_to_camera_info(K: Optional[np.ndarray], width: int, height: int, frame_id: str = "", stamp_ns: int = 0,
+                     distortion_model: str = "plumb_bob", d: Optional[Sequence[float]] = None, header=None):
+    """A CameraInfo with intrinsics K (pixels), R = I and P = [K | 0].
+
+    Args:
+        K: (3, 3) intrinsics, or None for an uncalibrated camera (all-zero K and P, REP-104).
+        width, height: image size, pixels.
+        frame_id, stamp_ns: the header's (ignored when ``header`` is given).
+        distortion_model, d: the distortion (default: plumb_bob with zero D, no distortion).
+        header: a std_msgs/Header to use as it is.
+    """
     from sensor_msgs.msg import CameraInfo
 
     from .stamps import make_header
 
-    K = np.asarray(K, dtype=np.float64)
+    K = np.zeros((3, 3)) if K is None else np.asarray(K, dtype=np.float64)
     if K.shape != (3, 3) or not np.all(np.isfinite(K)):
         raise ValueError(f"K must be a finite (3, 3) matrix, got shape {K.shape}")
     P = np.zeros((3, 4))
     P[:, :3] = K
-    return CameraInfo(header=make_header(frame_id, stamp_ns), width=int(width), height=int(height),
-                      distortion_model="plumb_bob", d=[0.0] * 5, k=K.reshape(-1).tolist(),
+    return CameraInfo(header=make_header(frame_id, stamp_ns) if header is None else header,
+                      width=int(width), height=int(height), distortion_model=distortion_model,
+                      d=[0.0] * 5 if d is None else [float(x) for x in d], k=K.reshape(-1).tolist(),
                       r=np.eye(3).reshape(-1).tolist(), p=P.reshape(-1).tolist())

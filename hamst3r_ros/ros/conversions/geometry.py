@@ -2,12 +2,14 @@
 
 Poses follow hamst3r_ros.types: ``T_a_b`` (4, 4) float64 maps points in frame b into frame
 a; as a ROS transform its header.frame_id is a (parent) and child_frame_id is b (REP-103,
-tf2 convention). Quaternions are (x, y, z, w), as in ROS.
+tf2 convention). Quaternions are (x, y, z, w), as in ROS (the maths:
+:mod:`hamst3r_ros.geometry.sim3`).
 """
 from __future__ import annotations
 
 import numpy as np
-from scipy.spatial.transform import Rotation
+
+from hamst3r_ros.geometry.sim3 import matrix_to_quaternion, quaternion_to_matrix
 
 from .stamps import make_header
 
@@ -19,16 +21,6 @@ def _check_pose(T: np.ndarray, what: str) -> np.ndarray:
     if not np.all(np.isfinite(T)):
         raise ValueError(f"{what} has non-finite entries")
     return T
-
-
-def matrix_to_quaternion(R: np.ndarray) -> np.ndarray:
-    """(4,) unit quaternion (x, y, z, w) of a (3, 3) rotation (the nearest one if not exact)."""
-    return Rotation.from_matrix(np.asarray(R, dtype=np.float64)).as_quat()
-
-
-def quaternion_to_matrix(q) -> np.ndarray:
-    """(3, 3) rotation of a quaternion (x, y, z, w) (normalised first)."""
-    return Rotation.from_quat(np.asarray(q, dtype=np.float64)).as_matrix()
 
 
 def matrix_to_pose(T: np.ndarray):
@@ -51,13 +43,17 @@ def position_quaternion_to_pose(p, q):
                 orientation=Quaternion(x=float(q[0]), y=float(q[1]), z=float(q[2]), w=float(q[3])))
 
 
+def _to_matrix(q, t) -> np.ndarray:
+    """(4, 4) float64 pose of a Quaternion and a Point / Vector3 message (metres)."""
+    T = np.eye(4)
+    T[:3, :3] = quaternion_to_matrix((q.x, q.y, q.z, q.w))
+    T[:3, 3] = (t.x, t.y, t.z)
+    return T
+
+
 def pose_to_matrix(pose) -> np.ndarray:
     """(4, 4) float64 pose of a geometry_msgs/Pose."""
-    o, p = pose.orientation, pose.position
-    T = np.eye(4)
-    T[:3, :3] = quaternion_to_matrix((o.x, o.y, o.z, o.w))
-    T[:3, 3] = (p.x, p.y, p.z)
-    return T
+    return _to_matrix(pose.orientation, pose.position)
 
 
 def matrix_to_transform_stamped(T_parent_child: np.ndarray, parent: str, child: str, stamp_ns: int):
@@ -76,8 +72,4 @@ def matrix_to_transform_stamped(T_parent_child: np.ndarray, parent: str, child: 
 
 def transform_to_matrix(transform) -> np.ndarray:
     """(4, 4) float64 pose of a geometry_msgs/Transform."""
-    r, t = transform.rotation, transform.translation
-    T = np.eye(4)
-    T[:3, :3] = quaternion_to_matrix((r.x, r.y, r.z, r.w))
-    T[:3, 3] = (t.x, t.y, t.z)
-    return T
+    return _to_matrix(transform.rotation, transform.translation)

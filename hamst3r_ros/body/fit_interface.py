@@ -15,9 +15,7 @@ the model's full pose vector (for publishing).
 """
 from __future__ import annotations
 
-from typing import Protocol
-
-from typing import TYPE_CHECKING, Optional
+from typing import TYPE_CHECKING, Optional, Protocol
 
 import numpy as np
 import torch
@@ -165,8 +163,6 @@ class AnnyFitBody:
         omega x P + W (t_A x omega), with P, W the skinning-weighted positions / weights of
         its (at most 9) bones among those moved. Tested against autograd.
         """
-        import roma
-
         if rest is None:
             rest = self.rest_model(shape)
         a, C = self.body.anny, self.body.r_body_anny
