@@ -50,7 +50,8 @@ class PipelineConfig:
         body_fit_every: fit bodies on every n-th frame set (see PeopleConfig.fit_every).
         extrinsics: camera name -> (4, 4) known pose of its optical frame in the fixed frame.
         extrinsics_fixed: hold known extrinsics exactly (True) or as soft priors.
-        min_confidence, voxel_size, max_points: fusion bounds (see FusionOptions).
+        min_confidence, voxel_size, max_points, min_views, agree_rel_tol: the fused cloud's
+            one filter (see FusionOptions; max_points 0 = no limit).
     """
 
     checkpoint: str = ""
@@ -66,7 +67,9 @@ class PipelineConfig:
     extrinsics_fixed: bool = True
     min_confidence: float = 1.5
     voxel_size: float = 0.0
-    max_points: int = 200_000
+    max_points: int = 0
+    min_views: int = 0
+    agree_rel_tol: float = 0.05
 
 
 def resolve_device(name: str) -> torch.device:
@@ -117,7 +120,8 @@ class Hamst3rPipeline:
         self.people = people
         self.align_options = AlignmentOptions()
         self.fusion_options = FusionOptions(min_conf=config.min_confidence, voxel_size=config.voxel_size,
-                                            max_points=config.max_points)
+                                            max_points=config.max_points, min_views=config.min_views,
+                                            agree_rel_tol=config.agree_rel_tol)
         self.state: Optional[AlignmentState] = None
         self.last_alignment = None
 
@@ -181,10 +185,11 @@ class Hamst3rPipeline:
         rejected: dict[str, int] = {}
         if self.people is not None:
             t0 = time.perf_counter()
+            up = _up_direction(res, any(p.T_fixed_cam is not None for p in priors))
             out = self.people.update(
                 preds, points={v: res.points[v] for v in range(len(frames))}, stamp_ns=frameset.stamp_ns,
                 confidence={v: res.confidence[v] for v in range(len(frames))},
-                images={v: pre[v].image_u8 for v in range(len(frames))}, up=_up_direction(res, any(p.T_fixed_cam is not None for p in priors)))
+                images={v: pre[v].image_u8 for v in range(len(frames))}, up=up)
             humans = out.humans
             rejected = out.rejected
             instance_maps = [out.labels.get(v) for v in range(len(frames))]
@@ -201,7 +206,7 @@ class Hamst3rPipeline:
             stamp_ns=frameset.stamp_ns, camera_names=names, T_fixed_cam=res.T_fixed_cam, K=res.K,
             metric=res.metric, points=cloud.points, colors=cloud.colors, confidence=cloud.confidence,
             instance=cloud.instance, body_coords=cloud.body_coords, humans=humans, timings_s=t,
-            rejected_people=rejected)
+            rejected_people=rejected, views_agree=cloud.views_agree, rig_state=res.rig_state)
 
 
 def _up_direction(alignment, has_extrinsics: bool) -> np.ndarray:
@@ -264,6 +269,10 @@ def build_pipeline(params: Mapping[str, Any]) -> Hamst3rPipeline:
         body_fit_every=int(params.get("body_fit_every", 1)),
         extrinsics=_load_extrinsics(extr) if extr else {},
         extrinsics_fixed=bool(params.get("extrinsics_fixed", True)),
-        min_confidence=float(params.get("fusion_min_confidence", 1.5)),
+        min_confidence=float(params.get("min_confidence", 1.5)),
+        voxel_size=float(params.get("voxel_size", 0.0)),
+        max_points=int(params.get("max_points", 0)),
+        min_views=int(params.get("min_views_agree", 0)),
+        agree_rel_tol=float(params.get("view_agreement_tolerance", 0.05)),
     )
     return Hamst3rPipeline.from_config(cfg)

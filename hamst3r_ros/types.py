@@ -184,6 +184,8 @@ class SceneResult:
         timings_s: named stage timings of this set, seconds.
         rejected_people: reason -> person segments of this set rejected as no person (ghosts:
             ``hamst3r_ros.human.people.PeopleResult.rejected``).
+        views_agree: (M,) uint8 other cameras whose depth agrees with each point, or None.
+        rig_state: the camera rig's state after this set (``AlignmentResult.rig_state``).
     """
 
     stamp_ns: int
@@ -199,3 +201,5 @@ class SceneResult:
     humans: list[HumanEstimate] = field(default_factory=list)
     timings_s: dict[str, float] = field(default_factory=dict)
     rejected_people: dict[str, int] = field(default_factory=dict)
+    views_agree: Optional[np.ndarray] = None
+    rig_state: str = ""

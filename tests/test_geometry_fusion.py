@@ -71,3 +71,25 @@ def test_wrong_image_count_or_type_is_named(aligned):
         fuse(res, [None])
     with pytest.raises(ValueError, match="uint8 RGB"):
         fuse(res, [np.zeros((36, 48, 3), np.float32)] * N)
+
+
+def test_multi_view_agreement_counts_and_filters(aligned):
+    from dataclasses import replace
+
+    from hamst3r_ros.geometry.fusion import view_agreement
+
+    sc, preds, res = aligned
+    agree = view_agreement(res, 0.05)
+    assert [a.shape for a in agree] == [(36, 48)] * N and max(int(a.max()) for a in agree) == N - 1
+    # A surface two cameras see gets agreement; push view 0's depth 30% off and they disagree.
+    off = [p.copy() for p in res.points]
+    T = res.T_fixed_cam[0]
+    off[0] = (T[:3, 3] + 1.3 * (off[0] - T[:3, 3])).astype(np.float32)
+    worse = view_agreement(replace(res, points=off), 0.05)
+    assert worse[0].mean() < 0.4 * agree[0].mean()
+    everything = fuse(res, list(sc.colors), options=FusionOptions(min_conf=1.0))
+    strict = fuse(res, list(sc.colors), options=FusionOptions(min_conf=1.0, min_views=1))
+    assert 0 < len(strict) < len(everything) and (strict.views_agree >= 1).all()
+    assert set(np.unique(everything.views_agree)) <= set(range(N))
+    # max_points 0 is no limit
+    assert len(fuse(res, list(sc.colors), options=FusionOptions(min_conf=1.0, max_points=0))) == len(everything)

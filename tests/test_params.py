@@ -58,6 +58,8 @@ def test_integers_are_accepted_for_doubles_but_not_the_reverse():
     ({"cameras": ["a"], "pipeline": "not a spec"}, "'package.module:factory'"),
     ({"cameras": ["a"], "voxel_size": -1.0}, "'voxel_size' = -1.0 must be >= 0"),
     ({"cameras": ["a"], "frobnicate": 3}, "unknown parameter 'frobnicate'"),
+    ({"cameras": ["a"], "fusion_min_confidence": 1.5}, "'fusion_min_confidence' is now 'min_confidence"),
+    ({"cameras": ["a"], "min_views_agree": -1}, "'min_views_agree' = -1 must be >= 0"),
 ])
 def test_wrong_values_name_the_parameter_and_what_was_expected(overrides, expected):
     assert expected in problems(**overrides)

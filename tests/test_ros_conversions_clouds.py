@@ -102,15 +102,17 @@ def test_bad_clouds_are_rejected_with_a_reason(msg, why):
 
 def test_scene_cloud_fields_and_values():
     r = scene([[0, 0, 1], [1, 1, 1], [np.nan, 0, 0], [2, 2, 2]], [5, 1.5, 9, 3], instance=[4, 0, 4, 0])
+    r.views_agree = np.array([3, 0, 1, 2], np.uint8)
     msg = scene_to_pointcloud2(r, "world", min_confidence=2.0)
-    assert [f.name for f in msg.fields] == ["x", "y", "z", "rgb", "confidence", "instance", "u", "v", "w"]
-    assert [f.datatype for f in msg.fields] == [F32] * 5 + [I32] + [F32] * 3
-    assert msg.point_step == SCENE_CLOUD_DTYPE.itemsize == 36
+    assert [f.name for f in msg.fields] == ["x", "y", "z", "rgb", "confidence", "instance", "u", "v", "w", "views"]
+    assert [f.datatype for f in msg.fields] == [F32] * 5 + [I32] + [F32] * 3 + [PointField.UINT32]
+    assert msg.point_step == SCENE_CLOUD_DTYPE.itemsize == 40
     assert msg.header.frame_id == "world" and stamp_to_ns(msg.header.stamp) == 42_000_000_000
     pts = pointcloud2_to_numpy(msg)
     # NaN point and the low-confidence one are gone; order is kept.
     np.testing.assert_array_equal(pts["confidence"], [5, 3])
     np.testing.assert_array_equal(pts["instance"], [4, 0])
+    np.testing.assert_array_equal(pts["views"], [3, 2])  # how many other cameras agree
     np.testing.assert_array_equal(unpack_rgb(pts["rgb"]), [[10, 20, 30]] * 2)
     np.testing.assert_allclose([pts["u"][0], pts["v"][0], pts["w"][0]], [0.1, 0.2, 0.3], rtol=1e-6)
     assert [pts["u"][1], pts["v"][1], pts["w"][1]] == [OFF_BODY] * 3 == [-1.0] * 3

@@ -34,8 +34,8 @@ def add_arguments(parser) -> None:
     parser.add_argument("--checkpoint", default="", help="model file (default: the embedded model)")
     parser.add_argument("--device", default="auto", help="auto | cpu | cuda (default auto)")
     parser.add_argument("--min-confidence", type=float, default=0.0,
-                        help="multi-view consensus confidence a point needs (node parameters fusion_min_confidence "
-                        "and min_confidence; default 0: show everything, each point carries its confidence; "
+                        help="multi-view consensus confidence a point needs (node parameter min_confidence; default 0: "
+                        "show everything, each point carries its confidence; "
                         "the embedded model is young and its confidences are low)")
     parser.add_argument("--out", default="demo_out", help="folder for the picture of the last cloud (default demo_out)")
     parser.add_argument("--unposed", action="store_true",
@@ -151,7 +151,7 @@ def run(args) -> int:
         "min_cameras": 2, "checkpoint": args.checkpoint, "device": args.device,
         # A camera counts as gone after three missed frames at the simulated rate.
         "camera_timeout_s": max(1.0, 3.0 / args.rate),
-        "fusion_min_confidence": args.min_confidence, "min_confidence": args.min_confidence,
+        "min_confidence": args.min_confidence,
     }
     # On one machine, best-effort delivery drops most large images of a burst; the simulated
     # driver publishes reliably, so subscribe reliably too (ROS 2's standard QoS overrides).

@@ -785,7 +785,8 @@ def incremental_alignment(preds: Sequence[PairPrediction], camera_names: Sequenc
         return global_alignment(preds, names, priors, opts, _mode="global")
     new = [nm for nm in names if nm not in state.T_fixed_cam]
     if new:
-        return _keep_absent(global_alignment(preds, names, priors, opts, _mode=f"global (re-initialised: new cameras {new})"), state)
+        mode = f"global (re-initialised: new cameras {new})"
+        return _keep_absent(global_alignment(preds, names, priors, opts, _mode=mode), state)
     res, hard, anchor = _warm_solve(preds, names, state, priors, opts, t0, "incremental")
     movable = [nm for v, nm in enumerate(names) if not hard[v] and v != anchor]
     if not movable:  # every pose held by a prior: nothing to accumulate

@@ -18,7 +18,6 @@ from typing import Optional, Sequence
 import numpy as np
 
 from hamst3r_ros.geometry.alignment import AlignmentResult
-from hamst3r_ros.types import PairPrediction
 
 
 @dataclass

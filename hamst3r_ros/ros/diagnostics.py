@@ -117,6 +117,7 @@ class NodeDiagnostics:
         self.last_time_jump_s = 0.0
         self._stages: dict[str, float] = {}
         self._rejected: dict[str, int] = {}  # ghost person segments rejected, by reason, in total
+        self._rig_state = ""
 
     # -- recording -------------------------------------------------------------------------
 
@@ -166,15 +167,18 @@ class NodeDiagnostics:
             self.replaced += 1
 
     def record_processed(self, pipeline_s: float, stages: Optional[dict[str, float]] = None,
-                         rejected_people: Optional[dict[str, int]] = None) -> None:
+                         rejected_people: Optional[dict[str, int]] = None, rig_state: str = "") -> None:
         """One frame set went through the pipeline in ``pipeline_s`` seconds; ``stages``:
         the pipeline's own stage timings of that set (SceneResult.timings_s), seconds;
-        ``rejected_people``: person segments it rejected as ghosts, by reason (added up)."""
+        ``rejected_people``: person segments it rejected as ghosts, by reason (added up);
+        ``rig_state``: the camera rig's state after it (converging, stable, ...)."""
         with self._lock:
             self.processed += 1
             self._pipeline_s.append(pipeline_s)
             if stages:
                 self._stages = dict(stages)
+            if rig_state:
+                self._rig_state = rig_state
             for reason, n in (rejected_people or {}).items():
                 self._rejected[reason] = self._rejected.get(reason, 0) + int(n)
 
@@ -276,6 +280,8 @@ class NodeDiagnostics:
             }
             values.update({f"last_stage_{k}_s": f"{v:.4f}" for k, v in self._stages.items()})
             values["people_rejected_total"] = str(sum(self._rejected.values()))
+            if self._rig_state:
+                values["rig_state"] = self._rig_state
             values.update({f"people_rejected_{k}": str(v) for k, v in sorted(self._rejected.items())})
             out.append(Status(f"{self.node_name}: pipeline", level, msg, self.hardware_id, values))
         return out

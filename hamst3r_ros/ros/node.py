@@ -346,7 +346,7 @@ class Hamst3rNode(Node):
         if result is None:
             return
         self.diag.record_processed(seconds, getattr(result, "timings_s", None),
-                                   getattr(result, "rejected_people", None))
+                                   getattr(result, "rejected_people", None), getattr(result, "rig_state", ""))
         with self._publish_lock:
             if self._shutdown.is_set() or not self.context.ok() or job.epoch != self._epoch:
                 return
@@ -369,8 +369,9 @@ class Hamst3rNode(Node):
         # ~/points last: its arrival means everything of this set is out.
         if self.cfg.points_min_period_s <= 0 or \
                 stamp - self._last_points_ns >= self.cfg.points_min_period_s * 1e9:
-            self.pub_points.publish(scene_to_pointcloud2(
-                result, frame, self.cfg.min_confidence, self.cfg.voxel_size, self.cfg.max_points))
+            # The pipeline filtered the cloud where it fused it (min_confidence, voxel_size,
+            # max_points, min_views_agree): published as it comes.
+            self.pub_points.publish(scene_to_pointcloud2(result, frame))
             self._last_points_ns = stamp
         self.diag.record_published(result.stamp_ns, self.get_clock().now().nanoseconds)
 

@@ -147,8 +147,6 @@ NODE_PARAMETERS: tuple[ParamSpec, ...] = (
     ParamSpec("pair_strategy", STRING, "auto", "image pairs decoded per frame set: 'auto' (complete up to 8 "
               "cameras), 'complete', 'reference', 'sliding_window'",
               _one_of("auto", "complete", "reference", "sliding_window")),
-    ParamSpec("fusion_min_confidence", DOUBLE, 1.5, "multi-view consensus confidence a pixel needs to enter "
-              "the fused scene (network confidences are >= 1)", _non_negative),
     ParamSpec("fit_bodies", BOOL, True, "fit a body model per person (needs a model with human heads)"),
     ParamSpec("body_model", STRING, "anny", "'anny' (free, default) or 'smpl' (needs smpl_model)",
               _one_of("anny", "smpl")),
@@ -163,10 +161,19 @@ NODE_PARAMETERS: tuple[ParamSpec, ...] = (
     ParamSpec("diagnostics_period_s", DOUBLE, 1.0, "period of /diagnostics, seconds", _positive),
     ParamSpec("points_min_period_s", DOUBLE, 0.0, "least time between two ~/points clouds, seconds "
               "(0 = every frame set)", _non_negative),
-    ParamSpec("min_confidence", DOUBLE, 0.0, "points below this confidence are not published", _non_negative),
+    # The fused cloud (~/points): filtered once, where it is fused (geometry/fusion.py)
+    ParamSpec("min_confidence", DOUBLE, 1.5, "multi-view consensus confidence a pixel needs to enter the "
+              "cloud (network confidences are >= 1; 0 keeps every point, each carries its confidence)",
+              _non_negative),
+    ParamSpec("min_views_agree", INTEGER, 0, "other cameras whose depth must agree with a point for it to enter "
+              "the cloud (0 = off; every point carries its count in the 'views' field)",
+              lambda v, _: None if v >= 0 else "must be >= 0"),
+    ParamSpec("view_agreement_tolerance", DOUBLE, 0.05, "relative depth difference within which another camera "
+              "agrees with a point", _positive),
     ParamSpec("voxel_size", DOUBLE, 0.0, "keep the most confident point per voxel of this edge, metres "
               "(0 = off)", _non_negative),
-    ParamSpec("max_points", INTEGER, 0, "most points per ~/points cloud (0 = no limit)", _non_negative),
+    ParamSpec("max_points", INTEGER, 0, "most points in the cloud, the most confident kept (0 = no limit)",
+              _non_negative),
     ParamSpec("publish_camera_tf", BOOL, True, "publish fixed_frame -> camera optical frames on /tf "
               "(turn off when the robot's TF tree already has them)"),
     ParamSpec("marker_lifetime_s", DOUBLE, 0.0, "lifetime of ~/markers, seconds (0 = until deleted)",
@@ -174,6 +181,8 @@ NODE_PARAMETERS: tuple[ParamSpec, ...] = (
 )
 
 SPECS: dict[str, ParamSpec] = {s.name: s for s in NODE_PARAMETERS}
+#: Parameters of earlier versions -> what replaced them (named in the error).
+RENAMED: dict[str, str] = {"fusion_min_confidence": "'min_confidence' (the cloud's one confidence filter)"}
 
 
 @dataclass(frozen=True)
@@ -204,7 +213,6 @@ class NodeParams:
     precision: str
     encoder: str
     pair_strategy: str
-    fusion_min_confidence: float
     fit_bodies: bool
     body_model: str
     smpl_model: str
@@ -214,6 +222,8 @@ class NodeParams:
     diagnostics_period_s: float
     points_min_period_s: float
     min_confidence: float
+    min_views_agree: int
+    view_agreement_tolerance: float
     voxel_size: float
     max_points: int
     publish_camera_tf: bool
@@ -256,7 +266,8 @@ def validate(overrides: Mapping[str, Any]) -> NodeParams:
     Raises:
         ParameterError: listing every unknown name and every wrong value.
     """
-    problems = [f"unknown parameter {k!r} (known: {', '.join(SPECS)})" for k in overrides if k not in SPECS]
+    problems = [f"parameter {k!r} is now {RENAMED[k]}" if k in RENAMED else
+                f"unknown parameter {k!r} (known: {', '.join(SPECS)})" for k in overrides if k not in SPECS]
     values = defaults()
     for k, v in overrides.items():
         if k in SPECS:

@@ -7,6 +7,7 @@ Cloud fields, one point per fused 3D point, all in the fixed frame:
     confidence   float32  MASt3R confidence (>= 1)
     instance     int32    person track id, 0 = background
     u, v, w      float32  body-template coordinates in [0, 1]; OFF_BODY (-1) off bodies
+    views        uint32   other cameras whose depth agrees with the point (multi-view check)
 
 No field but x, y, z is ever NaN (and points with a non-finite x, y or z are not published), so
 ``sensor_msgs_py.point_cloud2.read_points(cloud, skip_nans=True)``, which drops a point when
@@ -24,11 +25,11 @@ from hamst3r_ros.types import SceneResult
 from .geometry import matrix_to_transform_stamped
 from .pointcloud import numpy_to_pointcloud2, pack_rgb
 
-#: The ~/points layout (point_step 36 bytes).
+#: The ~/points layout (point_step 40 bytes).
 SCENE_CLOUD_DTYPE = np.dtype([
     ("x", np.float32), ("y", np.float32), ("z", np.float32), ("rgb", np.float32),
     ("confidence", np.float32), ("instance", np.int32),
-    ("u", np.float32), ("v", np.float32), ("w", np.float32),
+    ("u", np.float32), ("v", np.float32), ("w", np.float32), ("views", np.uint32),
 ])
 
 
@@ -89,15 +90,18 @@ def scene_points_array(result: SceneResult, index: Optional[np.ndarray] = None) 
         if np.shape(arr) != shape:
             raise ValueError(f"SceneResult.{name} has shape {np.shape(arr)}, expected {shape}")
     sel = slice(None) if index is None else np.asarray(index)
-    # Every field is 4 bytes: fill an (M', 9) float32 block row-wise, then view it as records.
+    # Every field is 4 bytes: fill an (M', 10) float32 block row-wise, then view it as records.
     p = result.points[sel]
-    block = np.empty((p.shape[0], 9), dtype=np.float32)
+    block = np.empty((p.shape[0], 10), dtype=np.float32)
     block[:, 0:3] = p
     block[:, 3] = pack_rgb(np.asarray(result.colors[sel], dtype=np.uint8))
     block[:, 4] = result.confidence[sel]
     block[:, 5] = np.asarray(result.instance[sel], dtype=np.int32).view(np.float32)
     body = np.asarray(result.body_coords[sel], dtype=np.float32)
     block[:, 6:9] = np.where(np.isfinite(body).all(axis=1, keepdims=True), body, np.float32(OFF_BODY))
+    views = getattr(result, "views_agree", None)
+    block[:, 9] = (np.zeros(p.shape[0], np.uint32) if views is None else
+                   np.asarray(views, dtype=np.uint32).reshape(m)[sel]).view(np.float32)
     return block.view(SCENE_CLOUD_DTYPE).reshape(-1)
 
 
