@@ -73,7 +73,7 @@ def _write_rig_extrinsics(args, cams, path) -> None:
 
 
 #: Frame sets sim_cameras renders before it loops (the demo renders the same ones as truth).
-SCENE_FRAMES = 24
+SCENE_FRAMES = 64
 
 
 def _scene_config(args):
