@@ -43,7 +43,9 @@ class PipelineConfig:
         encoder: DUNE encoder file when ``checkpoint`` is a DUNE-MASt3R decoder file.
         device: 'auto', 'cpu', 'cuda' or 'cuda:<index>'.
         precision: 'fp32' or 'bf16' (bf16 autocast on CUDA only).
-        pair_strategy: see hamst3r_ros.geometry.pair_graph.make_pairs.
+        pair_strategy: see hamst3r_ros.geometry.pair_graph.make_pairs; 'auto' and
+            'confidence' choose a large rig's pairs by how well each agreed with the previous
+            frame sets' solutions (the first set uses a sliding window).
         fit_bodies: fit a body model per person (needs a model with human heads).
         body_model: 'anny' (default, free) or 'smpl' (needs ``smpl_model``).
         smpl_model: path of the licensed SMPL model file (.npz) when body_model is 'smpl'.
@@ -124,6 +126,9 @@ class Hamst3rPipeline:
                                             agree_rel_tol=config.agree_rel_tol)
         self.state: Optional[AlignmentState] = None
         self.last_alignment = None
+        # (camera a, camera b) -> how well that decoded pair agreed with the solutions so far:
+        # chooses the pairs of large rigs (pair_strategy 'confidence', or 'auto' beyond 8 cameras)
+        self._pair_scores: dict[tuple[str, str], float] = {}
 
     @classmethod
     def from_config(cls, config: PipelineConfig) -> "Hamst3rPipeline":
@@ -141,9 +146,29 @@ class Hamst3rPipeline:
             people = _build_people(config, device, model.body_model)
         return cls(model, config, people)
 
+    def _scores_for(self, names: list[str]) -> Optional[np.ndarray]:
+        """(N, N) pair scores of the previous frame sets for these cameras (by name), for the
+        ``confidence`` pair strategy; pairs never decoded get the median known score, so they
+        can still be chosen. None before any alignment (the strategies then fall back)."""
+        if not self._pair_scores:
+            return None
+        fill = float(np.median(list(self._pair_scores.values())))
+        return np.array([[self._pair_scores.get((a, b), fill) if a != b else -np.inf for b in names] for a in names])
+
+    def _remember_pair_scores(self, names: list[str], score: np.ndarray) -> None:
+        """Keep each decoded pair's agreement with the solution (AlignmentResult.pair_score),
+        a running mean over frame sets, keyed by camera names."""
+        for i, a in enumerate(names):
+            for j, b in enumerate(names):
+                v = float(score[i, j])
+                if i != j and np.isfinite(v):
+                    old = self._pair_scores.get((a, b))
+                    self._pair_scores[(a, b)] = v if old is None else 0.7 * old + 0.3 * v
+
     def reset(self) -> None:
         """Forget the rig and the people (next frame set aligns from scratch)."""
         self.state = None
+        self._pair_scores = {}
         if self.people is not None:
             old = self.people
             self.people = type(old)(old.fitter, type(old.tracker)(old.tracker.config), old.config)
@@ -163,7 +188,7 @@ class Hamst3rPipeline:
         t["encode"] = time.perf_counter() - t0
 
         t0 = time.perf_counter()
-        pairs = make_pairs(len(frames), self.config.pair_strategy)
+        pairs = make_pairs(len(frames), self.config.pair_strategy, scores=self._scores_for(frameset.names))
         preds = self.model.decode_pairs(feats, pairs)
         t["decode"] = time.perf_counter() - t0
 
@@ -177,6 +202,7 @@ class Hamst3rPipeline:
         res = incremental_alignment(preds, names, self.state, priors, self.align_options)
         self.state = res.state
         self.last_alignment = res
+        self._remember_pair_scores(names, res.pair_score)
         t["align"] = time.perf_counter() - t0
 
         instance_maps = None

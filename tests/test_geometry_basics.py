@@ -107,8 +107,8 @@ def test_auto_strategy_is_complete_up_to_eight_cameras():
     assert len(make_pairs(8)) == 56
     assert len(make_pairs(16)) == len(sliding_window_pairs(16, 2)) == 64
     assert make_pairs(1) == []
-    with pytest.raises(ValueError, match="scores"):
-        make_pairs(4, "confidence")
+    # 'confidence' before any scores exist (a rig's first set): the sliding window
+    assert make_pairs(4, "confidence") == sliding_window_pairs(4, 2)
     with pytest.raises(ValueError, match="unknown pair strategy"):
         make_pairs(4, "nope")
 

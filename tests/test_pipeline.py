@@ -78,3 +78,28 @@ def test_pipeline_refuses_one_camera_and_bad_settings(framesets, tmp_path):
         _load_extrinsics(str(bad))
     with pytest.raises((ValueError, FileNotFoundError)):
         build_pipeline({"checkpoint": str(tmp_path / "missing.safetensors"), "device": "cpu"})
+
+
+def test_large_rigs_choose_their_pairs_by_how_well_they_agreed():
+    """pair_strategy 'confidence' (what 'auto' does beyond 8 cameras): the first set decodes a
+    sliding window; later sets a spanning tree plus each camera's 2 best partners, chosen by
+    how well each decoded pair agreed with the solutions so far (by camera name)."""
+    from hamst3r_ros.geometry import pair_graph
+    from hamst3r_ros.synthetic.scene import SceneConfig, SyntheticScene
+
+    scene = SyntheticScene(SceneConfig(seed=4, num_cameras=7, num_people=0, width=96, height=64))
+    sets = [scene.frameset(k).to_frameset(with_intrinsics=True) for k in range(2)]
+    pipe = Hamst3rPipeline(build_model("hamst3r_tiny", seed=0), PipelineConfig(min_confidence=0.0,
+                                                                              pair_strategy="confidence"))
+    used = []
+    orig = pipe.model.decode_pairs
+    pipe.model.decode_pairs = lambda feats, pairs, **kw: used.append(list(pairs)) or orig(feats, pairs, **kw)
+    pipe.process(sets[0])
+    assert used[0] == pair_graph.sliding_window_pairs(7)
+    scores = pipe._scores_for(sets[1].names)
+    assert scores.shape == (7, 7) and np.isfinite(scores[0, 1]) and np.isinf(scores[0, 0])
+    pipe.process(sets[1])
+    assert used[1] == pair_graph.confidence_pairs(scores)
+    assert len(used[1]) < 7 * 6  # fewer than the complete graph's 42 ordered pairs
+    pipe.reset()
+    assert pipe._scores_for(sets[1].names) is None

@@ -113,7 +113,7 @@ def make_pairs(n: int, strategy: str = "auto", *, ref: int = 0, window: int = 2,
     """Ordered pairs for ``n`` cameras.
 
     ``auto``: complete up to COMPLETE_UP_TO cameras; beyond, ``confidence`` when scores
-    are given, else a cyclic sliding window.
+    are given, else a cyclic sliding window (as ``confidence`` without scores).
     """
     if n < 2:
         return []
@@ -129,7 +129,7 @@ def make_pairs(n: int, strategy: str = "auto", *, ref: int = 0, window: int = 2,
     if strategy == "sliding_window":
         return sliding_window_pairs(n, window)
     if strategy == "confidence":
-        if scores is None:
-            raise ValueError("pair strategy 'confidence' needs an (N, N) scores matrix")
-        return confidence_pairs(scores, k)
+        # No scores yet (a rig's first frame set): a sliding window decodes the pairs whose
+        # scores the next sets choose from.
+        return sliding_window_pairs(n, window) if scores is None else confidence_pairs(scores, k)
     raise ValueError(f"unknown pair strategy {strategy!r}; expected one of {STRATEGIES}")

@@ -145,8 +145,9 @@ NODE_PARAMETERS: tuple[ParamSpec, ...] = (
     ParamSpec("precision", STRING, "fp32", "'fp32', or 'bf16' (GPU only)", _one_of("fp32", "bf16")),
     ParamSpec("encoder", STRING, "", "DUNE encoder file, when 'checkpoint' is a DUNE-MASt3R decoder file", _checkpoint),
     ParamSpec("pair_strategy", STRING, "auto", "image pairs decoded per frame set: 'auto' (complete up to 8 "
-              "cameras), 'complete', 'reference', 'sliding_window'",
-              _one_of("auto", "complete", "reference", "sliding_window")),
+              "cameras, then 'confidence'), 'complete', 'reference', 'sliding_window', 'confidence' (a spanning "
+              "tree plus each camera's 2 best partners by how well their pairs agreed with earlier solutions)",
+              _one_of("auto", "complete", "reference", "sliding_window", "confidence")),
     ParamSpec("fit_bodies", BOOL, True, "fit a body model per person (needs a model with human heads)"),
     ParamSpec("body_model", STRING, "anny", "'anny' (free, default) or 'smpl' (needs smpl_model)",
               _one_of("anny", "smpl")),
