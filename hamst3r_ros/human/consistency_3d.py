@@ -198,9 +198,9 @@ def merge_overlapping(ids: CrossViewIdentities, points: Mapping[int, np.ndarray]
     pids = [p for p in ids.person_ids if p in centres]
     occ, pts_of = {}, {}
     for p in pids:
-        pts = _pixels(ids, points, p, max_points=3000)
-        pts_of[p] = pts
-        occ[p] = set(map(tuple, np.floor(_pixels(ids, points, p) / rules.merge_voxel).astype(np.int64)))
+        pts = _pixels(ids, points, p)  # every pixel for the occupancy, a strided subset for widths
+        pts_of[p] = pts[:: max(1, int(np.ceil(len(pts) / 3000)))]
+        occ[p] = set(map(tuple, np.floor(pts / rules.merge_voxel).astype(np.int64)))
     root = {p: p for p in pids}
 
     def find(p):

@@ -140,12 +140,14 @@ def person_images(ids: CrossViewIdentities) -> dict[int, set[int]]:
     return seen_in
 
 
-def pair_agreement(pairs: Sequence[PairPrediction], ids: CrossViewIdentities) -> dict[int, float]:
-    """Person id -> (pairs that segmented them) / (pairs containing an image they appear in)."""
+def pair_agreement(pairs: Sequence[PairPrediction], ids: CrossViewIdentities,
+                   seen_in: Optional[Mapping[int, set[int]]] = None) -> dict[int, float]:
+    """Person id -> (pairs that segmented them) / (pairs containing an image they appear in).
+    ``seen_in``: ``person_images(ids)`` when the caller has it already."""
     found: dict[int, set[int]] = {}
     for (pair_idx, _), pid in ids.assignment.items():
         found.setdefault(pid, set()).add(pair_idx)
-    seen_in = person_images(ids)
+    seen_in = person_images(ids) if seen_in is None else seen_in
     out = {}
     for pid in ids.person_ids:
         images = seen_in.get(pid, set())
@@ -311,8 +313,8 @@ class PeopleEstimator:
             people = person_points(points, ids.labels, dp, confidence, cfg.body_threshold, cfg.max_points)
         t1 = time.perf_counter()
 
-        agreement = pair_agreement(pairs, ids)
         images_of = person_images(ids)
+        agreement = pair_agreement(pairs, ids, images_of)
         rejected: dict[str, int] = {}
         pids = []
         for p in ids.person_ids:
