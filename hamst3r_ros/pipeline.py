@@ -42,7 +42,8 @@ class PipelineConfig:
         checkpoint: model file ('' = the embedded default model).
         encoder: DUNE encoder file when ``checkpoint`` is a DUNE-MASt3R decoder file.
         device: 'auto', 'cpu', 'cuda' or 'cuda:<index>'.
-        precision: 'fp32' or 'bf16' (bf16 autocast on CUDA only).
+        precision: 'auto' (bf16 autocast where the device makes it fast: CUDA with bf16, CPUs
+            with AMX / AVX512-BF16; fp32 elsewhere, see model.precision), 'fp32' or 'bf16'.
         pair_strategy: see hamst3r_ros.geometry.pair_graph.make_pairs; 'auto' and
             'confidence' choose a large rig's pairs by how well each agreed with the previous
             frame sets' solutions (the first set uses a sliding window).
@@ -59,7 +60,7 @@ class PipelineConfig:
     checkpoint: str = ""
     encoder: str = ""
     device: str = "auto"
-    precision: str = "fp32"
+    precision: str = "auto"
     pair_strategy: str = "auto"
     fit_bodies: bool = True
     body_model: str = "anny"
@@ -135,12 +136,13 @@ class Hamst3rPipeline:
         from hamst3r_ros.model.hamst3r import Hamst3rModel
         from hamst3r_ros.model.embedded import embedded_checkpoint
 
+        from hamst3r_ros.model.precision import resolve_precision
+
         device = resolve_device(config.device)
-        if config.precision not in ("fp32", "bf16"):
-            raise ValueError(f"precision {config.precision!r}: expected 'fp32' or 'bf16'")
+        precision = resolve_precision(config.precision, device)
         path = config.checkpoint or str(embedded_checkpoint())
         model = Hamst3rModel.from_checkpoint(path, config.encoder or None, device=device,
-                                             autocast_bf16=config.precision == "bf16" and device.type == "cuda")
+                                             autocast_bf16=precision == "bf16")
         people = None
         if config.fit_bodies and model.has_human_heads:
             people = _build_people(config, device, model.body_model)
@@ -287,7 +289,7 @@ def build_pipeline(params: Mapping[str, Any]) -> Hamst3rPipeline:
         checkpoint=params.get("checkpoint", "") or "",
         encoder=params.get("encoder", "") or "",
         device=params.get("device", "auto"),
-        precision=params.get("precision", "fp32"),
+        precision=params.get("precision", "auto"),
         pair_strategy=params.get("pair_strategy", "auto"),
         fit_bodies=bool(params.get("fit_bodies", True)),
         body_model=params.get("body_model", "anny"),

@@ -53,7 +53,7 @@ def test_integers_are_accepted_for_doubles_but_not_the_reverse():
     ({"cameras": ["a"], "sync_slop_s": 0.0}, "'sync_slop_s' = 0.0 must be > 0"),
     ({"cameras": ["a"], "min_cameras": 2}, "'min_cameras' = 2 must be in [1, 1]"),
     ({"cameras": ["a"], "device": "tpu"}, "'device' = 'tpu' must be 'auto', 'cpu', 'cuda'"),
-    ({"cameras": ["a"], "precision": "fp8"}, "'precision' = 'fp8' must be one of ['fp32', 'bf16']"),
+    ({"cameras": ["a"], "precision": "fp8"}, "'precision' = 'fp8' must be one of ['auto', 'fp32', 'bf16']"),
     ({"cameras": ["a"], "checkpoint": "/nonexistent/model.safetensors"}, "does not exist"),
     ({"cameras": ["a"], "pipeline": "not a spec"}, "'package.module:factory'"),
     ({"cameras": ["a"], "voxel_size": -1.0}, "'voxel_size' = -1.0 must be >= 0"),

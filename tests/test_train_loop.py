@@ -83,7 +83,8 @@ def test_resume_continues_from_the_last_checkpoint(data, tmp_path):
     logs = []
     r = train(_cfg(data, out, 6, ckpt_every=4), log=logs.append, progress=False)
     assert any("resumed" in line and "step 4" in line for line in logs)
-    assert [h["step"] for h in r["history"]] == [5, 6]
+    # The history of the first run is kept: the curve of a resumed recipe is whole.
+    assert [h["step"] for h in r["history"]] == [1, 2, 3, 4, 5, 6]
     from hamst3r_ros.model.checkpoints import load_checkpoint
     net = load_checkpoint(out / "last.safetensors")
     assert net.has_human_heads and net.cfg.human.body_model == "anny"
@@ -98,18 +99,23 @@ def test_config_errors_name_the_problem(tmp_path):
 
 def test_the_shipped_recipes_parse():
     # The embedded model's seven-stage recipe is documented in the README: every file must load
-    # as it is (unknown keys are an error), each stage starting from the previous one's output.
+    # as it is (unknown keys are an error), each stage starting from the previous one's output,
+    # and each later stage holding only what changes (extends: the previous stage).
     import yaml
 
     from hamst3r_ros.train.loop import TrainConfig
+    from hamst3r_ros.train.recipe import load_recipe
 
     root = Path(__file__).resolve().parents[1] / "config"
-    stages = [TrainConfig.from_dict(yaml.safe_load((root / name).read_text()), root)
+    stages = [TrainConfig.from_dict(load_recipe(root / name), root)
               for name in ("train_embedded_stage1.yaml", "train_embedded_stage2.yaml", "train_embedded_stage3.yaml",
                            "train_embedded_stage4.yaml", "train_embedded_stage5.yaml", "train_embedded_stage6.yaml",
                            "train_embedded.yaml")]
     for prev, cur in zip(stages, stages[1:]):
         assert cur.init == str(Path(prev.out) / "last.safetensors")
+        assert cur.train_sets[: len(prev.train_sets)] == prev.train_sets
+    raw = [yaml.safe_load((root / name).read_text()) for name in ("train_embedded_stage2.yaml", "train_embedded.yaml")]
+    assert all("extends" in r and "train_sets" not in r for r in raw)
     assert stages[2].network["human"]["image_refine"] > 0
     train_seeds = {e["synth"]["seed"] for s in stages for e in s.train_sets}
     val_seeds = {e["synth"]["seed"] for s in stages for e in s.val_sets}

@@ -1,7 +1,8 @@
 """``hamst3r train CONFIG.yaml``: train the human heads (and decoders) on synthetic scenes.
 
 The YAML holds the fields of :class:`hamst3r_ros.train.loop.TrainConfig`; paths in it are
-relative to the YAML's folder. Training resumes from ``<out>/last.*`` when present.
+relative to the YAML's folder; ``extends:`` and seed ranges are resolved first (see
+:mod:`hamst3r_ros.train.recipe`). Training resumes from ``<out>/last.*`` when present.
 Example: ``config/train_embedded.yaml`` (the shipped default model's recipe).
 """
 from __future__ import annotations
@@ -20,17 +21,14 @@ def add_arguments(parser) -> None:
 def run(args) -> int:
     from pathlib import Path
 
-    import yaml
-
     from hamst3r_ros.train.loop import TrainConfig, check_start_files, format_metrics, train
+    from hamst3r_ros.train.recipe import load_recipe
 
     path = Path(args.config)
-    if not path.is_file():
-        print(f"error: {path}: no such training config")
-        return 2
-    raw = yaml.safe_load(path.read_text()) or {}
-    if not isinstance(raw, dict):
-        print(f"error: {path}: expected a mapping of TrainConfig fields, found {type(raw).__name__}")
+    try:
+        raw = load_recipe(path)
+    except ValueError as e:
+        print(f"error: {e}")
         return 2
     if args.steps is not None:
         raw["steps"] = args.steps

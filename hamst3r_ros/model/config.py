@@ -99,6 +99,9 @@ class NetConfig:
         human: human head settings, or None for a geometry-only network.
         image_size: long side (pixels) the network expects; None = the official default for
             the patch size (512 for 16, 518 for 14).
+        conv_widths, conv_blocks: backbone "conv" only: channels and residual blocks of each
+            stride-2 stage of the convolutional patch embedding (see :mod:`.conv_embed`); the
+            ``enc_*`` ViT blocks then run on its tokens.
     """
 
     backbone: str = "croco"
@@ -121,18 +124,22 @@ class NetConfig:
     dune: Optional[DuneEncoderConfig] = None
     human: Optional[HumanHeadsConfig] = None
     image_size: Optional[int] = None
+    conv_widths: Optional[tuple] = None
+    conv_blocks: Optional[tuple] = None
 
     def __post_init__(self) -> None:
         if isinstance(self.dune, dict):
             self.dune = DuneEncoderConfig(**self.dune)
         if isinstance(self.human, dict):
             self.human = HumanHeadsConfig(**self.human)
-        for name in ("depth_mode", "conf_mode", "desc_conf_mode"):
+        for name in ("depth_mode", "conf_mode", "desc_conf_mode", "conv_widths", "conv_blocks"):
             v = getattr(self, name)
             if isinstance(v, list):
                 setattr(self, name, tuple(v))
-        if self.backbone not in ("croco", "dune"):
-            raise ValueError(f"NetConfig.backbone: expected 'croco' or 'dune', found {self.backbone!r}")
+        if self.backbone not in ("croco", "dune", "conv"):
+            raise ValueError(f"NetConfig.backbone: expected 'croco', 'dune' or 'conv', found {self.backbone!r}")
+        if self.backbone == "conv" and (self.conv_widths is None or self.conv_blocks is None):
+            raise ValueError("NetConfig: backbone 'conv' needs conv_widths and conv_blocks")
         if self.backbone == "dune" and self.dune is None:
             raise ValueError("NetConfig: backbone 'dune' needs a 'dune' encoder config")
         if self.head_type not in ("linear", "dpt", "catmlp+dpt"):
@@ -196,7 +203,8 @@ class NetConfig:
         unknown = sorted(set(d) - known)
         if unknown:
             raise ValueError(f"network config: unknown keys {unknown}; expected some of {sorted(known)}")
-        kw = {k: (dec(v) if k in ("depth_mode", "conf_mode", "desc_conf_mode") else v) for k, v in d.items()}
+        kw = {k: (dec(v) if k in ("depth_mode", "conf_mode", "desc_conf_mode", "conv_widths", "conv_blocks") else v)
+              for k, v in d.items()}
         return NetConfig(**kw)
 
 
@@ -229,6 +237,16 @@ def _hamst3r_small() -> NetConfig:
                          num_queries=8, hidden_dim=128, num_layers=2, num_heads=4, mask_dim=32))
 
 
+def _hamst3r_conv() -> NetConfig:
+    # Design-study candidate (issue 22): hamst3r_small with its 6-layer ViT encoder replaced by a
+    # residual CNN to stride 16 (channels 24/48/96/192) and 2 ViT blocks on its tokens; same
+    # decoders and heads. About the small model's encoder cost at 224x160.
+    cfg = _hamst3r_small()
+    cfg.backbone, cfg.enc_depth = "conv", 2
+    cfg.conv_widths, cfg.conv_blocks = (24, 48, 96, 192), (1, 1, 2, 2)
+    return cfg
+
+
 def _hamst3r_tiny() -> NetConfig:
     # For unit tests: every part present, milliseconds per pair.
     return NetConfig(enc_embed_dim=64, enc_depth=2, enc_num_heads=2, dec_embed_dim=48, dec_depth=2,
@@ -244,6 +262,7 @@ NAMED_CONFIGS = {
     "dune_mast3r_vitb14": lambda: _dune_mast3r(768, 12),
     "dune_mast3r_vits14": lambda: _dune_mast3r(384, 6),
     "hamst3r_small": _hamst3r_small,
+    "hamst3r_conv": _hamst3r_conv,
     "hamst3r_tiny": _hamst3r_tiny,
 }
 

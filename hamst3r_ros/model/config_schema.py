@@ -56,6 +56,16 @@ def _choice(*values) -> Callable[[Any], Optional[str]]:
     return check
 
 
+def _int_list(lo: int, hi: int) -> Callable[[Any], Optional[str]]:
+    one = _int(lo, hi)
+
+    def check(v):
+        if not isinstance(v, (list, tuple)) or not v or len(v) > 8 or any(one(x) for x in v):
+            return f"a list of 1-8 integers in [{lo}, {hi}]"
+        return None
+    return check
+
+
 def _bool(v) -> Optional[str]:
     return None if isinstance(v, bool) else "true or false"
 
@@ -107,7 +117,7 @@ HUMAN_SCHEMA: dict[str, Callable[[Any], Optional[str]]] = {
 
 #: Key -> check (returns what was expected, or None when the value is fine).
 NETWORK_SCHEMA: dict[str, Callable[[Any], Optional[str]]] = {
-    "backbone": _choice("croco", "dune"),
+    "backbone": _choice("croco", "dune", "conv"),
     "enc_embed_dim": _int(1, MAX_WIDTH), "enc_depth": _int(0, MAX_DEPTH), "enc_num_heads": _int(1, MAX_HEADS),
     "dec_embed_dim": _int(1, MAX_WIDTH), "dec_depth": _int(1, MAX_DEPTH), "dec_num_heads": _int(1, MAX_HEADS),
     "mlp_ratio": _number(0, 16), "patch_size": _int(1, 64), "rope_freq": _number(0, 1e6),
@@ -117,6 +127,7 @@ NETWORK_SCHEMA: dict[str, Callable[[Any], Optional[str]]] = {
     "desc_conf_mode": _mode("exp", "sigmoid", nullable=True),
     "dune": None, "human": None,  # nested: checked with DUNE_SCHEMA / HUMAN_SCHEMA
     "image_size": _nullable(_int(1, MAX_IMAGE_SIDE)),
+    "conv_widths": _nullable(_int_list(1, MAX_WIDTH)), "conv_blocks": _nullable(_int_list(0, MAX_DEPTH)),
 }
 
 

@@ -22,6 +22,7 @@ import torch
 from torch import nn
 
 from .config import NetConfig
+from .conv_embed import ConvPatchEmbed
 from .decoder import run_decoder
 from .encoder import DuneViT, PatchEmbed
 from .heads import build_head
@@ -53,14 +54,16 @@ def human_image_features(net: nn.Module, img: torch.Tensor) -> Optional[tuple[to
 
 
 class PairNet(nn.Module):
-    """CroCo-style pair network (MASt3R / DUSt3R)."""
+    """CroCo-style pair network (MASt3R / DUSt3R); with backbone "conv" its patch embedding is
+    a residual CNN (:mod:`.conv_embed`), everything else unchanged."""
 
     def __init__(self, cfg: NetConfig, with_human: bool = True):
         super().__init__()
         self.cfg = cfg
         e, d = cfg.enc_embed_dim, cfg.dec_embed_dim
         self.mask_token = nn.Parameter(torch.zeros(1, 1, d))  # pre-training only; kept for key parity
-        self.patch_embed = PatchEmbed(cfg.patch_size, e)
+        self.patch_embed = (ConvPatchEmbed(cfg.patch_size, e, cfg.conv_widths, cfg.conv_blocks)
+                            if cfg.backbone == "conv" else PatchEmbed(cfg.patch_size, e))
         self.enc_blocks = nn.ModuleList([Block(e, cfg.enc_num_heads, cfg.mlp_ratio) for _ in range(cfg.enc_depth)])
         self.enc_norm = nn.LayerNorm(e, eps=1e-6)
         self.decoder_embed = nn.Linear(cfg.encoder_dim, d)

@@ -142,7 +142,9 @@ NODE_PARAMETERS: tuple[ParamSpec, ...] = (
               "(tests, benchmarks)", _pipeline),
     ParamSpec("checkpoint", STRING, "", "model weights file ('' = the default model)", _checkpoint),
     ParamSpec("device", STRING, "auto", "'auto' (cuda when available), 'cpu', 'cuda' or 'cuda:<index>'", _device),
-    ParamSpec("precision", STRING, "fp32", "'fp32', or 'bf16' (GPU only)", _one_of("fp32", "bf16")),
+    ParamSpec("precision", STRING, "auto",
+              "'auto' (bf16 where fast: CUDA, or a CPU with AMX / AVX512-BF16; else fp32), 'fp32', 'bf16'",
+              _one_of("auto", "fp32", "bf16")),
     ParamSpec("encoder", STRING, "", "DUNE encoder file, when 'checkpoint' is a DUNE-MASt3R decoder file", _checkpoint),
     ParamSpec("pair_strategy", STRING, "auto", "image pairs decoded per frame set: 'auto' (complete up to 8 "
               "cameras, then 'confidence'), 'complete', 'reference', 'sliding_window', 'confidence' (a spanning "

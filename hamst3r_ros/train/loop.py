@@ -68,6 +68,13 @@ class TrainConfig:
     seed: int = 0
     threads: int = 0                          # torch CPU threads (0 = torch default)
     device: str = "auto"
+    # 'auto': bf16 autocast where the hardware makes it fast (CUDA with bf16, CPUs with AMX /
+    # AVX512-BF16; see model.precision), else fp32. Master weights and AdamW state stay float32.
+    precision: str = "auto"
+    # Process CPU seconds this recipe may spend training (summed over resumes; 0 = no limit):
+    # stops early and anneals the learning rate over the budget instead of over `steps`, so that
+    # candidates of a design study get the same compute whatever else the machine is doing.
+    cpu_budget_s: float = 0.0
 
     @staticmethod
     def from_dict(d: dict, base_dir: Path = Path(".")) -> "TrainConfig":
@@ -76,6 +83,12 @@ class TrainConfig:
         if unknown:
             raise ValueError(f"training config: unknown keys {unknown}; expected some of {sorted(known)}")
         cfg = TrainConfig(**d)
+        from hamst3r_ros.model.precision import PRECISIONS
+
+        if cfg.precision not in PRECISIONS:
+            raise ValueError(f"training config: precision {cfg.precision!r}: expected one of {', '.join(PRECISIONS)}")
+        if cfg.cpu_budget_s < 0:
+            raise ValueError(f"training config: cpu_budget_s {cfg.cpu_budget_s}: expected >= 0 seconds (0 = no limit)")
 
         def rel(p):
             return None if p is None else str((base_dir / p).resolve()) if not Path(p).is_absolute() else p
@@ -245,10 +258,14 @@ def validate(net, sampler: PairSampler, cfg: TrainConfig, device, batches: int) 
     return mean_metrics(rows)
 
 
-def _lr_at(step: int, cfg: TrainConfig) -> float:
+def _lr_at(step: int, cfg: TrainConfig, cpu_used: float = 0.0) -> float:
+    """Linear warm-up over ``warmup`` steps, then cosine to 0 at ``steps`` or at the CPU budget,
+    whichever comes first."""
     if step < cfg.warmup:
         return cfg.lr * (step + 1) / cfg.warmup
     t = (step - cfg.warmup) / max(1, cfg.steps - cfg.warmup)
+    if cfg.cpu_budget_s > 0:
+        t = max(t, cpu_used / cfg.cpu_budget_s)
     return cfg.lr * 0.5 * (1 + math.cos(math.pi * min(1.0, t)))
 
 
@@ -264,10 +281,14 @@ def train(cfg: TrainConfig, log=print, progress: bool = True) -> dict:
 
     from hamst3r_ros.model.checkpoints import save_hamst3r
 
+    from hamst3r_ros.model.precision import autocast, resolve_precision
+
     check_start_files(cfg)
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
     device = resolve_device(cfg.device)
+    precision = resolve_precision(cfg.precision, device)
+    log(f"training on {device} in {precision} (precision: {cfg.precision}), {torch.get_num_threads()} threads")
     out = Path(cfg.out)
     out.mkdir(parents=True, exist_ok=True)
     torch.manual_seed(cfg.seed)
@@ -276,7 +297,7 @@ def train(cfg: TrainConfig, log=print, progress: bool = True) -> dict:
         raise ValueError("training needs a network with human heads: give `network` a config with a 'human' entry")
     params = [p for n, p in net.named_parameters() if cfg.train_encoder or not n.startswith(ENCODER_PREFIXES)]
     opt = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay, betas=(0.9, 0.95))
-    start = 0
+    start, cpu_before = 0, 0.0
     state_path = out / "last.state.pt"
     if state_path.is_file() and (out / "last.safetensors").is_file():
         from safetensors.torch import load_model
@@ -285,6 +306,7 @@ def train(cfg: TrainConfig, log=print, progress: bool = True) -> dict:
         st = torch.load(state_path, weights_only=True, map_location=device)
         opt.load_state_dict(st["optimizer"])
         start = int(st["step"])
+        cpu_before = float(st["cpu_s"]) if "cpu_s" in st else 0.0
         log(f"resumed from {out / 'last.safetensors'} at step {start}")
     for entry in cfg.train_sets + cfg.val_sets:
         ensure_dataset(entry, log)
@@ -298,6 +320,8 @@ def train(cfg: TrainConfig, log=print, progress: bool = True) -> dict:
                            1.0, 0, 0.0, seed=12345, max_matches=cfg.max_matches)
 
     history: list[dict] = []
+    if (out / "history.json").is_file() and start > 0:
+        history = [h for h in json.loads((out / "history.json").read_text()) if h.get("step", 0) <= start]
     metrics: Optional[PairMetrics] = None
     extra = {"training": {"config": {k: v for k, v in asdict(cfg).items()}, "step": 0}}
 
@@ -306,27 +330,42 @@ def train(cfg: TrainConfig, log=print, progress: bool = True) -> dict:
         if metrics is not None:
             extra["training"]["val_metrics"] = asdict(metrics)
         save_hamst3r(net, out / "last", extra=extra)
-        torch.save({"optimizer": opt.state_dict(), "step": step}, state_path)
+        torch.save({"optimizer": opt.state_dict(), "step": step, "cpu_s": torch.tensor(cpu_used())}, state_path)
+        (out / "history.json").write_text(json.dumps(history))
 
-    t0 = time.time()
+    t0, c0 = time.time(), time.process_time()
+
+    def cpu_used() -> float:
+        """Process CPU seconds spent on this recipe so far (all runs; data loading included)."""
+        return cpu_before + time.process_time() - c0
+
     bar = tqdm(range(start, cfg.steps), desc="train", disable=not progress, initial=start, total=cfg.steps)
     for step in bar:
         for g in opt.param_groups:
-            g["lr"] = _lr_at(step, cfg)
+            g["lr"] = _lr_at(step, cfg, cpu_used())
         batch = train_sampler.sample(cfg.batch_size)
-        loss, logs, _ = compute_losses(net, batch, cfg, device)
+        with autocast(device, precision):
+            loss, logs, _ = compute_losses(net, batch, cfg, device)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(params, 1.0)
         opt.step()
-        history.append({"step": step + 1, **asdict(logs)})
+        history.append({"step": step + 1, "cpu_s": round(cpu_used(), 2), "wall_s": round(time.time() - t0, 2),
+                        **asdict(logs)})
         bar.set_postfix(loss=f"{logs.total:.3f}", regr=f"{logs.regr_err:.3f}", seg=f"{logs.seg:.3f}", dp=f"{logs.dp:.4f}")
         done = step + 1
-        if done % cfg.val_every == 0 or done == cfg.steps:
-            metrics = validate(net, val_sampler(), cfg, device, cfg.val_batches)
+        out_of_budget = cfg.cpu_budget_s > 0 and cpu_used() >= cfg.cpu_budget_s
+        last = done == cfg.steps or out_of_budget
+        if done % cfg.val_every == 0 or last:
+            with autocast(device, precision):
+                metrics = validate(net, val_sampler(), cfg, device, cfg.val_batches)
+            history[-1]["val"] = asdict(metrics)
             log(f"step {done}: {format_metrics(metrics)}")
             net.train()
-        if done % cfg.ckpt_every == 0 or done == cfg.steps:
+        if done % cfg.ckpt_every == 0 or last:
             save(done)
+        if out_of_budget:
+            log(f"CPU budget of {cfg.cpu_budget_s:.0f} s spent at step {done}")
+            break
     (out / "history.json").write_text(json.dumps(history))
     return {"metrics": metrics, "seconds": time.time() - t0, "history": history}
