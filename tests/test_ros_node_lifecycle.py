@@ -325,3 +325,53 @@ def test_a_pipeline_without_update_params_keeps_its_values(rig_factory):
     voxel, lifetime = rig.set(voxel_size=0.2, marker_lifetime_s=1.0)
     assert not voxel.successful and "FakePipeline cannot change ['voxel_size']" in voxel.reason
     assert lifetime.successful and rig.node.cfg.marker_lifetime_s == 1.0 and rig.node.cfg.voxel_size == 0.0
+
+
+def test_launched_managed_the_process_waits_and_a_failed_configure_does_not_end_it(ros):
+    """managed:=true as the launch file passes it (launch_spec): the process stays up unconfigured;
+    a configure that fails (bad parameter) leaves it running, fixable; SIGTERM ends it with 0."""
+    import signal
+    import subprocess
+    from pathlib import Path
+
+    from conftest import ros_subprocess_env
+    from hamst3r_ros.ros import launch_spec
+
+    namespace = unique_name("managed")
+    spec = launch_spec.system(namespace=namespace, sim=False, managed=True,
+                              node_parameters={"pipeline": "fake_pipeline:FakePipeline",
+                                               "sync_slop_s": 0.0})[0]
+    env = ros_subprocess_env({"PYTHONPATH": str(Path(__file__).parent)})
+    proc = subprocess.Popen(launch_spec.command(spec, namespace), env=env, stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True)
+    try:
+        tester = ros.node(unique_name("manager"))
+        change = tester.create_client(ChangeState, f"/{namespace}/hamst3r_node/change_state")
+        get = tester.create_client(GetState, f"/{namespace}/hamst3r_node/get_state")
+        assert change.wait_for_service(timeout_sec=30.0), "the node's lifecycle services"
+
+        def call(client, request):
+            future = client.call_async(request)
+            wait_for(future.done, what=client.srv_name)
+            return future.result()
+
+        assert call(get, GetState.Request()).current_state.label == "unconfigured"
+        assert not call(change, ChangeState.Request(transition=Transition(id=T.TRANSITION_CONFIGURE))).success
+        assert proc.poll() is None and call(get, GetState.Request()).current_state.label == "unconfigured"
+        params = AsyncParameterClient(tester, f"/{namespace}/hamst3r_node")
+        assert params.wait_for_services(timeout_sec=10.0)
+        future = params.set_parameters([Parameter("sync_slop_s", value=0.05)])
+        wait_for(future.done, what="set_parameters")
+        assert future.result().results[0].successful
+        assert call(change, ChangeState.Request(transition=Transition(id=T.TRANSITION_CONFIGURE))).success
+        assert call(change, ChangeState.Request(transition=Transition(id=T.TRANSITION_ACTIVATE))).success
+        assert call(get, GetState.Request()).current_state.label == "active"
+        proc.send_signal(signal.SIGTERM)
+        out = proc.communicate(timeout=10)[0]
+        assert proc.returncode == 0, out
+        errors = [ln for ln in out.splitlines() if "configure failed" in ln]
+        assert len(errors) == 1 and "'sync_slop_s' = 0.0 must be > 0" in errors[0] and "Traceback" not in out, out
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()

@@ -176,6 +176,7 @@ class Hamst3rNode(LifecycleNode):
     def __init__(self, pipeline=None, node_name: str = NODE_NAME, **node_kwargs):
         super().__init__(node_name, **node_kwargs)
         self._injected_pipeline = pipeline
+        self._plain_start = False
         self._config_error: Optional[BaseException] = None
         # What exists only while configured (on_configure builds it, _release drops it).
         self.cfg: Optional[NodeParams] = None
@@ -211,8 +212,14 @@ class Hamst3rNode(LifecycleNode):
             self._start_plain()
 
     def _start_plain(self) -> None:
-        """Plain mode: configure and activate now; a failed configure raises its error."""
-        if self.trigger_configure() != TransitionCallbackReturn.SUCCESS:
+        """Plain mode: configure and activate now; a failed configure raises its error (the caller
+        reports it: main() prints its one line and exits 2, so on_configure does not log it too)."""
+        self._plain_start = True
+        try:
+            configured = self.trigger_configure()
+        finally:
+            self._plain_start = False
+        if configured != TransitionCallbackReturn.SUCCESS:
             raise self._config_error or RuntimeError("hamst3r_node: configure failed")
         if self.trigger_activate() != TransitionCallbackReturn.SUCCESS:
             raise RuntimeError("hamst3r_node: activate failed (see the log)")
@@ -228,9 +235,11 @@ class Hamst3rNode(LifecycleNode):
             self._config_error = exc
             self._release(wait_s=0.0)
             if isinstance(exc, CONFIG_ERRORS) or is_project_error(exc):
-                self.get_logger().error(f"configure failed: {one_line(exc)}")
+                if not self._plain_start:
+                    self.get_logger().error(f"configure failed: {one_line(exc)}")
                 return TransitionCallbackReturn.FAILURE
-            self.get_logger().error(f"configure failed:\n{traceback.format_exc()}")
+            if not self._plain_start:  # a bug: its traceback (plain, the caller raises it)
+                self.get_logger().error(f"configure failed:\n{traceback.format_exc()}")
             return TransitionCallbackReturn.ERROR
         return TransitionCallbackReturn.SUCCESS
 
