@@ -17,6 +17,7 @@ Nothing here imports ROS.
 """
 from __future__ import annotations
 
+import dataclasses
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -122,9 +123,7 @@ class Hamst3rPipeline:
         self.config = config
         self.people = people
         self.align_options = AlignmentOptions()
-        self.fusion_options = FusionOptions(min_conf=config.min_confidence, voxel_size=config.voxel_size,
-                                            max_points=config.max_points, min_views=config.min_views,
-                                            agree_rel_tol=config.agree_rel_tol)
+        self.fusion_options = _fusion_options(config)
         self.state: Optional[AlignmentState] = None
         self.last_alignment = None
         # (camera a, camera b) -> how well that decoded pair agreed with the solutions so far:
@@ -166,6 +165,18 @@ class Hamst3rPipeline:
                 if i != j and np.isfinite(v):
                     old = self._pair_scores.get((a, b))
                     self._pair_scores[(a, b)] = v if old is None else 0.7 * old + 0.3 * v
+
+    def update_params(self, params: Mapping[str, Any]) -> None:
+        """Apply the node's live parameters (node parameter names, validated: params.py's LIVE_PIPELINE
+        ones) from the next frame set on. Called by the node between frame sets, on the thread
+        that runs :meth:`process`; names it does not know are ignored."""
+        fields = {cfg_name: cast(params[name]) for name, (cfg_name, cast) in _LIVE_FIELDS.items() if name in params}
+        if not fields:
+            return
+        self.config = dataclasses.replace(self.config, **fields)
+        self.fusion_options = _fusion_options(self.config)
+        if self.people is not None and "body_fit_every" in fields:
+            self.people.config = dataclasses.replace(self.people.config, fit_every=self.config.body_fit_every)
 
     def reset(self) -> None:
         """Forget the rig and the people (next frame set aligns from scratch)."""
@@ -235,6 +246,17 @@ class Hamst3rPipeline:
             metric=res.metric, points=cloud.points, colors=cloud.colors, confidence=cloud.confidence,
             instance=cloud.instance, body_coords=cloud.body_coords, humans=humans, timings_s=t,
             rejected_people=rejected, views_agree=cloud.views_agree, rig_state=res.rig_state)
+
+
+#: Live node parameters -> (PipelineConfig field, type).
+_LIVE_FIELDS = {"min_confidence": ("min_confidence", float), "voxel_size": ("voxel_size", float),
+                "max_points": ("max_points", int), "min_views_agree": ("min_views", int),
+                "view_agreement_tolerance": ("agree_rel_tol", float), "body_fit_every": ("body_fit_every", int)}
+
+
+def _fusion_options(config: PipelineConfig) -> FusionOptions:
+    return FusionOptions(min_conf=config.min_confidence, voxel_size=config.voxel_size, max_points=config.max_points,
+                         min_views=config.min_views, agree_rel_tol=config.agree_rel_tol)
 
 
 def _up_direction(alignment, has_extrinsics: bool) -> np.ndarray:

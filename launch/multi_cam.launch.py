@@ -3,6 +3,7 @@
     ros2 launch hamst3r_ros multi_cam.launch.py                       # node + synthetic cameras
     ros2 launch hamst3r_ros multi_cam.launch.py sim:=false params_file:=/path/rig.yaml
     ros2 launch hamst3r_ros multi_cam.launch.py sim_folder:=/data/rig rviz:=true
+    ros2 launch hamst3r_ros multi_cam.launch.py managed:=true           # for a lifecycle manager
 
 Node names, executables, parameter files and remappings come from
 hamst3r_ros.ros.launch_spec, the same definitions tests use to start the processes with
@@ -24,6 +25,8 @@ ARGUMENTS = {
     "sim_folder": ("", "sim_cameras publishes this recording instead: one sub-folder of images per "
                    "camera, or a dataset written by `hamst3r synth`"),
     "rviz": ("false", "also start RViz with config/hamst3r.rviz (true/false)"),
+    "managed": ("false", "start hamst3r_node unconfigured, for a lifecycle manager (nav2_lifecycle_manager, "
+                "ros2 lifecycle set) to configure and activate (true); or configure and activate it at start (false)"),
 }
 
 
@@ -44,7 +47,7 @@ def _specs(context):
     try:
         specs = launch_spec.system(namespace=namespace, params_file=value["params_file"],
                                    sim=_flag("sim", value["sim"]), sim_folder=value["sim_folder"],
-                                   rviz=_flag("rviz", value["rviz"]))
+                                   rviz=_flag("rviz", value["rviz"]), managed=_flag("managed", value["managed"]))
     except FileNotFoundError as e:  # the package's own config files
         raise launch_spec.LaunchError(str(e)) from None
     launch_spec.check_system(specs, sim_folder=value["sim_folder"])

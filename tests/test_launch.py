@@ -121,7 +121,8 @@ def test_launch_file_imports_launch_lazily():
 
 def test_arguments_are_declared_with_descriptions(launch_file):
     declared, _ = launch(launch_file)
-    assert set(declared) == {"namespace", "params_file", "sim", "sim_folder", "rviz"}
+    assert set(declared) == {"namespace", "params_file", "sim", "sim_folder", "rviz", "managed"}
+    assert declared["managed"]["default_value"] == "false"  # plain stays the default
     assert all(v["description"] for v in declared.values())
     assert declared["namespace"]["default_value"] == launch_spec.DEFAULT_NAMESPACE
 
@@ -130,6 +131,7 @@ def test_arguments_are_declared_with_descriptions(launch_file):
     {},
     {"rviz": "true", "sim_folder": "<rig>", "namespace": "lab"},
     {"sim": "false", "params_file": str(ROOT / "config" / "hamst3r.yaml")},
+    {"managed": "true"},
 ])
 def test_nodes_match_launch_spec(launch_file, installed, tmp_path, overrides):
     installed["rviz2"] = _install(tmp_path / "ros", "rviz2", "rviz2")
@@ -139,7 +141,8 @@ def test_nodes_match_launch_spec(launch_file, installed, tmp_path, overrides):
     declared, nodes = launch(launch_file, **overrides)
     args = {**{k: v["default_value"] for k, v in declared.items()}, **overrides}
     specs = launch_spec.system(namespace=args["namespace"], params_file=args["params_file"],
-                               sim=args["sim"] == "true", sim_folder=args["sim_folder"], rviz=args["rviz"] == "true")
+                               sim=args["sim"] == "true", sim_folder=args["sim_folder"], rviz=args["rviz"] == "true",
+                               managed=args["managed"] == "true")
     assert [n.kwargs["name"] for n in nodes] == [s.name for s in specs]
     for node, spec in zip(nodes, specs):
         k = node.kwargs
@@ -154,6 +157,8 @@ def test_nodes_match_launch_spec(launch_file, installed, tmp_path, overrides):
     assert ("rviz2" in names) == (args["rviz"] == "true")
     if args["sim_folder"]:
         assert nodes[1].kwargs["parameters"][-1] == {"source": "folder", "folder": args["sim_folder"]}
+    # managed:=true reaches the node as its parameter 'managed' (after the file, so it wins); plain sets nothing
+    assert (nodes[0].kwargs["parameters"][1:] == [{"managed": True}]) == (args["managed"] == "true")
 
 
 def test_bad_flag_is_a_clear_error(launch_file):

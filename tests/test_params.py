@@ -107,7 +107,8 @@ def test_declared_on_a_real_node_from_ros_args(ros):
     assert p.sync_slop_s == 1.0 and p.min_cameras == 3 and len(p.cameras) == 4
     assert p.cameras[0].camera_info_topic == "cam0/camera_info"
     desc = node.describe_parameter("voxel_size")
-    assert "voxel" in desc.description and desc.read_only
+    assert "voxel" in desc.description and not desc.read_only and "live" in desc.additional_constraints
+    assert "configure" in node.describe_parameter("device").additional_constraints
 
 
 @pytest.mark.ros
@@ -121,3 +122,68 @@ def test_bad_ros_args_raise_a_clear_error(ros):
     with pytest.raises(ParameterError) as e:
         declare_params(node)
     assert "'max_points' = [1, 2] must be an integer" in str(e.value)
+
+
+# --- live parameters ------------------------------------------------------------------------
+
+def test_live_parameters_are_the_output_ones():
+    from hamst3r_ros.ros.params import LIVE_NODE, LIVE_PIPELINE, live_parameters
+
+    assert set(live_parameters(LIVE_NODE)) == {"max_input_age_s", "max_image_pixels", "diagnostics_period_s",
+                                               "points_min_period_s", "publish_camera_tf", "marker_lifetime_s"}
+    assert set(live_parameters(LIVE_PIPELINE)) == {"min_confidence", "min_views_agree", "view_agreement_tolerance",
+                                                   "voxel_size", "max_points", "body_fit_every"}
+    # What sets up subscriptions, the synchroniser or the model is never live.
+    for name in ("cameras", "image_topics", "image_transport", "fixed_frame", "sync_slop_s", "min_cameras",
+                 "pipeline", "checkpoint", "device", "precision", "fit_bodies", "extrinsics_file", "managed"):
+        assert not SPECS[name].live, name
+
+
+def test_a_live_change_is_checked_as_at_start_and_keeps_the_rest():
+    from hamst3r_ros.ros.params import validate_change
+
+    cur = validate({"cameras": ["a", "b"], "voxel_size": 0.1})
+    new = validate_change(cur, {"voxel_size": 0.25, "body_fit_every": 3, "marker_lifetime_s": 1})
+    assert (new.voxel_size, new.body_fit_every, new.marker_lifetime_s) == (0.25, 3, 1.0)
+    assert isinstance(new.marker_lifetime_s, float)  # coerced as at start
+    assert {k: v for k, v in new.values.items() if k not in ("voxel_size", "body_fit_every", "marker_lifetime_s")} \
+        == {k: v for k, v in cur.values.items() if k not in ("voxel_size", "body_fit_every", "marker_lifetime_s")}
+    assert cur.voxel_size == 0.1  # the old one is untouched (the worker may still use it)
+
+
+@pytest.mark.parametrize("change, expected", [
+    ({"voxel_size": -1.0}, "parameter 'voxel_size' = -1.0 must be >= 0"),
+    ({"body_fit_every": 0}, "parameter 'body_fit_every' = 0 must be > 0"),
+    ({"max_points": 2.5}, "parameter 'max_points' = 2.5 must be an integer"),
+    ({"min_confidence": "high"}, "parameter 'min_confidence' = 'high' must be a number"),
+])
+def test_a_wrong_live_value_gets_the_same_message_as_at_start(change, expected):
+    from hamst3r_ros.ros.params import validate_change
+
+    cur = validate({"cameras": ["a"]})
+    with pytest.raises(ParameterError) as e:
+        validate_change(cur, change)
+    assert expected in str(e.value)
+    assert expected in problems(cameras=["a"], **change)  # one implementation: the same text at start
+
+
+def test_a_parameter_that_is_not_live_is_refused_with_the_reason():
+    from hamst3r_ros.ros.params import validate_change
+
+    cur = validate({"cameras": ["a"]})
+    with pytest.raises(ParameterError) as e:
+        validate_change(cur, {"device": "cpu", "voxel_size": 0.1, "cameras": ["a", "b"]})
+    msg = str(e.value)
+    assert "'device' cannot change while the node is configured: it is read once, at configure" in msg
+    assert "'cameras' cannot change" in msg and "voxel_size" in msg.split("live parameters:")[1]
+    with pytest.raises(ParameterError, match="unknown parameter 'frobnicate'"):
+        validate_change(cur, {"frobnicate": 1})
+
+
+def test_readme_lists_the_live_parameters():
+    from hamst3r_ros.ros.params import live_parameters
+
+    text = (ROOT / "README.md").read_text()
+    line = next(ln for ln in text.splitlines() if ln.startswith("Live parameters:"))
+    listed = [w.strip("`,. ") for w in line.split(":", 1)[1].split()]
+    assert [w for w in listed if w] == live_parameters()

@@ -103,3 +103,26 @@ def test_large_rigs_choose_their_pairs_by_how_well_they_agreed():
     assert len(used[1]) < 7 * 6  # fewer than the complete graph's 42 ordered pairs
     pipe.reset()
     assert pipe._scores_for(sets[1].names) is None
+
+
+def test_live_parameters_apply_from_the_next_frame_set(framesets):
+    """update_params (the node's live parameters, node names) changes the fused cloud's filter of
+    the next process() call, and the people stage's fit cadence."""
+    from types import SimpleNamespace
+
+    from hamst3r_ros.human.people import PeopleConfig
+
+    pipe = Hamst3rPipeline(build_model("hamst3r_tiny", seed=0), PipelineConfig(min_confidence=0.0))
+    n0 = len(pipe.process(framesets[0]).points)
+    pipe.update_params({"voxel_size": 0.5, "max_points": 40, "min_views_agree": 0, "cameras": ["ignored"]})
+    assert (pipe.fusion_options.voxel_size, pipe.fusion_options.max_points) == (0.5, 40)
+    res = pipe.process(framesets[1])
+    assert 0 < len(res.points) <= 40 < n0
+    cells = np.floor(res.points / 0.5).astype(np.int64)
+    assert len(np.unique(cells, axis=0)) == len(cells)  # one point per 0.5 m voxel
+    assert pipe.config.min_confidence == 0.0  # what was not given stays
+    people = SimpleNamespace(config=PeopleConfig(fit_every=1))
+    pipe = Hamst3rPipeline(None, PipelineConfig(), people=people)
+    pipe.update_params({"body_fit_every": 4, "view_agreement_tolerance": 0.1})
+    assert people.config.fit_every == 4 and pipe.config.body_fit_every == 4
+    assert pipe.fusion_options.agree_rel_tol == 0.1

@@ -130,6 +130,9 @@ def test_bad_configuration_exits_with_a_clear_message(params, message):
                           text=True, timeout=60)
     assert proc.returncode == 2, proc.stdout + proc.stderr
     assert message in proc.stderr and "Traceback" not in proc.stderr
+    # One line: the lifecycle's configure does not log what main() reports.
+    lines = [ln for ln in (proc.stdout + proc.stderr).splitlines() if ln.strip()]
+    assert len(lines) == 1 and lines[0].startswith("hamst3r_node: "), lines
 
 
 def test_console_scripts_point_at_the_mains_and_sim_errors_are_clear():

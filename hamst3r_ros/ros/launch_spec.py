@@ -98,7 +98,7 @@ def config_file(name: str) -> str:
 
 def system(namespace: str = DEFAULT_NAMESPACE, params_file: str = "", sim: bool = True, sim_folder: str = "",
            rviz: bool = False, node_parameters: Optional[Mapping[str, Any]] = None,
-           sim_parameters: Optional[Mapping[str, Any]] = None) -> list[NodeSpec]:
+           sim_parameters: Optional[Mapping[str, Any]] = None, managed: bool = False) -> list[NodeSpec]:
     """The nodes to start, in start order.
 
     Args:
@@ -108,11 +108,16 @@ def system(namespace: str = DEFAULT_NAMESPACE, params_file: str = "", sim: bool 
             or the recording in ``sim_folder`` when given.
         rviz: also start rviz2 with config/hamst3r.rviz.
         node_parameters, sim_parameters: parameters that override the files.
+        managed: start hamst3r_node as a managed lifecycle node (parameter ``managed``): it waits,
+            unconfigured, for a lifecycle manager; otherwise it configures and activates itself.
     """
+    node_params = dict(node_parameters or {})
+    if managed:
+        node_params["managed"] = True
     specs = [NodeSpec(
         package=PACKAGE, executable="hamst3r_node", name="hamst3r_node", module="hamst3r_ros.ros.node",
         params_files=(params_file or config_file(NODE_CONFIG),),
-        parameters=dict(node_parameters or {}), remappings=OUTPUT_REMAPPINGS)]
+        parameters=node_params, remappings=OUTPUT_REMAPPINGS)]
     if sim:
         sp = dict(sim_parameters or {})
         if sim_folder:  # images or a `hamst3r synth` dataset, instead of rendering at start

@@ -9,6 +9,12 @@ time of the node's clock (``use_sim_time`` with a looping bag or a restarted sim
 resets the sync and the pipeline's state (``_time_jumped``); a stop request abandons the
 frame set in the pipeline (``destroy_node``, ``process.run_node``).
 
+A lifecycle node (:class:`Hamst3rNode`): plain (the default) it configures and activates
+itself at start; with ``managed:=true`` a lifecycle manager drives configure (parameters,
+model), activate (subscriptions, publishing), deactivate, cleanup (model released) and
+shutdown. Live parameters (params.py ``ParamSpec.live``) change with ``ros2 param set``, from
+the next frame set; the pipeline's through its optional ``update_params(values)``.
+
 Bad input (wrong or unknown encoding, size disagreeing with step, empty or truncated data,
 undecodable compressed data, an image outside sane bounds (a side under 16 px, an aspect
 ratio over 8:1, more than ``max_image_pixels``), NaN or unusable camera_info, stale, future
@@ -19,23 +25,27 @@ images; an all-zero K is an uncalibrated camera (REP-104), not bad input.
 
 The pipeline is, in order of precedence: an object passed to :class:`Hamst3rNode`; the
 ``pipeline`` parameter ``module:factory`` (the factory is called with the node's parameters as
-a dict and returns an object with ``process``); ``hamst3r_ros.pipeline.build_pipeline``.
+a dict and returns an object with ``process``, and optionally ``reset()`` and
+``update_params(values)``); ``hamst3r_ros.pipeline.build_pipeline``.
 """
 from __future__ import annotations
 
 import importlib
 import sys
 import threading
+import traceback
 from dataclasses import dataclass
 from typing import Any, Optional, Sequence
 
 from rclpy.clock import Clock, ClockChange, ClockType, JumpThreshold
 from rclpy.duration import Duration
-from rclpy.node import Node
+from rclpy.lifecycle import LifecycleNode, LifecycleState, TransitionCallbackReturn
+from rclpy.parameter import Parameter
 from rclpy.qos import QoSProfile, qos_profile_sensor_data
 from rclpy.qos_overriding_options import QoSOverridingOptions
 
 from diagnostic_msgs.msg import DiagnosticArray
+from rcl_interfaces.msg import SetParametersResult
 from hamst3r_msgs.msg import HumanArray
 from hri_msgs.msg import IdsList
 from people_msgs.msg import People
@@ -49,7 +59,9 @@ from hamst3r_ros.ros.conversions import (ConversionError, camera_info_to_K, came
                                          humans_to_ids, humans_to_markers, humans_to_people,
                                          humans_to_transforms, image_to_rgb8,
                                          scene_to_pointcloud2, stamp_to_ns)
-from hamst3r_ros.ros.params import ParameterError, declare_params
+from hamst3r_ros.errors import is_project_error, one_line
+from hamst3r_ros.ros.params import (LIVE_PIPELINE, SPECS, NodeParams, ParameterError, declare_all, read_params,
+                                    validate_change)
 from hamst3r_ros.ros.diagnostics import NodeDiagnostics, to_diagnostic_array
 from hamst3r_ros.ros.sync import ApproximateSync, AddResult
 from hamst3r_ros.ros.time_jumps import BackwardJumpDetector
@@ -57,6 +69,8 @@ from hamst3r_ros.ros.worker import LatestWinsWorker
 from hamst3r_ros.types import CameraFrame, FrameSet, SceneResult
 
 NODE_NAME = "hamst3r_node"
+#: Seconds cleanup waits for the frame set in flight before releasing the pipeline without it.
+CLEANUP_WAIT_S = 10.0
 
 #: Inputs use sensor-data QoS (best effort: it matches every publisher). Its reliability,
 #: depth and history can be overridden per topic with ROS 2's standard parameters, e.g.
@@ -69,14 +83,29 @@ _QOS_OVERRIDES = QoSOverridingOptions.with_default_policies()
 @dataclass(frozen=True)
 class _Job:
     """A frame set for the pipeline worker, with the time epoch it belongs to (the epoch
-    goes up at every jump back in time: results of an older epoch are not published)."""
+    goes up at every jump back in time: results of an older epoch are not published) and the
+    node's generation (it goes up at every deactivate and cleanup: an older one is dropped)."""
 
     frameset: FrameSet
     epoch: int
+    generation: int = 0
+
+
+@dataclass(frozen=True)
+class _Done:
+    """A processed frame set and the parameters it was processed and is published with (a live
+    change applies from the next frame set, never half-way through one)."""
+
+    result: SceneResult
+    cfg: NodeParams
 
 
 class PipelineUnavailable(RuntimeError):
     """No pipeline could be built (none injected, none named, the real one not importable)."""
+
+
+#: Errors of configuration (parameters, files, the pipeline): one line, no traceback; a failed configure.
+CONFIG_ERRORS = (ParameterError, PipelineUnavailable, FileNotFoundError, ValueError)
 
 
 def load_pipeline(spec: str, params: dict[str, Any]):
@@ -115,38 +144,120 @@ def build_default_pipeline(params: dict[str, Any]):
     return module.build_pipeline(params)
 
 
-class Hamst3rNode(Node):
-    """The live node. ``pipeline``: inject a pipeline object (tests); otherwise see module doc.
+class Hamst3rNode(LifecycleNode):
+    """The live node, a lifecycle (managed) node. ``pipeline``: inject a pipeline object (tests);
+    otherwise see module doc.
 
-    Other keyword arguments go to ``rclpy.node.Node`` (``context``, ``cli_args``,
-    ``parameter_overrides``, ``namespace``...).
+    Plain (parameter ``managed`` false, the default) it configures and activates itself in
+    ``__init__``, and a configuration error raises (one clear line: :func:`main` exits 2). Managed,
+    it waits in 'unconfigured' for a lifecycle manager (``nav2_lifecycle_manager``, ``ros2
+    lifecycle set``):
+
+    - configure: validate the parameters, build the pipeline (load the model), the synchroniser,
+      the publishers and the worker; a bad parameter or file is FAILURE with one error line.
+    - activate: subscribe to the cameras, publish (outputs and /diagnostics).
+    - deactivate: unsubscribe and stop publishing; a frame set in flight finishes on the worker,
+      its result is dropped (no output after deactivate).
+    - cleanup: the worker ends (after the frame set in flight, at most ``CLEANUP_WAIT_S``) and the
+      pipeline (its model) is released; the parameters may then change before the next configure.
+    - shutdown, from any state: as deactivate and cleanup, without waiting for the frame set in flight.
+
+    Outputs go through plain publishers gated by ``_active`` under ``_publish_lock`` rather than
+    rclpy's LifecyclePublisher: that gate is per ``publish()`` call, so a deactivate while the
+    worker publishes a frame set could cut the set in half (TF out, points not); ours makes each
+    frame set's outputs all or nothing, and serves plain mode too.
+
+    Live parameters (params.py, ``ParamSpec.live``) change with ``ros2 param set`` while the node
+    is configured; a change is checked as at start, and applies from the next frame set
+    (:meth:`_on_set_parameters`). Other keyword arguments go to ``rclpy.node.Node``
+    (``context``, ``cli_args``, ``parameter_overrides``, ``namespace``...).
     """
 
     def __init__(self, pipeline=None, node_name: str = NODE_NAME, **node_kwargs):
         super().__init__(node_name, **node_kwargs)
-        self.cfg = declare_params(self)
-        cams = self.cfg.cameras
-        self.camera_names = [c.name for c in cams]
-        self.sync = ApproximateSync(
-            self.camera_names, slop_s=self.cfg.sync_slop_s, queue_size=self.cfg.sync_queue_size,
-            camera_timeout_s=self.cfg.camera_timeout_s, min_cameras=self.cfg.min_cameras)
+        self._injected_pipeline = pipeline
+        self._plain_start = False
+        self._config_error: Optional[BaseException] = None
+        # What exists only while configured (on_configure builds it, _release drops it).
+        self.cfg: Optional[NodeParams] = None
+        self.pipeline = None
+        self.worker = None
+        self.diag = None
+        self.sync = None
+        self._publishers: list = []
+        self._subscriptions_active: list = []
+        self._diag_timer = None
+        self._jump_handle = None
         self._camera_info: dict[str, CameraInfo] = {}
         self._shutdown = threading.Event()
-        # Held while the worker publishes a result; destroy_node takes it to stop publishing.
+        # Held while the worker publishes a result; deactivate, cleanup and destroy_node take it
+        # to stop publishing between two frame sets, never inside one.
         self._publish_lock = threading.Lock()
+        self._active = False
+        # Goes up at every deactivate and cleanup: jobs and results of an older generation are dropped.
+        self._generation = 0
+        # Live parameter changes for the pipeline, handed over on the worker thread (_run_pipeline).
+        self._live_lock = threading.Lock()
+        self._pipeline_changes: dict[str, Any] = {}
         # Jumps back in time (see time_jumps.py): each one starts a new epoch; the worker
         # resets the pipeline before its first frame set of a new epoch.
         self._jumps = BackwardJumpDetector()
         self._epoch = 0
         self._pipeline_epoch = 0
-        if pipeline is None:
-            params = dict(self.cfg.values)
-            if self.cfg.pipeline:
-                pipeline = load_pipeline(self.cfg.pipeline, params)
-            else:
-                pipeline = build_default_pipeline(params)
-        self.pipeline = pipeline
+        self._last_points_ns = 0
+        declare_all(self)
+        self.add_on_set_parameters_callback(self._on_set_parameters)
+        self.add_post_set_parameters_callback(self._after_set_parameters)
+        if not self.get_parameter("managed").value:
+            self._start_plain()
 
+    def _start_plain(self) -> None:
+        """Plain mode: configure and activate now; a failed configure raises its error (the caller
+        reports it: main() prints its one line and exits 2, so on_configure does not log it too)."""
+        self._plain_start = True
+        try:
+            configured = self.trigger_configure()
+        finally:
+            self._plain_start = False
+        if configured != TransitionCallbackReturn.SUCCESS:
+            raise self._config_error or RuntimeError("hamst3r_node: configure failed")
+        if self.trigger_activate() != TransitionCallbackReturn.SUCCESS:
+            raise RuntimeError("hamst3r_node: activate failed (see the log)")
+
+    # -- lifecycle (executor thread, or __init__ in plain mode) --------------------------------------
+
+    def on_configure(self, state: LifecycleState) -> TransitionCallbackReturn:
+        """Validate the parameters and build everything but the subscriptions (loads the model)."""
+        self._config_error = None
+        try:
+            self._configure()
+        except Exception as exc:  # noqa: BLE001 - sorted: configuration errors are one line, bugs a traceback
+            self._config_error = exc
+            self._release(wait_s=0.0)
+            if isinstance(exc, CONFIG_ERRORS) or is_project_error(exc):
+                if not self._plain_start:
+                    self.get_logger().error(f"configure failed: {one_line(exc)}")
+                return TransitionCallbackReturn.FAILURE
+            if not self._plain_start:  # a bug: its traceback (plain, the caller raises it)
+                self.get_logger().error(f"configure failed:\n{traceback.format_exc()}")
+            return TransitionCallbackReturn.ERROR
+        return TransitionCallbackReturn.SUCCESS
+
+    def _configure(self) -> None:
+        cfg = read_params(self)
+        cams = cfg.cameras
+        pipeline = self._injected_pipeline
+        if pipeline is None:
+            params = dict(cfg.values)
+            pipeline = load_pipeline(cfg.pipeline, params) if cfg.pipeline else build_default_pipeline(params)
+        self.pipeline = pipeline
+        self.cfg = cfg
+        self.camera_names = [c.name for c in cams]
+        self.sync = ApproximateSync(
+            self.camera_names, slop_s=cfg.sync_slop_s, queue_size=cfg.sync_queue_size,
+            camera_timeout_s=cfg.camera_timeout_s, min_cameras=cfg.min_cameras)
+        self._camera_info = {}
+        self._pipeline_changes = {}
         reliable = QoSProfile(depth=10)
         self.pub_points = self.create_publisher(PointCloud2, "~/points", reliable)
         self.pub_markers = self.create_publisher(MarkerArray, "~/markers", reliable)
@@ -157,38 +268,139 @@ class Hamst3rNode(Node):
         # (hri_msgs/IdsList of the body_<id> frames).
         self.pub_people = self.create_publisher(People, "~/people", reliable)
         self.pub_bodies = self.create_publisher(IdsList, "/humans/bodies/tracked", reliable)
+        self._publishers = [self.pub_points, self.pub_markers, self.pub_humans, self.pub_tf, self.pub_diag,
+                            self.pub_people, self.pub_bodies]
         self._last_points_ns = 0
-
-        # Forget markers a previous run left in RViz.
-        self.pub_markers.publish(clear_markers(self.cfg.fixed_frame))
-
-        resolved = {}
-        for cam in cams:
-            msg_type = CompressedImage if cam.compressed else Image
-            sub = self.create_subscription(
-                msg_type, cam.image_topic,
-                lambda msg, name=cam.name, c=cam.compressed: self._on_image(name, msg, c),
-                qos_profile_sensor_data, qos_overriding_options=_QOS_OVERRIDES)
-            resolved[cam.name] = sub.topic_name
-            if cam.camera_info_topic:
-                self.create_subscription(
-                    CameraInfo, cam.camera_info_topic,
-                    lambda msg, name=cam.name: self._on_camera_info(name, msg),
-                    qos_profile_sensor_data, qos_overriding_options=_QOS_OVERRIDES)
-
-        self.diag = NodeDiagnostics(self.get_name(), resolved,
-                                    hardware_id=self.get_fully_qualified_name())
+        resolved = {c.name: self.resolve_topic_name(c.image_topic) for c in cams}
+        self.diag = NodeDiagnostics(self.get_name(), resolved, hardware_id=self.get_fully_qualified_name())
         self.worker = LatestWinsWorker(self._run_pipeline, self._on_result, self._on_error,
                                        name="hamst3r-pipeline")
         self._watch_clock()
+        self.get_logger().info(
+            f"configured: {len(cams)} cameras ({', '.join(self.camera_names)}), slop "
+            f"{cfg.sync_slop_s * 1e3:.0f} ms, fixed frame '{cfg.fixed_frame}', "
+            f"pipeline {type(self.pipeline).__name__}")
+
+    def on_activate(self, state: LifecycleState) -> TransitionCallbackReturn:
+        """Subscribe to the cameras and start publishing."""
+        for cam in self.cfg.cameras:
+            msg_type = CompressedImage if cam.compressed else Image
+            self._subscriptions_active.append(self.create_subscription(
+                msg_type, cam.image_topic,
+                lambda msg, name=cam.name, c=cam.compressed: self._on_image(name, msg, c),
+                qos_profile_sensor_data, qos_overriding_options=_QOS_OVERRIDES))
+            if cam.camera_info_topic:
+                self._subscriptions_active.append(self.create_subscription(
+                    CameraInfo, cam.camera_info_topic,
+                    lambda msg, name=cam.name: self._on_camera_info(name, msg),
+                    qos_profile_sensor_data, qos_overriding_options=_QOS_OVERRIDES))
         # On the steady clock: /diagnostics keeps coming while a simulator is paused or its
         # clock starts over (use_sim_time); the statuses are stamped with the node's clock.
-        self.create_timer(self.cfg.diagnostics_period_s, self._publish_diagnostics,
-                          clock=Clock(clock_type=ClockType.STEADY_TIME))
-        self.get_logger().info(
-            f"{len(cams)} cameras ({', '.join(self.camera_names)}), slop "
-            f"{self.cfg.sync_slop_s * 1e3:.0f} ms, fixed frame '{self.cfg.fixed_frame}', "
-            f"pipeline {type(self.pipeline).__name__}")
+        self._diag_timer = self.create_timer(self.cfg.diagnostics_period_s, self._publish_diagnostics,
+                                             clock=Clock(clock_type=ClockType.STEADY_TIME))
+        # Forget markers a previous run left in RViz.
+        self.pub_markers.publish(clear_markers(self.cfg.fixed_frame))
+        with self._publish_lock:
+            self._active = True
+        self.get_logger().info("active")
+        return TransitionCallbackReturn.SUCCESS
+
+    def on_deactivate(self, state: LifecycleState) -> TransitionCallbackReturn:
+        """Stop publishing, unsubscribe; the frame set in flight finishes and is not published."""
+        self._stop_activity()
+        self.get_logger().info("inactive")
+        return TransitionCallbackReturn.SUCCESS
+
+    def on_cleanup(self, state: LifecycleState) -> TransitionCallbackReturn:
+        """Release what configure built; the model goes once the frame set in flight is done."""
+        self._release(wait_s=CLEANUP_WAIT_S)
+        self.get_logger().info("unconfigured")
+        return TransitionCallbackReturn.SUCCESS
+
+    def on_shutdown(self, state: LifecycleState) -> TransitionCallbackReturn:
+        """From any state: stop and release everything without waiting for the frame set in flight."""
+        self._release(wait_s=0.0)
+        return TransitionCallbackReturn.SUCCESS
+
+    def on_error(self, state: LifecycleState) -> TransitionCallbackReturn:
+        """A transition raised: release everything and go back to 'unconfigured'."""
+        self._release(wait_s=0.0)
+        return TransitionCallbackReturn.SUCCESS
+
+    def _stop_activity(self) -> None:
+        """Gate off publishing (between two frame sets), drop subscriptions, the diagnostics timer and
+        the synchroniser's queued images."""
+        with self._publish_lock:
+            self._active = False
+            self._generation += 1
+        for sub in self._subscriptions_active:
+            self.destroy_subscription(sub)
+        self._subscriptions_active = []
+        if self._diag_timer is not None:
+            self.destroy_timer(self._diag_timer)
+            self._diag_timer = None
+        if self.sync is not None:
+            self.sync.reset()
+
+    def _release(self, wait_s: float) -> None:
+        """Undo activate and configure (whatever of them happened). The worker gets ``wait_s`` seconds
+        to finish its frame set; after that it is abandoned (its result is dropped, and the pipeline
+        is freed when it returns)."""
+        self._stop_activity()
+        if self.worker is not None:
+            if not self.worker.stop(timeout=wait_s) and wait_s > 0:
+                self.get_logger().warning(
+                    f"the frame set in flight did not finish within {wait_s:.0f} s; the model is freed when it does")
+            self.worker = None
+        if self._jump_handle is not None:
+            self._jump_handle.unregister()
+            self._jump_handle = None
+        for pub in self._publishers:
+            self.destroy_publisher(pub)
+        self._publishers = []
+        with self._live_lock:
+            self.cfg = None
+            self._pipeline_changes = {}
+        self.pipeline = None
+        self.sync = None
+        self._camera_info = {}
+
+    # -- live parameters (executor thread) ------------------------------------------------------------
+
+    def _on_set_parameters(self, params: list[Parameter]) -> SetParametersResult:
+        """Accept or refuse a parameter change (``ros2 param set``): while configured only live
+        parameters may change, checked as at start (params.validate_change); unconfigured, anything
+        goes (configure validates it all)."""
+        ours = {p.name: p.value for p in params if p.name in SPECS}
+        if not ours or self.cfg is None:
+            return SetParametersResult(successful=True)
+        try:
+            validate_change(self.cfg, ours)
+        except ParameterError as exc:
+            hint = "" if all(SPECS[k].live for k in ours) else (
+                f"; to change it: ros2 lifecycle set {self.get_fully_qualified_name()} deactivate, then cleanup, "
+                "set it, configure, activate" if self.get_parameter("managed").value else "; restart the node to change it")
+            return SetParametersResult(successful=False, reason=str(exc) + hint)
+        fixed = [k for k in ours if SPECS[k].live == LIVE_PIPELINE]
+        if fixed and not callable(getattr(self.pipeline, "update_params", None)):
+            return SetParametersResult(successful=False, reason=(
+                f"hamst3r_node: the pipeline {type(self.pipeline).__name__} cannot change {fixed} while it runs "
+                "(it has no update_params)"))
+        return SetParametersResult(successful=True)
+
+    def _after_set_parameters(self, params: list[Parameter]) -> None:
+        """Apply an accepted change: the node reads its live parameters from ``cfg`` (the worker takes
+        a copy per frame set); the pipeline's wait for the worker's next frame set."""
+        ours = {p.name: p.value for p in params if p.name in SPECS}
+        if not ours or self.cfg is None:
+            return
+        cfg = validate_change(self.cfg, ours)
+        with self._live_lock:
+            self.cfg = cfg
+            self._pipeline_changes.update({k: cfg.values[k] for k in ours if SPECS[k].live == LIVE_PIPELINE})
+        if "diagnostics_period_s" in ours and self._diag_timer is not None:
+            self._diag_timer.timer_period_ns = int(cfg.diagnostics_period_s * 1e9)
+        self.get_logger().info("parameters changed: " + ", ".join(f"{k}={cfg.values[k]!r}" for k in ours))
 
     # -- time (executor thread) ---------------------------------------------------------------
 
@@ -323,39 +535,49 @@ class Hamst3rNode(Node):
         self.diag.record_synced(s.items)
         frames = [payload for _, payload in s.items.values()]
         frameset = FrameSet(frames=frames, stamp_ns=s.stamp_ns)
-        if self.worker.submit(_Job(frameset, self._epoch)) is not None:
+        if self.worker.submit(_Job(frameset, self._epoch, self._generation)) is not None:
             self.diag.record_replaced()
 
     # -- output (worker thread) -----------------------------------------------------------------
 
-    def _run_pipeline(self, job: _Job) -> Optional[SceneResult]:
-        """The worker's work: reset the pipeline first when time jumped back since its last
-        frame set (``reset()`` when it has one: injected pipelines may not), then run it.
-        A frame set from before the latest jump is skipped (None)."""
+    def _run_pipeline(self, job: _Job) -> Optional[_Done]:
+        """The worker's work: take the live parameter changes made since the last frame set (the
+        pipeline's go to its ``update_params``), reset the pipeline first when time jumped back
+        since its last frame set (``reset()`` when it has one: injected pipelines may not), then
+        run it. A frame set from before the latest jump, deactivate or cleanup is skipped (None)."""
+        pipeline = self.pipeline
         epoch = self._epoch
-        if job.epoch != epoch:
+        if job.epoch != epoch or job.generation != self._generation or pipeline is None:
             return None
+        with self._live_lock:
+            cfg, changes, self._pipeline_changes = self.cfg, self._pipeline_changes, {}
+        if cfg is None:
+            return None
+        if changes:
+            pipeline.update_params(changes)
         if self._pipeline_epoch != epoch:
-            reset = getattr(self.pipeline, "reset", None)
+            reset = getattr(pipeline, "reset", None)
             if callable(reset):
                 reset()
             self._pipeline_epoch = epoch
-        return self.pipeline.process(job.frameset)
+        return _Done(pipeline.process(job.frameset), cfg)
 
-    def _on_result(self, job: _Job, result: Optional[SceneResult], seconds: float) -> None:
-        if result is None:
+    def _on_result(self, job: _Job, done: Optional[_Done], seconds: float) -> None:
+        if done is None or job.generation != self._generation:
             return
+        result = done.result
         self.diag.record_processed(seconds, getattr(result, "timings_s", None),
                                    getattr(result, "rejected_people", None), getattr(result, "rig_state", ""))
         with self._publish_lock:
-            if self._shutdown.is_set() or not self.context.ok() or job.epoch != self._epoch:
+            if self._shutdown.is_set() or not self._active or not self.context.ok() \
+                    or job.epoch != self._epoch or job.generation != self._generation:
                 return
-            self._publish_result(job.frameset, result)
+            self._publish_result(job.frameset, result, done.cfg)
 
-    def _publish_result(self, frameset: FrameSet, result: SceneResult) -> None:
-        frame, stamp = self.cfg.fixed_frame, result.stamp_ns
+    def _publish_result(self, frameset: FrameSet, result: SceneResult, cfg: NodeParams) -> None:
+        frame, stamp = cfg.fixed_frame, result.stamp_ns
         transforms = humans_to_transforms(result.humans, frame, stamp)
-        if self.cfg.publish_camera_tf:
+        if cfg.publish_camera_tf:
             frame_ids = {f.name: f.frame_id for f in frameset.frames}
             transforms = camera_transforms(result, frame, [
                 frame_ids.get(n) or f"{n}_optical_frame" for n in result.camera_names]) + transforms
@@ -364,11 +586,9 @@ class Hamst3rNode(Node):
         self.pub_humans.publish(humans_to_array(result.humans, frame, stamp))
         self.pub_people.publish(humans_to_people(result.humans, frame, stamp))
         self.pub_bodies.publish(humans_to_ids(result.humans, frame, stamp))
-        self.pub_markers.publish(humans_to_markers(result.humans, frame, stamp,
-                                                   self.cfg.marker_lifetime_s))
+        self.pub_markers.publish(humans_to_markers(result.humans, frame, stamp, cfg.marker_lifetime_s))
         # ~/points last: its arrival means everything of this set is out.
-        if self.cfg.points_min_period_s <= 0 or \
-                stamp - self._last_points_ns >= self.cfg.points_min_period_s * 1e9:
+        if cfg.points_min_period_s <= 0 or stamp - self._last_points_ns >= cfg.points_min_period_s * 1e9:
             # The pipeline filtered the cloud where it fused it (min_confidence, voxel_size,
             # max_points, min_views_agree): published as it comes.
             self.pub_points.publish(scene_to_pointcloud2(result, frame))
@@ -376,6 +596,8 @@ class Hamst3rNode(Node):
         self.diag.record_published(result.stamp_ns, self.get_clock().now().nanoseconds)
 
     def _on_error(self, job: _Job, exc: BaseException) -> None:
+        if job.generation != self._generation:
+            return
         message = f"{type(exc).__name__}: {exc}"
         if self.diag.record_pipeline_error(message):
             self.get_logger().error(f"pipeline failed on the frame set at "
@@ -408,8 +630,7 @@ def main(args: Optional[Sequence[str]] = None) -> int:
     """Console script ``hamst3r_node``: spin until Ctrl-C or SIGTERM, then exit cleanly."""
     from hamst3r_ros.ros.process import run_node
 
-    return run_node("hamst3r_node", Hamst3rNode, args,
-                    (ParameterError, PipelineUnavailable, FileNotFoundError, ValueError))
+    return run_node("hamst3r_node", Hamst3rNode, args, CONFIG_ERRORS)
 
 
 if __name__ == "__main__":

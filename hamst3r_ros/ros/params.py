@@ -9,6 +9,13 @@ returns the validated :class:`NodeParams`.
 Every problem is reported by :class:`ParameterError` naming the parameter, the value and
 what was expected; all problems are collected into one message, not just the first.
 
+Live parameters. ``ParamSpec.live`` marks the parameters that may change while the node runs
+(``ros2 param set``): :func:`validate_change` checks a change with the same checks as at start
+and refuses every other parameter with the reason. ``LIVE_NODE`` ones are read by the ROS node
+each time it uses them; ``LIVE_PIPELINE`` ones are handed to the pipeline's
+``update_params(values)`` on the worker thread before its next frame set. The others set up
+subscriptions, the synchroniser or the model: they are read once, when the node is configured.
+
 Units: seconds (``*_s``), metres, hertz (``*_hz``).
 """
 from __future__ import annotations
@@ -29,16 +36,24 @@ class ParameterError(ValueError):
 BOOL, INTEGER, DOUBLE, STRING, STRING_ARRAY = "bool", "integer", "double", "string", "string_array"
 
 
+#: ``ParamSpec.live``: who reads a live parameter (see the module doc); "" = fixed while configured.
+LIVE_NODE, LIVE_PIPELINE = "node", "pipeline"
+
+
 @dataclass(frozen=True)
 class ParamSpec:
-    """One parameter. ``check(value, all_values)`` returns an error text or None."""
+    """One parameter. ``check(value, all_values)`` returns an error text or None.
+
+    ``live``: "" (read when the node is configured), ``LIVE_NODE`` or ``LIVE_PIPELINE`` (may change
+    at runtime; takes effect from the next frame set).
+    """
 
     name: str
     type: str
     default: Any
     description: str
     check: Optional[Callable[[Any, Mapping[str, Any]], Optional[str]]] = None
-    read_only: bool = True  # the node reads parameters once, at start
+    live: str = ""
 
 
 # --- checks -------------------------------------------------------------------------------
@@ -133,10 +148,10 @@ NODE_PARAMETERS: tuple[ParamSpec, ...] = (
               "until it publishes again, seconds", _positive),
     ParamSpec("min_cameras", INTEGER, 1, "fewest cameras a frame set needs", _min_cameras),
     ParamSpec("max_input_age_s", DOUBLE, 2.0, "images older than this (stamp vs. node clock) are stale "
-              "and skipped, seconds", _positive),
+              "and skipped, seconds", _positive, live=LIVE_NODE),
     ParamSpec("max_image_pixels", INTEGER, 7680 * 4320, "largest image (width x height, pixels) a camera "
               "may send; larger ones are bad input of that camera, skipped (as are images with a side "
-              "under 16 px or an aspect ratio over 8:1)", _positive),
+              "under 16 px or an aspect ratio over 8:1)", _positive, live=LIVE_NODE),
     # Pipeline
     ParamSpec("pipeline", STRING, "", "'' for the HAMSt3R pipeline, or 'package.module:factory' of another "
               "(tests, benchmarks)", _pipeline),
@@ -155,32 +170,36 @@ NODE_PARAMETERS: tuple[ParamSpec, ...] = (
               _one_of("anny", "smpl")),
     ParamSpec("smpl_model", STRING, "", "licensed SMPL model file (.npz) when body_model is 'smpl'", _checkpoint),
     ParamSpec("body_fit_every", INTEGER, 1, "fit bodies on every n-th frame set; in between, each body follows "
-              "its points' centre with the pose held (a CPU saving: fits are most of the people stage)", _positive),
+              "its points' centre with the pose held (a CPU saving: fits are most of the people stage)", _positive,
+              live=LIVE_PIPELINE),
     ParamSpec("extrinsics_file", STRING, "", "YAML of known camera poses in fixed_frame: {name: {translation: "
               "[x, y, z], rotation: [qx, qy, qz, qw]}} (metres; optical frames); any makes the output metric",
               _checkpoint),
     ParamSpec("extrinsics_fixed", BOOL, True, "hold known extrinsics exactly (true) or as soft priors (false)"),
     # Outputs
-    ParamSpec("diagnostics_period_s", DOUBLE, 1.0, "period of /diagnostics, seconds", _positive),
+    ParamSpec("diagnostics_period_s", DOUBLE, 1.0, "period of /diagnostics, seconds", _positive, live=LIVE_NODE),
     ParamSpec("points_min_period_s", DOUBLE, 0.0, "least time between two ~/points clouds, seconds "
-              "(0 = every frame set)", _non_negative),
+              "(0 = every frame set)", _non_negative, live=LIVE_NODE),
     # The fused cloud (~/points): filtered once, where it is fused (geometry/fusion.py)
     ParamSpec("min_confidence", DOUBLE, 1.5, "multi-view consensus confidence a pixel needs to enter the "
               "cloud (network confidences are >= 1; 0 keeps every point, each carries its confidence)",
-              _non_negative),
+              _non_negative, live=LIVE_PIPELINE),
     ParamSpec("min_views_agree", INTEGER, 0, "other cameras whose depth must agree with a point for it to enter "
               "the cloud (0 = off; every point carries its count in the 'views' field)",
-              lambda v, _: None if v >= 0 else "must be >= 0"),
+              lambda v, _: None if v >= 0 else "must be >= 0", live=LIVE_PIPELINE),
     ParamSpec("view_agreement_tolerance", DOUBLE, 0.05, "relative depth difference within which another camera "
-              "agrees with a point", _positive),
+              "agrees with a point", _positive, live=LIVE_PIPELINE),
     ParamSpec("voxel_size", DOUBLE, 0.0, "keep the most confident point per voxel of this edge, metres "
-              "(0 = off)", _non_negative),
+              "(0 = off)", _non_negative, live=LIVE_PIPELINE),
     ParamSpec("max_points", INTEGER, 0, "most points in the cloud, the most confident kept (0 = no limit)",
-              _non_negative),
+              _non_negative, live=LIVE_PIPELINE),
     ParamSpec("publish_camera_tf", BOOL, True, "publish fixed_frame -> camera optical frames on /tf "
-              "(turn off when the robot's TF tree already has them)"),
+              "(turn off when the robot's TF tree already has them)", live=LIVE_NODE),
     ParamSpec("marker_lifetime_s", DOUBLE, 0.0, "lifetime of ~/markers, seconds (0 = until deleted)",
-              _non_negative),
+              _non_negative, live=LIVE_NODE),
+    # Lifecycle
+    ParamSpec("managed", BOOL, False, "wait in 'unconfigured' for a lifecycle manager's configure and activate "
+              "(true), or configure and activate at start (false)"),
 )
 
 SPECS: dict[str, ParamSpec] = {s.name: s for s in NODE_PARAMETERS}
@@ -231,6 +250,7 @@ class NodeParams:
     max_points: int
     publish_camera_tf: bool
     marker_lifetime_s: float
+    managed: bool
     values: dict[str, Any] = field(default_factory=dict)  # every parameter by name, as validated
 
 
@@ -269,8 +289,7 @@ def validate(overrides: Mapping[str, Any]) -> NodeParams:
     Raises:
         ParameterError: listing every unknown name and every wrong value.
     """
-    problems = [f"parameter {k!r} is now {RENAMED[k]}" if k in RENAMED else
-                f"unknown parameter {k!r} (known: {', '.join(SPECS)})" for k in overrides if k not in SPECS]
+    problems = [_unknown(k) for k in overrides if k not in SPECS]
     values = defaults()
     for k, v in overrides.items():
         if k in SPECS:
@@ -278,13 +297,30 @@ def validate(overrides: Mapping[str, Any]) -> NodeParams:
             if err:
                 problems.append(f"parameter {k!r} = {v!r} {err}")
     if not problems:
-        for spec in NODE_PARAMETERS:
-            if spec.check is not None:
-                err = spec.check(values[spec.name], values)
-                if err:
-                    problems.append(f"parameter {spec.name!r} = {values[spec.name]!r} {err}")
+        problems = _check(values, SPECS)
     if problems:
         raise ParameterError("hamst3r_node: " + "; ".join(problems))
+    return _build(values)
+
+
+def _unknown(name: str) -> str:
+    return f"parameter {name!r} is now {RENAMED[name]}" if name in RENAMED else \
+        f"unknown parameter {name!r} (known: {', '.join(SPECS)})"
+
+
+def _check(values: Mapping[str, Any], names) -> list[str]:
+    """The problems of the parameters ``names`` (their checks see every value)."""
+    problems = []
+    for name in names:
+        spec = SPECS[name]
+        err = spec.check(values[name], values) if spec.check is not None else None
+        if err:
+            problems.append(f"parameter {name!r} = {values[name]!r} {err}")
+    return problems
+
+
+def _build(values: Mapping[str, Any]) -> NodeParams:
+    """NodeParams of complete, valid values."""
     compressed = values["image_transport"] == "compressed"
     topics = values["image_topics"] or [f"{n}/image_raw" + ("/compressed" if compressed else "")
                                         for n in values["cameras"]]
@@ -295,9 +331,53 @@ def validate(overrides: Mapping[str, Any]) -> NodeParams:
     return NodeParams(cameras=cams, values=dict(values), **scalar)
 
 
+def live_parameters(who: Optional[str] = None) -> list[str]:
+    """Names of the parameters that may change at runtime (``who``: only LIVE_NODE or LIVE_PIPELINE ones)."""
+    return [s.name for s in NODE_PARAMETERS if s.live and (who is None or s.live == who)]
+
+
+def validate_change(current: NodeParams, changes: Mapping[str, Any]) -> NodeParams:
+    """``current`` with ``changes`` applied, for a node that runs (configured): only live parameters may
+    change, each checked exactly as at start (:func:`validate`'s coercion and checks).
+
+    Raises:
+        ParameterError: naming every refused parameter and why (not live, wrong type, wrong value).
+    """
+    values = dict(current.values)
+    problems = []
+    for k, v in changes.items():
+        spec = SPECS.get(k)
+        if spec is None:
+            problems.append(_unknown(k))
+        elif not spec.live:
+            problems.append(f"parameter {k!r} cannot change while the node is configured: it is read once, "
+                            f"at configure (live parameters: {', '.join(live_parameters())})")
+        else:
+            values[k], err = _coerce(spec, v)
+            if err:
+                problems.append(f"parameter {k!r} = {v!r} {err}")
+    if not problems:
+        problems = _check(values, [k for k in changes])
+    if problems:
+        raise ParameterError("hamst3r_node: " + "; ".join(problems))
+    return _build(values)
+
+
 def declare_params(node) -> NodeParams:
-    """Declare every parameter on an rclpy node (with its description) and validate the values
-    it was started with (``--ros-args -p``/``--params-file``). Raises ParameterError."""
+    """Declare every parameter on an rclpy node (:func:`declare_all`) and validate the values it was
+    started with (``--ros-args -p``/``--params-file``). Raises ParameterError."""
+    return validate(declare_all(node))
+
+
+def declare_all(node) -> dict[str, Any]:
+    """Declare every parameter on an rclpy node, with its description and whether it is live
+    (``additional_constraints``); returns the values it was started with, unvalidated.
+
+    Nothing is declared read-only: rclpy would refuse a change of a read-only parameter with a
+    generic text before the node could say why, and while the node is unconfigured (a lifecycle
+    node after cleanup) every parameter may change. The node's set-parameters callback refuses
+    what cannot change (:func:`validate_change`). Raises ParameterError for a value of the wrong
+    type that rclpy cannot even declare."""
     from rcl_interfaces.msg import ParameterDescriptor, ParameterType
     from rclpy.exceptions import InvalidParameterTypeException
     from rclpy.parameter import Parameter
@@ -308,8 +388,10 @@ def declare_params(node) -> NodeParams:
     got: dict[str, Any] = {}
     problems = []
     for spec in NODE_PARAMETERS:
+        when = "live: changes at runtime (ros2 param set), from the next frame set" if spec.live else \
+            "read at configure: change it while the node is unconfigured, or restart the node"
         desc = ParameterDescriptor(name=spec.name, type=ptype[spec.type], description=spec.description,
-                                   read_only=spec.read_only)
+                                   additional_constraints=when)
         try:
             if spec.type == STRING_ARRAY:
                 # Declared by type: an empty-list default would be typed as a byte array.
@@ -325,6 +407,20 @@ def declare_params(node) -> NodeParams:
         got[spec.name] = [] if value is None else value
     if problems:
         raise ParameterError("hamst3r_node: " + "; ".join(problems))
+    return got
+
+
+def read_params(node) -> NodeParams:
+    """Validate the current values of a node's declared parameters (at configure)."""
+    from rclpy.exceptions import ParameterUninitializedException
+
+    got: dict[str, Any] = {}
+    for spec in NODE_PARAMETERS:
+        try:
+            value = node.get_parameter(spec.name).value
+        except ParameterUninitializedException:  # a list declared by type and never given
+            value = None
+        got[spec.name] = [] if value is None and spec.type == STRING_ARRAY else value
     return validate(got)
 
 
