@@ -9,7 +9,7 @@ rclpy = pytest.importorskip("rclpy", reason="needs ROS 2 rclpy (wheels or a ROS 
 pytest.importorskip("hamst3r_msgs", reason="needs hamst3r_msgs built (scripts/build_interfaces.sh)")
 
 from conftest import wait_for  # noqa: E402
-from hamst3r_ros.ros.conversions import K_to_camera_info  # noqa: E402
+from hamst3r_ros.ros.conversions import K_to_camera_info, numpy_to_image  # noqa: E402
 from hamst3r_ros.types import LensDistortion  # noqa: E402
 from test_ros_node import Rig  # noqa: E402
 
@@ -66,3 +66,16 @@ def test_camera_info_distortion_reaches_the_pipeline_and_bad_models_drop_that_ca
             break
     assert set(rig.pipeline.seen[-1].names) == {"cam0", "cam1", "cam2"}, "cam2 did not come back"
     assert rig.pipeline.seen[-1].frames[1].distortion == LensDistortion("plumb_bob", PLUMB_BOB)
+
+    # An image whose size disagrees with cam0's calibration (another aspect ratio): its K is
+    # unusable, and a fisheye image without K cannot be undistorted: skipped, counted.
+    before = rig.node.diag.bad_counts("cam0")["camera_info"]
+    n = len(rig.pipeline.seen)
+    odd = numpy_to_image(np.zeros((64, 64, 3), np.uint8), "rgb8")
+    k += 1
+    rig.send("cam0", k, msg=odd)
+    rig.send_set_paced(k, cams=["cam1", "cam2"])
+    rig.send_set_paced(k + 1)
+    wait_for(lambda: rig.node.diag.bad_counts("cam0")["camera_info"] == before + 1, what="odd size counted")
+    wait_for(lambda: len(rig.pipeline.seen) > n, what="the next frame set")
+    assert all(f.image.shape == (48, 64, 3) for fs in rig.pipeline.seen for f in fs.frames)

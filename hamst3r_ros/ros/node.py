@@ -19,7 +19,8 @@ images; an all-zero K is an uncalibrated camera (REP-104), not bad input. Lens d
 (plumb_bob, rational_polynomial, equidistant) travels with each frame (CameraFrame.distortion)
 and the pipeline undistorts; an unknown distortion model or a wrong number of coefficients is
 bad camera_info too, and then that camera's images are skipped (their geometry would be
-wrong) until a usable camera_info arrives.
+wrong) until a usable camera_info arrives. A pipeline named by the ``pipeline`` parameter gets
+the raw images with their ``distortion`` (hamst3r_ros.geometry.distortion.Undistorter undoes it).
 
 The pipeline is, in order of precedence: an object passed to :class:`Hamst3rNode`; the
 ``pipeline`` parameter ``module:factory`` (the factory is called with the node's parameters as
@@ -244,9 +245,11 @@ class Hamst3rNode(Node):
                 "(logged once; counted in /diagnostics)")
 
     def _on_camera_info(self, name: str, msg: CameraInfo) -> None:
-        """Keep the newest usable CameraInfo; a bad one is counted once per message and the
-        camera's images are used without intrinsics until a good one arrives."""
+        """Keep the newest usable CameraInfo and its lens distortion; a bad one is counted once
+        per message and the camera's images are used without intrinsics until a good one
+        arrives (skipped instead when its distortion is what is bad)."""
         self._lens_error.pop(name, None)
+        self._lens.pop(name, None)
         if not any(msg.k):
             # All-zero K is an uncalibrated camera (REP-104): intrinsics unknown, not bad input.
             self._camera_info.pop(name, None)
@@ -305,8 +308,11 @@ class Hamst3rNode(Node):
             try:
                 K = camera_info_to_K(info, (image.shape[1], image.shape[0]))
             except ConversionError as exc:
-                # The image itself is fine: use it without intrinsics.
+                # The image itself is fine: use it without intrinsics (unless its lens
+                # distorts: without K it cannot be undistorted, and its geometry is wrong).
                 self._bad(name, exc.reason, exc.detail)
+                if self._lens.get(name) is not None:
+                    return
         frame = CameraFrame(name=name, image=image, stamp_ns=stamp_ns, frame_id=msg.header.frame_id, K=K,
                             distortion=self._lens.get(name) if K is not None else None)
         self._handle_sync(name, self.sync.add(name, stamp_ns, frame))
