@@ -221,8 +221,9 @@ class UndistortMap:
         map_x, map_y: (H, W) float32 source pixel coordinates (column, row) of every output
             pixel; NaN where the output pixel has no source (outside the raw image, or past
             the model's valid radius).
-        index: (H*W, 4) int64 flat indices of the four source pixels read per output pixel.
-        weight: (H*W, 4) float32 bilinear weights (all zero for an invalid output pixel).
+        index: (4, H*W) intp flat indices of the four source pixels read per output pixel
+            (one contiguous row per neighbour: np.take reads a row fastest).
+        weight: (4, H*W) float32 bilinear weights (all zero for an invalid output pixel).
         valid_fraction: share of output pixels that have a source.
     """
 
@@ -261,8 +262,8 @@ def build_undistort_map(K: np.ndarray, image_size: tuple[int, int], d: Optional[
     xb = np.clip(x0 + 1, 0, W - 1).astype(np.int64)
     ya = np.clip(y0, 0, H - 1).astype(np.int64)
     yb = np.clip(y0 + 1, 0, H - 1).astype(np.int64)
-    index = np.stack([ya * W + xa, ya * W + xb, yb * W + xa, yb * W + xb], 1)
-    weight = np.stack([(1 - fx) * (1 - fy), fx * (1 - fy), (1 - fx) * fy, fx * fy], 1) * valid[:, None]
+    index = np.stack([ya * W + xa, ya * W + xb, yb * W + xa, yb * W + xb], 0).astype(np.intp)
+    weight = np.stack([(1 - fx) * (1 - fy), fx * (1 - fy), (1 - fx) * fy, fx * fy], 0) * valid[None, :]
     map_x = np.where(valid, src[:, 0], np.nan).astype(np.float32).reshape(H, W)
     map_y = np.where(valid, src[:, 1], np.nan).astype(np.float32).reshape(H, W)
     return UndistortMap(K=K_new, map_x=map_x, map_y=map_y, index=index, weight=weight.astype(np.float32),
@@ -276,9 +277,10 @@ def remap(image: np.ndarray, m: UndistortMap) -> np.ndarray:
     if image.shape[:2] != (H, W):
         raise ValueError(f"image is {image.shape[1]}x{image.shape[0]} but the map is for {W}x{H}")
     flat = image.reshape(H * W, -1)
-    acc = np.zeros(flat.shape, np.float32)
-    for k in range(4):
-        acc += flat[m.index[:, k]] * m.weight[:, k:k + 1]
+    acc = np.take(flat, m.index[0], axis=0) * m.weight[0][:, None]
+    for k in range(1, 4):
+        # np.take on rows: about twice as fast as fancy indexing here
+        acc += np.take(flat, m.index[k], axis=0) * m.weight[k][:, None]
     if np.issubdtype(image.dtype, np.integer):
         info = np.iinfo(image.dtype)
         acc = np.clip(np.rint(acc), info.min, info.max)
