@@ -2,6 +2,10 @@
 
 Stages (timed in ``SceneResult.timings_s``):
 
+0. ``undistort`` (only when a camera has lens distortion): its image is undistorted to an ideal
+   pinhole (hamst3r_ros.geometry.distortion; one map per camera, size and coefficients, cached),
+   and every later stage, the intrinsics prior and ``SceneResult.K`` included, uses the
+   undistorted image and its K.
 1. ``preprocess``: each image resized/cropped to the network's input rule (the model's).
 2. ``encode``: every image through the encoder once.
 3. ``decode``: the chosen ordered pairs (complete graph up to 8 cameras) in one batch.
@@ -26,6 +30,7 @@ from typing import Any, Mapping, Optional
 import numpy as np
 import torch
 
+from hamst3r_ros.geometry.distortion import Undistorter
 from hamst3r_ros.geometry.alignment import (
     AlignmentOptions, AlignmentState, CameraPrior, incremental_alignment,
 )
@@ -129,6 +134,7 @@ class Hamst3rPipeline:
         # (camera a, camera b) -> how well that decoded pair agreed with the solutions so far:
         # chooses the pairs of large rigs (pair_strategy 'confidence', or 'auto' beyond 8 cameras)
         self._pair_scores: dict[tuple[str, str], float] = {}
+        self.undistorter = Undistorter()
 
     @classmethod
     def from_config(cls, config: PipelineConfig) -> "Hamst3rPipeline":
@@ -192,6 +198,10 @@ class Hamst3rPipeline:
         if len(frames) < 2:
             raise ValueError(f"a frame set needs at least 2 cameras, got {len(frames)}")
         t: dict[str, float] = {}
+        if any(f.distortion is not None for f in frames):
+            t0 = time.perf_counter()
+            frames = [self.undistorter.frame(f) for f in frames]
+            t["undistort"] = time.perf_counter() - t0
         t0 = time.perf_counter()
         pre = [self.model.preprocess(f.image) for f in frames]
         t["preprocess"] = time.perf_counter() - t0

@@ -34,6 +34,22 @@ SMPL_PARENTS: tuple[int, ...] = (
 )
 
 
+@dataclass(frozen=True)
+class LensDistortion:
+    """Lens distortion of a raw camera image (sensor_msgs/CameraInfo ``distortion_model``, ``D``).
+
+    Attributes:
+        model: ``"plumb_bob"``, ``"rational_polynomial"`` or ``"equidistant"`` (fisheye).
+        coeffs: the coefficients in ROS / OpenCV order: 5 (k1, k2, p1, p2, k3), 8 (k1, k2,
+            p1, p2, k3, k4, k5, k6) or 4 (k1, k2, k3, k4); they act on normalised coordinates,
+            so they do not change when the image is resized. Build one with
+            :func:`hamst3r_ros.geometry.distortion.make_distortion` (it validates).
+    """
+
+    model: str
+    coeffs: tuple[float, ...]
+
+
 @dataclass
 class CameraFrame:
     """One camera image at one instant.
@@ -44,6 +60,10 @@ class CameraFrame:
         stamp_ns: acquisition time, integer nanoseconds (ROS time).
         frame_id: the camera's optical frame (z forward).
         K: (3, 3) float64 intrinsics when known (CameraInfo), else None.
+        distortion: the lens distortion of ``image`` (then raw, K its raw intrinsics), or None
+            for an ideal pinhole image. The pipeline undistorts such frames first
+            (:class:`hamst3r_ros.geometry.distortion.Undistorter`) and works on the
+            undistorted image and its K.
     """
 
     name: str
@@ -51,6 +71,7 @@ class CameraFrame:
     stamp_ns: int
     frame_id: str
     K: Optional[np.ndarray] = None
+    distortion: Optional[LensDistortion] = None
 
 
 @dataclass

@@ -9,6 +9,7 @@ Modules (each one job):
     fusion        fused point cloud: confidence threshold, voxel grid, point budget
     metrics       camera metrics of the paper (RRA, RTA, CCA, s-CCA, TE, s-TE, AE, mAA)
     box_room      an analytic box-room scene with exact pairwise pointmaps (tests, eval)
+    distortion    lens distortion models of CameraInfo; undistortion maps (cached) and remap
 
 Everything here is numpy (float64 internally); nothing imports ROS or torch.
 """

@@ -21,7 +21,12 @@ ratio over 8:1, more than ``max_image_pixels``), NaN or unusable camera_info, st
 or out-of-order stamps) is logged once per camera and reason, counted in /diagnostics and
 skipped; a camera that stops is left out of frame sets (after ``camera_timeout_s`` of stamp
 time) until it comes back. A bad camera_info only costs that camera its intrinsics (K unknown), not its
-images; an all-zero K is an uncalibrated camera (REP-104), not bad input.
+images; an all-zero K is an uncalibrated camera (REP-104), not bad input. Lens distortion
+(plumb_bob, rational_polynomial, equidistant) travels with each frame (CameraFrame.distortion)
+and the pipeline undistorts; an unknown distortion model or a wrong number of coefficients is
+bad camera_info too, and then that camera's images are skipped (their geometry would be
+wrong) until a usable camera_info arrives. A pipeline named by the ``pipeline`` parameter gets
+the raw images with their ``distortion`` (hamst3r_ros.geometry.distortion.Undistorter undoes it).
 
 The pipeline is, in order of precedence: an object passed to :class:`Hamst3rNode`; the
 ``pipeline`` parameter ``module:factory`` (the factory is called with the node's parameters as
@@ -53,7 +58,7 @@ from sensor_msgs.msg import CameraInfo, CompressedImage, Image, PointCloud2
 from tf2_msgs.msg import TFMessage
 from visualization_msgs.msg import MarkerArray
 
-from hamst3r_ros.ros.conversions import (ConversionError, camera_info_to_K, camera_transforms,
+from hamst3r_ros.ros.conversions import (ConversionError, camera_info_to_distortion, camera_info_to_K, camera_transforms,
                                          check_image_dimensions,
                                          clear_markers, compressed_to_rgb8, humans_to_array,
                                          humans_to_ids, humans_to_markers, humans_to_people,
@@ -66,7 +71,7 @@ from hamst3r_ros.ros.diagnostics import NodeDiagnostics, to_diagnostic_array
 from hamst3r_ros.ros.sync import ApproximateSync, AddResult
 from hamst3r_ros.ros.time_jumps import BackwardJumpDetector
 from hamst3r_ros.ros.worker import LatestWinsWorker
-from hamst3r_ros.types import CameraFrame, FrameSet, SceneResult
+from hamst3r_ros.types import CameraFrame, FrameSet, LensDistortion, SceneResult
 
 NODE_NAME = "hamst3r_node"
 #: Seconds cleanup waits for the frame set in flight before releasing the pipeline without it.
@@ -189,6 +194,10 @@ class Hamst3rNode(LifecycleNode):
         self._diag_timer = None
         self._jump_handle = None
         self._camera_info: dict[str, CameraInfo] = {}
+        # Lens distortion of the usable camera_info, and a camera_info whose distortion is
+        # unusable (its images are then skipped), per camera.
+        self._lens: dict[str, Optional[LensDistortion]] = {}
+        self._lens_error: dict[str, ConversionError] = {}
         self._shutdown = threading.Event()
         # Held while the worker publishes a result; deactivate, cleanup and destroy_node take it
         # to stop publishing between two frame sets, never inside one.
@@ -364,6 +373,7 @@ class Hamst3rNode(LifecycleNode):
         self.pipeline = None
         self.sync = None
         self._camera_info = {}
+        self._lens, self._lens_error = {}, {}
 
     # -- live parameters (executor thread) ------------------------------------------------------------
 
@@ -448,8 +458,11 @@ class Hamst3rNode(LifecycleNode):
                 "(logged once; counted in /diagnostics)")
 
     def _on_camera_info(self, name: str, msg: CameraInfo) -> None:
-        """Keep the newest usable CameraInfo; a bad one is counted once per message and the
-        camera's images are used without intrinsics until a good one arrives."""
+        """Keep the newest usable CameraInfo and its lens distortion; a bad one is counted once
+        per message and the camera's images are used without intrinsics until a good one
+        arrives (skipped instead when its distortion is what is bad)."""
+        self._lens_error.pop(name, None)
+        self._lens.pop(name, None)
         if not any(msg.k):
             # All-zero K is an uncalibrated camera (REP-104): intrinsics unknown, not bad input.
             self._camera_info.pop(name, None)
@@ -459,6 +472,13 @@ class Hamst3rNode(LifecycleNode):
         except ConversionError as exc:
             self._camera_info.pop(name, None)
             self._bad(name, exc.reason, exc.detail)
+            return
+        try:
+            self._lens[name] = camera_info_to_distortion(msg)
+        except ConversionError as exc:
+            self._camera_info.pop(name, None)
+            self._lens_error[name] = exc
+            self._bad(name, exc.reason, exc.detail + "; this camera's images are skipped until a usable camera_info")
             return
         self._camera_info[name] = msg
 
@@ -486,6 +506,10 @@ class Hamst3rNode(LifecycleNode):
                       f"{(stamp_ns - now_ns) * 1e-9:.2f} s ahead of this node's clock "
                       f"(max_input_age_s {self.cfg.max_input_age_s})")
             return
+        lens_error = self._lens_error.get(name)
+        if lens_error is not None:
+            self._bad(name, lens_error.reason, lens_error.detail)
+            return
         try:
             image = self._to_rgb8(msg, compressed)
         except ConversionError as exc:
@@ -497,10 +521,13 @@ class Hamst3rNode(LifecycleNode):
             try:
                 K = camera_info_to_K(info, (image.shape[1], image.shape[0]))
             except ConversionError as exc:
-                # The image itself is fine: use it without intrinsics.
+                # The image itself is fine: use it without intrinsics (unless its lens
+                # distorts: without K it cannot be undistorted, and its geometry is wrong).
                 self._bad(name, exc.reason, exc.detail)
-        frame = CameraFrame(name=name, image=image, stamp_ns=stamp_ns,
-                            frame_id=msg.header.frame_id, K=K)
+                if self._lens.get(name) is not None:
+                    return
+        frame = CameraFrame(name=name, image=image, stamp_ns=stamp_ns, frame_id=msg.header.frame_id, K=K,
+                            distortion=self._lens.get(name) if K is not None else None)
         self._handle_sync(name, self.sync.add(name, stamp_ns, frame))
 
     def _to_rgb8(self, msg, compressed: bool):

@@ -82,6 +82,21 @@ def pixel_directions(intr: Intrinsics) -> np.ndarray:
     return d.reshape(-1, 3).astype(np.float32)
 
 
+def lens_directions(intr: Intrinsics, distortion) -> np.ndarray:
+    """(H*W, 3) float32 optical-frame ray directions (z = 1), row-major, of the pixels of a
+    camera with intrinsics ``intr`` whose lens distorts as ``distortion`` (a
+    hamst3r_ros.types.LensDistortion): the inverse of the lens model at each pixel centre.
+    Render with them (RaycastRenderer.set_ray_directions) to get the raw image such a camera
+    takes. Pixels whose ray cannot be found (past the model's domain) get NaN directions."""
+    from hamst3r_ros.geometry.distortion import undistort_points
+
+    uu, vv = np.meshgrid(np.arange(intr.width, dtype=np.float64), np.arange(intr.height, dtype=np.float64))
+    xy, ok = undistort_points(np.stack([uu.ravel(), vv.ravel()], 1), intr.K, distortion)
+    d = np.concatenate([xy, np.ones((len(xy), 1))], 1)
+    d[~ok, :2] = np.nan
+    return d.astype(np.float32)
+
+
 def camera_rays(intr: Intrinsics, T_fixed_cam: np.ndarray, directions: np.ndarray | None = None) -> np.ndarray:
     """(H, W, 6) float32 rays [origin, direction] in the fixed frame, one per pixel centre.
 

@@ -145,6 +145,26 @@ class RaycastRenderer:
                 views.append(self._render_layered(scene, ids, bodies, normals, intr, T))
         return views
 
+    def set_ray_directions(self, intr: Intrinsics, directions: np.ndarray | None) -> None:
+        """Cast camera ``intr``'s rays along ``directions`` instead of the pinhole ``K^-1 [u, v, 1]``:
+        a camera with a distorting lens (:func:`hamst3r_ros.synthetic.cameras.lens_directions`).
+
+        Args:
+            intr: the camera (its size; every camera equal to it is affected).
+            directions: (H*W, 3) optical-frame ray directions with z = 1 (so depth stays the hit
+                distance), row-major; None goes back to the pinhole rays.
+        """
+        if directions is None:
+            self._directions.pop(intr, None)
+        else:
+            directions = np.asarray(directions, dtype=np.float32)
+            if directions.shape != (intr.width * intr.height, 3) or not np.allclose(directions[:, 2], 1.0):
+                raise ValueError(f"directions must be ({intr.width * intr.height}, 3) with z = 1, got {directions.shape}")
+            self._directions[intr] = directions
+        # the room renders cached for this camera used the old rays
+        for key in [k for k in self._static_cache if k[0] == intr]:
+            del self._static_cache[key]
+
     def _rays(self, intr: Intrinsics, T: np.ndarray) -> np.ndarray:
         if intr not in self._directions:
             self._directions[intr] = pixel_directions(intr)

@@ -20,13 +20,14 @@ Point clouds (pointcloud.py, scene.py):
     camera_transforms(SceneResult, fixed_frame, child_frames) -> [TransformStamped]
 Cameras and time (camera_info.py, stamps.py, geometry.py):
     camera_info_to_K(CameraInfo, image_size) -> (3, 3); K_to_camera_info
+    camera_info_to_distortion(CameraInfo) -> LensDistortion | None (plumb_bob, rational_polynomial, equidistant)
     stamp_to_ns / ns_to_stamp / make_header; matrix_to_pose / matrix_to_transform_stamped ...
 Humans (humans.py):
     humans_to_array (hamst3r_msgs/HumanArray), humans_to_markers (+ clear_markers),
     humans_to_transforms (TF body_<id>), humans_to_ids (hri_msgs/IdsList),
     humans_to_people (people_msgs/People)
 """
-from .camera_info import K_to_camera_info, camera_info_to_K
+from .camera_info import K_to_camera_info, camera_info_to_distortion, camera_info_to_K
 from .compressed import compressed_to_numpy, compressed_to_rgb8, declared_format, numpy_to_compressed
 from .errors import REASONS, ConversionError
 from .geometry import (matrix_to_pose, matrix_to_quaternion, matrix_to_transform_stamped, pose_to_matrix,
@@ -43,7 +44,7 @@ from .scene import (OFF_BODY, SCENE_CLOUD_DTYPE, body_coords_of, camera_transfor
 from .stamps import make_header, ns_to_stamp, stamp_to_ns
 
 __all__ = [
-    "K_to_camera_info", "camera_info_to_K", "compressed_to_numpy", "compressed_to_rgb8",
+    "K_to_camera_info", "camera_info_to_K", "camera_info_to_distortion", "compressed_to_numpy", "compressed_to_rgb8",
     "declared_format", "numpy_to_compressed", "REASONS", "ConversionError", "matrix_to_pose",
     "matrix_to_quaternion", "matrix_to_transform_stamped", "pose_to_matrix",
     "position_quaternion_to_pose", "quaternion_to_matrix", "transform_to_matrix",

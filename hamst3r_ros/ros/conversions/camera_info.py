@@ -1,10 +1,13 @@
 """sensor_msgs/CameraInfo -> intrinsics K (hamst3r_ros.types convention: (3, 3) float64,
-pixels of the image it belongs to)."""
+pixels of the image it belongs to) and lens distortion (hamst3r_ros.types.LensDistortion)."""
 from __future__ import annotations
 
 from typing import Optional, Sequence
 
 import numpy as np
+
+from hamst3r_ros.geometry.distortion import make_distortion
+from hamst3r_ros.types import LensDistortion
 
 from .errors import ConversionError
 
@@ -47,6 +50,28 @@ def camera_info_to_K(msg, image_size: Optional[tuple[int, int]] = None) -> Optio
     K[0, 2] = (K[0, 2] + 0.5) * sx - 0.5
     K[1, 2] = (K[1, 2] + 0.5) * sy - 0.5
     return K
+
+
+def camera_info_to_distortion(msg) -> Optional[LensDistortion]:
+    """The lens distortion of a CameraInfo (``distortion_model`` and ``d``), or None for an
+    ideal pinhole (empty ``d`` or all zeros, whatever the model name).
+
+    Supported: ``plumb_bob`` (5 coefficients), ``rational_polynomial`` (8) and ``equidistant``
+    (4, fisheye); see hamst3r_ros.geometry.distortion. The coefficients act on normalised
+    coordinates, so they hold for a resized stream as they are (only K scales). ``r`` and
+    ``p`` (rectification of a stereo pair) are not used: the node makes its own pinhole image.
+
+    Raises:
+        ConversionError("nan") for non-finite coefficients, ("camera_info") for an unknown
+        model or a wrong number of coefficients.
+    """
+    d = list(msg.d)
+    if not np.all(np.isfinite(np.asarray(d, dtype=np.float64))):
+        raise ConversionError("nan", f"camera_info {msg.header.frame_id!r} has non-finite distortion coefficients")
+    try:
+        return make_distortion(msg.distortion_model, d)
+    except ValueError as exc:
+        raise ConversionError("camera_info", f"camera_info {msg.header.frame_id!r}: {exc}") from None
 
 
 def K_to_camera_info(K: Optional[np.ndarray], width: int, height: int, frame_id: str = "", stamp_ns: int = 0,
