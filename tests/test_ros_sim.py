@@ -4,7 +4,7 @@ import pytest
 import yaml
 from PIL import Image as PILImage
 
-from hamst3r_ros.ros.sim_cameras import FolderRecording, read_calibration
+from hamst3r_ros.recordings import FolderRecording, read_calibration
 
 
 def _write_folder(root, cams=("cam0", "cam1"), frames=3, h=24, w=32, calib=True):
@@ -169,10 +169,14 @@ def test_bad_parameters_are_clear_errors(tmp_path):
     ctx = rclpy.Context()
     rclpy.init(context=ctx)
     try:
-        for params, match in (({"source": "video"}, "source must be"),
+        for params, match in (({"source": "video"}, r"sim_cameras: parameter 'source' = 'video' must be one of "
+                                                    r"\['folder', 'synthetic', 'bag'\]"),
                               ({"folder": ""}, "needs the parameter 'folder'"),
-                              ({"folder": str(tmp_path), "rate_hz": 0.0}, "rate_hz must be > 0"),
-                              ({"folder": str(tmp_path), "compressed": "gif"}, "compressed must be")):
+                              ({"source": "bag"}, "needs the parameter 'bag'"),
+                              ({"source": "bag", "bag": str(tmp_path / "no.mcap")}, "'bag' = .* names nothing"),
+                              ({"folder": str(tmp_path), "rate_hz": 0.0}, "'rate_hz' = 0.0 must be > 0"),
+                              ({"folder": str(tmp_path), "compressed": "gif"}, "'compressed' = 'gif' must be one of"),
+                              ({"folder": str(tmp_path), "rate": "fast"}, "'rate' = 'fast' must be a number")):
             with pytest.raises(ValueError, match=match):
                 make_node(context=ctx, parameter_overrides=[
                     Parameter(k, value=v) for k, v in params.items()])
