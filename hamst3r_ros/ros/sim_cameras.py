@@ -41,6 +41,9 @@ from hamst3r_ros.ros.sim_params import SimParams, declare_sim_params
 
 #: How often a bag's due messages (and /clock) are published, seconds of the steady clock.
 BAG_TICK_S = 0.005
+#: Before a bag's first message, /clock reads its start for this long (seconds), so that
+#: listeners on sim time have the bag's time when its first images arrive.
+BAG_LEAD_IN_S = 0.2
 
 
 def open_recording(p: SimParams):
@@ -147,6 +150,7 @@ class SimCameras(Node):
         # The bag's timing follows the steady clock: this node is the clock (use_sim_time is
         # for its listeners); stamps rewritten to 'now' come from the node's own clock.
         self._steady = Clock(clock_type=ClockType.STEADY_TIME)
+        self._lead_in_end_ns: Optional[int] = None
         self._timer = self.create_timer(BAG_TICK_S, self.play_due, clock=self._steady)
         names = [c.name for c in rec.cameras]
         mapping = ", ".join(f"{c.image_topic} -> {c.name}/image_raw{'/compressed' if c.compressed else ''}"
@@ -166,10 +170,18 @@ class SimCameras(Node):
         if self.done:
             return 0
         steady_ns = self._steady.now().nanoseconds if now_ns is None else now_ns
+        if self._lead_in_end_ns is None:
+            self._lead_in_end_ns = steady_ns + int(BAG_LEAD_IN_S * 1e9)
+            # steady -> node clock, for stamps rewritten to 'now': read once, so that the
+            # recorded spacing of stamps is kept exactly.
+            self._to_node_clock_ns = self.get_clock().now().nanoseconds - self._steady.now().nanoseconds
+        if steady_ns < self._lead_in_end_ns:
+            if self._clock_pub is not None:
+                self._clock_pub.publish(ClockMsg(clock=ns_to_stamp(self.recording.start_ns)))
+            return 0
         due = self.player.due(steady_ns)
         if self._clock_pub is not None:
             self._clock_pub.publish(ClockMsg(clock=ns_to_stamp(self.player.clock_ns(steady_ns))))
-        offset_ns = self.get_clock().now().nanoseconds - steady_ns  # steady -> node clock, for 'now'
         for m in due:
             cam, img_pub, info_pub = self._bag_pubs[m.camera]
             if m.error:
@@ -180,7 +192,7 @@ class SimCameras(Node):
                 pub.publish(m.data)  # as recorded, byte for byte
             else:
                 msg = deserialize_message(m.data, pub.msg_type)
-                msg.header.stamp = ns_to_stamp(max(0, m.stamp_ns + offset_ns))
+                msg.header.stamp = ns_to_stamp(max(0, m.stamp_ns + self._to_node_clock_ns))
                 pub.publish(msg)
             self.published += 1
         if self.player.done:
