@@ -62,6 +62,22 @@ def test_folder_errors_name_the_problem(tmp_path):
         FolderRecording(tmp_path)
 
 
+def test_sim_config_and_parameters_are_checked_without_ros():
+    from pathlib import Path
+
+    from hamst3r_ros.ros.params import ParameterError, load_params_file
+    from hamst3r_ros.ros.sim_params import validate_sim
+
+    config = load_params_file(str(Path(__file__).resolve().parents[1] / "config" / "sim_cameras.yaml"), "sim_cameras")
+    p = validate_sim(config)  # every key of the shipped file is declared and valid
+    assert p.source == "synthetic" and p.stamps == "keep" and p.rate == 1.0
+    with pytest.raises(ParameterError, match=r"^sim_cameras: unknown parameter 'fps' \(known: source, .*\); "
+                                             r"parameter 'rate' = 'x' must be a number$"):
+        validate_sim({"fps": 3, "rate": "x"})
+    with pytest.raises(ParameterError, match=r"parameter 'stamps' = 'later' must be one of \['keep', 'now'\]"):
+        validate_sim({"source": "synthetic", "stamps": "later"})
+
+
 # ---------------------------------------------------------------------------- with ROS
 
 @pytest.fixture
