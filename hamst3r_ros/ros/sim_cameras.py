@@ -191,7 +191,11 @@ class SimCameras(Node):
             if self.player.keep_stamps:
                 pub.publish(m.data)  # as recorded, byte for byte
             else:
-                msg = deserialize_message(m.data, pub.msg_type)
+                try:
+                    msg = deserialize_message(m.data, pub.msg_type)
+                except Exception as exc:  # rosbags decoded it, rclpy does not: still this message's fault
+                    self._bad_message(cam.name, f"{type(exc).__name__}: {exc}")
+                    continue
                 msg.header.stamp = ns_to_stamp(max(0, m.stamp_ns + self._to_node_clock_ns))
                 pub.publish(msg)
             self.published += 1
