@@ -149,6 +149,18 @@ def test_console_scripts_point_at_the_mains_and_sim_errors_are_clear():
     assert out.returncode == 2 and "does not exist" in out.stderr
 
 
+def test_sim_cameras_refuses_a_file_that_is_no_bag_in_one_line(tmp_path):
+    junk = tmp_path / "rig.mcap"
+    junk.write_bytes(b"\x89MCAP0\r\n" + b"not really" * 20)
+    out = subprocess.run([sys.executable, "-m", "hamst3r_ros.ros.sim_cameras", "--ros-args",
+                          "-p", "source:=bag", "-p", f"bag:={junk}"],
+                         env=_env(), capture_output=True, text=True, timeout=60)
+    assert out.returncode == 2, out.stdout + out.stderr
+    lines = [line for line in out.stderr.splitlines() if "rig.mcap" in line]
+    assert len(lines) == 1 and "cannot read bag" in lines[0] and "expected a ROS 2 bag" in lines[0], out.stderr
+    assert "Traceback" not in out.stderr
+
+
 def test_installed_console_script_runs():
     exe = shutil.which("hamst3r_node", path=os.pathsep.join(
         [str(Path(sys.executable).parent), os.environ.get("PATH", "")]))

@@ -4,7 +4,7 @@ import pytest
 import yaml
 from PIL import Image as PILImage
 
-from hamst3r_ros.ros.sim_cameras import FolderRecording, read_calibration
+from hamst3r_ros.recordings import FolderRecording, read_calibration
 
 
 def _write_folder(root, cams=("cam0", "cam1"), frames=3, h=24, w=32, calib=True):
@@ -60,6 +60,22 @@ def test_folder_errors_name_the_problem(tmp_path):
     (tmp_path / "cam0" / "camera_info.yaml").write_text(calib.read_text())
     with pytest.raises(ValueError, match="is for 64x48 images but cam0's images are 32x24"):
         FolderRecording(tmp_path)
+
+
+def test_sim_config_and_parameters_are_checked_without_ros():
+    from pathlib import Path
+
+    from hamst3r_ros.ros.params import ParameterError, load_params_file
+    from hamst3r_ros.ros.sim_params import validate_sim
+
+    config = load_params_file(str(Path(__file__).resolve().parents[1] / "config" / "sim_cameras.yaml"), "sim_cameras")
+    p = validate_sim(config)  # every key of the shipped file is declared and valid
+    assert p.source == "synthetic" and p.stamps == "keep" and p.rate == 1.0
+    with pytest.raises(ParameterError, match=r"^sim_cameras: unknown parameter 'fps' \(known: source, .*\); "
+                                             r"parameter 'rate' = 'x' must be a number$"):
+        validate_sim({"fps": 3, "rate": "x"})
+    with pytest.raises(ParameterError, match=r"parameter 'stamps' = 'later' must be one of \['keep', 'now'\]"):
+        validate_sim({"source": "synthetic", "stamps": "later"})
 
 
 # ---------------------------------------------------------------------------- with ROS
@@ -169,10 +185,14 @@ def test_bad_parameters_are_clear_errors(tmp_path):
     ctx = rclpy.Context()
     rclpy.init(context=ctx)
     try:
-        for params, match in (({"source": "video"}, "source must be"),
+        for params, match in (({"source": "video"}, r"sim_cameras: parameter 'source' = 'video' must be one of "
+                                                    r"\['folder', 'synthetic', 'bag'\]"),
                               ({"folder": ""}, "needs the parameter 'folder'"),
-                              ({"folder": str(tmp_path), "rate_hz": 0.0}, "rate_hz must be > 0"),
-                              ({"folder": str(tmp_path), "compressed": "gif"}, "compressed must be")):
+                              ({"source": "bag"}, "needs the parameter 'bag'"),
+                              ({"source": "bag", "bag": str(tmp_path / "no.mcap")}, "'bag' = .* names nothing"),
+                              ({"folder": str(tmp_path), "rate_hz": 0.0}, "'rate_hz' = 0.0 must be > 0"),
+                              ({"folder": str(tmp_path), "compressed": "gif"}, "'compressed' = 'gif' must be one of"),
+                              ({"folder": str(tmp_path), "rate": "fast"}, "'rate' = 'fast' must be a number")):
             with pytest.raises(ValueError, match=match):
                 make_node(context=ctx, parameter_overrides=[
                     Parameter(k, value=v) for k, v in params.items()])

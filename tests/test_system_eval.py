@@ -87,7 +87,7 @@ def test_unposed_output_is_mapped_onto_the_truth_by_the_points():
 
 
 def test_the_scene_time_of_sim_cameras_follows_its_rate():
-    from hamst3r_ros.ros.sim_cameras import SyntheticRecording
+    from hamst3r_ros.recordings import SyntheticRecording
     from hamst3r_ros.synthetic.scene import SceneConfig, SyntheticScene
 
     rec = SyntheticRecording("", num_cameras=2, num_people=1, num_frames=2, width=96, height=72, seed=5, fps=2.0)
