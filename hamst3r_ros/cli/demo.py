@@ -200,7 +200,8 @@ class _Listener:
             from hamst3r_ros.ros.bag_record import TopicRecorder, camera_topics, node_output_topics
 
             # Launched with launch_spec's remappings: the node's ~/points is /<ns>/points.
-            self.recorder = TopicRecorder(self.node, record, camera_topics(f"/{ns}", cams) + node_output_topics(f"/{ns}"))
+            topics = camera_topics(f"/{ns}", cams) + node_output_topics(f"/{ns}", self._own)
+            self.recorder = TopicRecorder(self.node, record, topics)
         qos = QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE)
         self.node.create_subscription(PointCloud2, f"/{ns}/points", self._on_points, qos)
         self.node.create_subscription(HumanArray, f"/{ns}/humans", self._on_humans, qos)

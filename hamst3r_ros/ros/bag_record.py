@@ -17,6 +17,7 @@ from rclpy.qos import QoSProfile
 from diagnostic_msgs.msg import DiagnosticArray
 from hamst3r_msgs.msg import HumanArray
 from hri_msgs.msg import IdsList
+from lifecycle_msgs.msg import TransitionEvent
 from people_msgs.msg import People
 from sensor_msgs.msg import CameraInfo, CompressedImage, Image, PointCloud2
 from tf2_msgs.msg import TFMessage
@@ -30,17 +31,21 @@ def type_name(msg_class) -> str:
     return f"{msg_class.__module__.split('.')[0]}/msg/{msg_class.__name__}"
 
 
-def node_output_topics(private: str) -> list[tuple[str, type]]:
+def node_output_topics(private: str, node_fqn: Optional[str] = None) -> list[tuple[str, type]]:
     """Every topic ``hamst3r_node`` publishes, with its type.
 
     Args:
         private: where its private topics (``~/points``, ...) resolve: ``/<ns>/hamst3r_node``,
             or ``/<ns>`` when launched with launch_spec's remappings (``~/points`` -> ``points``).
+        node_fqn: the node's full name, where its lifecycle ``transition_event`` topic is (never
+            remapped); default ``private``.
     """
     private = private.rstrip("/")
+    node_fqn = (node_fqn or private).rstrip("/")
     return [(f"{private}/points", PointCloud2), (f"{private}/markers", MarkerArray),
             (f"{private}/humans", HumanArray), (f"{private}/people", People),
-            ("/humans/bodies/tracked", IdsList), ("/tf", TFMessage), ("/diagnostics", DiagnosticArray)]
+            ("/humans/bodies/tracked", IdsList), ("/tf", TFMessage), ("/diagnostics", DiagnosticArray),
+            (f"{node_fqn}/transition_event", TransitionEvent)]
 
 
 def camera_topics(namespace: str, cameras: Sequence[str], compressed: bool = False) -> list[tuple[str, type]]:

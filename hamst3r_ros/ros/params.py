@@ -23,7 +23,7 @@ from __future__ import annotations
 import os
 import re
 from dataclasses import dataclass, field
-from typing import Any, Callable, Mapping, Optional
+from typing import Any, Callable, Iterable, Mapping, Optional
 
 import yaml
 
@@ -283,19 +283,38 @@ def _coerce(spec: ParamSpec, v: Any) -> tuple[Any, Optional[str]]:
     raise AssertionError(f"unknown parameter type {t}")
 
 
+def merge_values(specs: Mapping[str, ParamSpec], overrides: Mapping[str, Any],
+                 unknown: Callable[[str], str]) -> tuple[dict[str, Any], list[str]]:
+    """The defaults of ``specs`` updated with ``overrides``, each coerced to its spec's type, and the
+    problems found: unknown names (worded by ``unknown(name)``) and values of the wrong type."""
+    problems = [unknown(k) for k in overrides if k not in specs]
+    values = {n: (list(s.default) if isinstance(s.default, list) else s.default) for n, s in specs.items()}
+    for k, v in overrides.items():
+        if k in specs:
+            values[k], err = _coerce(specs[k], v)
+            if err:
+                problems.append(f"parameter {k!r} = {v!r} {err}")
+    return values, problems
+
+
+def check_values(specs: Mapping[str, ParamSpec], values: Mapping[str, Any], names) -> list[str]:
+    """The problems of the parameters ``names`` (their checks see every value)."""
+    problems = []
+    for name in names:
+        spec = specs[name]
+        err = spec.check(values[name], values) if spec.check is not None else None
+        if err:
+            problems.append(f"parameter {name!r} = {values[name]!r} {err}")
+    return problems
+
+
 def validate(overrides: Mapping[str, Any]) -> NodeParams:
     """Defaults updated with ``overrides``, type-checked and validated.
 
     Raises:
         ParameterError: listing every unknown name and every wrong value.
     """
-    problems = [_unknown(k) for k in overrides if k not in SPECS]
-    values = defaults()
-    for k, v in overrides.items():
-        if k in SPECS:
-            values[k], err = _coerce(SPECS[k], v)
-            if err:
-                problems.append(f"parameter {k!r} = {v!r} {err}")
+    values, problems = merge_values(SPECS, overrides, _unknown)
     if not problems:
         problems = _check(values, SPECS)
     if problems:
@@ -309,14 +328,7 @@ def _unknown(name: str) -> str:
 
 
 def _check(values: Mapping[str, Any], names) -> list[str]:
-    """The problems of the parameters ``names`` (their checks see every value)."""
-    problems = []
-    for name in names:
-        spec = SPECS[name]
-        err = spec.check(values[name], values) if spec.check is not None else None
-        if err:
-            problems.append(f"parameter {name!r} = {values[name]!r} {err}")
-    return problems
+    return check_values(SPECS, values, names)
 
 
 def _build(values: Mapping[str, Any]) -> NodeParams:
@@ -378,6 +390,18 @@ def declare_all(node) -> dict[str, Any]:
     node after cleanup) every parameter may change. The node's set-parameters callback refuses
     what cannot change (:func:`validate_change`). Raises ParameterError for a value of the wrong
     type that rclpy cannot even declare."""
+    def when(spec: ParamSpec) -> str:
+        return "live: changes at runtime (ros2 param set), from the next frame set" if spec.live else \
+            "read at configure: change it while the node is unconfigured, or restart the node"
+
+    return declare_specs(node, NODE_PARAMETERS, "hamst3r_node", when)
+
+
+def declare_specs(node, specs: Iterable[ParamSpec], who: str,
+                  constraints: Optional[Callable[[ParamSpec], str]] = None) -> dict[str, Any]:
+    """Declare ``specs`` on an rclpy node with their descriptions (and ``constraints(spec)`` as the
+    descriptor's additional constraints); returns the values it was started with, unvalidated.
+    Raises ParameterError (prefixed ``who``) for a value of a type rclpy cannot even declare."""
     from rcl_interfaces.msg import ParameterDescriptor, ParameterType
     from rclpy.exceptions import InvalidParameterTypeException
     from rclpy.parameter import Parameter
@@ -387,17 +411,15 @@ def declare_all(node) -> dict[str, Any]:
              STRING_ARRAY: ParameterType.PARAMETER_STRING_ARRAY}
     got: dict[str, Any] = {}
     problems = []
-    for spec in NODE_PARAMETERS:
-        when = "live: changes at runtime (ros2 param set), from the next frame set" if spec.live else \
-            "read at configure: change it while the node is unconfigured, or restart the node"
+    for spec in specs:
         desc = ParameterDescriptor(name=spec.name, type=ptype[spec.type], description=spec.description,
-                                   additional_constraints=when)
+                                   additional_constraints=constraints(spec) if constraints else "")
         try:
             if spec.type == STRING_ARRAY:
                 # Declared by type: an empty-list default would be typed as a byte array.
                 value = node.declare_parameter(spec.name, Parameter.Type.STRING_ARRAY, desc).value
             else:
-                # Dynamic typing so that "1" for a double reaches validate() and gets coerced
+                # Dynamic typing so that "1" for a double reaches validation and gets coerced
                 # (or a clear message) instead of rclpy's type exception.
                 desc.dynamic_typing = True
                 value = node.declare_parameter(spec.name, spec.default, desc).value
@@ -406,7 +428,7 @@ def declare_all(node) -> dict[str, Any]:
             continue
         got[spec.name] = [] if value is None else value
     if problems:
-        raise ParameterError("hamst3r_node: " + "; ".join(problems))
+        raise ParameterError(f"{who}: " + "; ".join(problems))
     return got
 
 

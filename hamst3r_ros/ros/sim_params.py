@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from typing import Any, Mapping
 
 from hamst3r_ros.ros.params import (BOOL, DOUBLE, INTEGER, STRING, STRING_ARRAY, ParameterError, ParamSpec,
-                                    _coerce, _non_negative, _one_of, _positive)
+                                    _non_negative, _one_of, _positive, check_values, declare_specs, merge_values)
 
 WHO = "sim_cameras"
 
@@ -105,18 +105,10 @@ def validate_sim(overrides: Mapping[str, Any]) -> SimParams:
     Raises:
         ParameterError: one line listing every unknown name and every wrong value.
     """
-    problems = [f"unknown parameter {k!r} (known: {', '.join(SIM_SPECS)})" for k in overrides if k not in SIM_SPECS]
-    values = {s.name: (list(s.default) if isinstance(s.default, list) else s.default) for s in SIM_PARAMETERS}
-    for k, v in overrides.items():
-        if k in SIM_SPECS:
-            values[k], err = _coerce(SIM_SPECS[k], v)
-            if err:
-                problems.append(f"parameter {k!r} = {v!r} {err}")
+    values, problems = merge_values(SIM_SPECS, overrides,
+                                    lambda k: f"unknown parameter {k!r} (known: {', '.join(SIM_SPECS)})")
     if not problems:
-        for spec in SIM_PARAMETERS:
-            err = spec.check(values[spec.name], values) if spec.check else None
-            if err:
-                problems.append(f"parameter {spec.name!r} = {values[spec.name]!r} {err}")
+        problems = check_values(SIM_SPECS, values, SIM_SPECS)
     if problems:
         raise ParameterError(f"{WHO}: " + "; ".join(problems))
     for k in ("cameras", "image_topics"):  # camera_info_topics keeps its '' (= none) entries
@@ -127,27 +119,4 @@ def validate_sim(overrides: Mapping[str, Any]) -> SimParams:
 def declare_sim_params(node) -> SimParams:
     """Declare every parameter on an rclpy node (with its description) and validate the values
     it was started with. Raises ParameterError."""
-    from rcl_interfaces.msg import ParameterDescriptor
-    from rclpy.exceptions import InvalidParameterTypeException
-    from rclpy.parameter import Parameter
-
-    got: dict[str, Any] = {}
-    problems = []
-    for spec in SIM_PARAMETERS:
-        desc = ParameterDescriptor(name=spec.name, description=spec.description, read_only=spec.read_only)
-        try:
-            if spec.type == STRING_ARRAY:
-                # Declared by type: an empty-list default would be typed as a byte array.
-                value = node.declare_parameter(spec.name, Parameter.Type.STRING_ARRAY, desc).value
-            else:
-                # Dynamic typing: "1" for a double reaches validate_sim and gets a clear message.
-                desc.dynamic_typing = True
-                value = node.declare_parameter(spec.name, spec.default, desc).value
-        except InvalidParameterTypeException as e:
-            problems.append(f"parameter {spec.name!r} has the wrong type ({e}); expected {spec.type}")
-            continue
-        got[spec.name] = [] if value is None else value
-    if problems:
-        raise ParameterError(f"{WHO}: " + "; ".join(problems))
-    return validate_sim(got)
-
+    return validate_sim(declare_specs(node, SIM_PARAMETERS, WHO))
