@@ -163,3 +163,22 @@ def test_conv_backbone_config_errors():
         ConvPatchEmbed(14, 32, (8, 8), (1, 1))
     with pytest.raises(ConfigValueError, match="network.conv_widths"):
         check_network_json({"backbone": "conv", "conv_widths": [8, -1], "conv_blocks": [1, 1]})
+
+
+def test_curves_of_a_run_table_and_picture(data, tmp_path):
+    from hamst3r_ros.cli import main
+    from hamst3r_ros.train.curves import curves_table, read_curve
+
+    cfg = dict(out=str(tmp_path / "run"), network="hamst3r_tiny", train_sets=[{"path": str(data), "human": True}],
+               crop_sizes=[[64, 48]], steps=4, batch_size=2, val_every=2, val_batches=1, ckpt_every=2,
+               max_matches=64, threads=1, warmup=1)
+    train(TrainConfig.from_dict(cfg), log=lambda *_: None, progress=False)
+    c = read_curve(tmp_path / "run")
+    assert c.steps == [2, 4] and c.cpu_s[0] <= c.cpu_s[1] and len(c.values["depth_inlier"]) == 2
+    assert len(curves_table([c]).splitlines()) == 4
+    png = tmp_path / "c.png"
+    assert main(["curves", str(tmp_path / "run"), "--png", str(png)]) == 0 and png.stat().st_size > 1000
+    (tmp_path / "bad.json").write_text("{}")
+    with pytest.raises(ValueError, match="list of step records"):
+        read_curve(tmp_path / "bad.json")
+    assert main(["curves", str(tmp_path / "missing")]) == 2
