@@ -275,6 +275,14 @@ def format_metrics(m: PairMetrics) -> str:
             f"DP err {m.densepose_err:.3f} | body IoU {m.body_iou:.3f}")
 
 
+def _write_atomic(path: Path, text: str) -> None:
+    """Write through a temporary file and rename, so a reader (``hamst3r curves`` during training)
+    never sees half a file."""
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(text)
+    tmp.replace(path)
+
+
 def train(cfg: TrainConfig, log=print, progress: bool = True) -> dict:
     """Run (or resume) training; returns the last validation metrics and timings."""
     from tqdm import tqdm
@@ -331,7 +339,7 @@ def train(cfg: TrainConfig, log=print, progress: bool = True) -> dict:
             extra["training"]["val_metrics"] = asdict(metrics)
         save_hamst3r(net, out / "last", extra=extra)
         torch.save({"optimizer": opt.state_dict(), "step": step, "cpu_s": torch.tensor(cpu_used())}, state_path)
-        (out / "history.json").write_text(json.dumps(history))
+        _write_atomic(out / "history.json", json.dumps(history))
 
     t0, c0 = time.time(), time.process_time()
 
@@ -367,5 +375,5 @@ def train(cfg: TrainConfig, log=print, progress: bool = True) -> dict:
         if out_of_budget:
             log(f"CPU budget of {cfg.cpu_budget_s:.0f} s spent at step {done}")
             break
-    (out / "history.json").write_text(json.dumps(history))
+    _write_atomic(out / "history.json", json.dumps(history))
     return {"metrics": metrics, "seconds": time.time() - t0, "history": history}
