@@ -103,9 +103,9 @@ def test_image_refinement_stem_once_per_image_and_batched_equals_pair_forward():
     assert sum(calls) == 3  # per image, not per pair
     for p in preds:
         with torch.no_grad():
-            hum = forward(model.net, imgs[p.i][None], imgs[p.j][None], False)[2]
-        np.testing.assert_allclose(p.body_i, hum["body_logits1"][0].sigmoid().numpy(), atol=1e-5)
-        np.testing.assert_allclose(p.dp_j, hum["dp2"][0].numpy(), atol=1e-5)
+            heads = forward(model.net, imgs[p.i][None], imgs[p.j][None], False)
+        np.testing.assert_allclose(p.body_i, heads.view1.body_logits[0].sigmoid().numpy(), atol=1e-5)
+        np.testing.assert_allclose(p.dp_j, heads.view2.dp[0].numpy(), atol=1e-5)
     plain = build_model("hamst3r_tiny", seed=5)
     plain.net.load_state_dict(model.net.state_dict(), strict=False)
     assert not np.allclose(plain.predict(imgs, pairs[:1])[0].body_i, preds[0].body_i)
