@@ -237,17 +237,16 @@ class DPTHead(nn.Module):
         return postprocess(self.dpt(decout, grid).permute(0, 2, 3, 1), self.cfg)
 
 
-class CatMLPDPTHead(nn.Module):
-    """MASt3R ``catmlp+dpt`` head: DPT for pts3d+conf, MLP on ``cat[enc, dec_L]`` for descriptors.
+class CatMLPDPTHead(DPTHead):
+    """MASt3R ``catmlp+dpt`` head: the DPT head's ``dpt`` for pts3d+conf, plus an MLP on
+    ``cat[enc, dec_L]`` for descriptors (key prefix ``head_local_features``).
 
     The MLP (hidden 4*(enc+dec)) emits (desc_dim + two_confs) * p^2 values per token, pixel
     shuffled to full resolution: channels 0..D-1 descriptor, D descriptor confidence.
     """
 
     def __init__(self, cfg: NetConfig):
-        super().__init__()
-        self.cfg = cfg
-        self.dpt = DPT(cfg, _num_out_channels(cfg))
+        super().__init__(cfg)
         idim = cfg.encoder_dim + cfg.dec_embed_dim
         out = (cfg.desc_dim + int(cfg.two_confs)) * cfg.patch_size ** 2
         self.head_local_features = Mlp(idim, 4 * idim, out)
