@@ -71,6 +71,64 @@ def test_dune_landscape_portrait_and_symmetric_batch():
     assert all(np.isfinite(p.pts_j).all() for p in preds)
 
 
+def test_head_outputs_are_typed_and_official_dicts_only_at_forward():
+    from hamst3r_ros.model.outputs import PairHeadOutputs
+    from hamst3r_ros.train.loop import forward
+
+    net = build_model("hamst3r_tiny", seed=6).net
+    a, b = (x[None] for x in _imgs([(32, 48), (48, 32)], seed=6))
+    with torch.no_grad():
+        pred1, pred2 = net(a, b)
+        heads = forward(net, a, b, False)
+    # the official API: its key names, pred2's points keyed as the other view's and last
+    assert list(pred1) == ["pts3d", "conf", "desc", "desc_conf"]
+    assert list(pred2) == ["conf", "desc", "desc_conf", "pts3d_in_other_view"]
+    assert isinstance(heads, PairHeadOutputs) and heads.has_human
+    torch.testing.assert_close(heads.view2.pts3d, pred2["pts3d_in_other_view"], rtol=0, atol=0)
+    torch.testing.assert_close(heads.view1.desc_conf, pred1["desc_conf"], rtol=0, atol=0)
+    q, s = net.cfg.human.num_queries, net.cfg.human.mask_stride
+    assert heads.class_logits.shape == (1, q, 2)
+    assert heads.view1.mask_logits.shape == (1, q, 32 // s, 48 // s) and heads.view2.mask_logits.shape == (1, q, 48 // s, 32 // s)
+    assert heads.view2.dp.shape == (1, 48, 32, 3) and heads.view1.body_logits.shape == (1, 32, 48)
+    two = PairHeadOutputs(*(type(v)(**{k: None if t is None else torch.cat([t, 2 * t]) for k, t in vars(v).items()})
+                            for v in heads.views), torch.cat([heads.class_logits, -heads.class_logits]))
+    one = two.take(torch.tensor([1]))
+    torch.testing.assert_close(one.view2.dp, 2 * heads.view2.dp, rtol=0, atol=0)
+    torch.testing.assert_close(one.class_logits, -heads.class_logits, rtol=0, atol=0)
+    geometry = net.run_heads(*_tokens(net, a, b), human=False)
+    assert not geometry.has_human and geometry.view1.mask_logits is None and geometry.view2.dp is None
+
+
+def _tokens(net, a, b):
+    g1, g2 = net.grid_of(a.shape[-2:]), net.grid_of(b.shape[-2:])
+    e1, e2 = net.encode(a), net.encode(b)
+    d1, d2 = net.decode(net.embed(e1), g1, net.embed(e2), g2)
+    return e1, d1, g1, e2, d2, g2
+
+
+def test_dune_network_with_human_heads_shares_the_head_wiring():
+    """DUNE-MASt3R + human heads (14-px patches, mask stride 7, image refinement): the same
+    wiring as PairNet; geometry unchanged by adding the heads."""
+    from dataclasses import replace
+
+    from hamst3r_ros.model.checkpoints import load_dune_mast3r
+    from hamst3r_ros.model.config import HumanHeadsConfig
+    from hamst3r_ros.model.networks import DunePairNet
+
+    base = load_dune_mast3r(FIX / "dune" / "tiny_dune_mast3r.pth", FIX / "dune" / "tiny_dune_encoder.pth")
+    torch.manual_seed(7)
+    net = DunePairNet(replace(base.cfg, human=HumanHeadsConfig(num_queries=4, hidden_dim=32, num_layers=1, num_heads=2,
+                                                               mask_dim=16, mask_stride=7, image_refine=8)))
+    missing, unexpected = net.load_state_dict(base.state_dict(), strict=False)
+    assert not unexpected and missing and all(k.startswith("human_heads.") for k in missing)
+    imgs = _imgs([(42, 56), (56, 42)], seed=7)
+    p, g = Hamst3rModel(net).predict(imgs, [(0, 1)])[0], Hamst3rModel(base).predict(imgs, [(0, 1)])[0]
+    assert p.inst_i.shape == (4, 42, 56) and p.inst_j.shape == (4, 56, 42) and p.dp_j.shape == (56, 42, 3)
+    assert p.body_i.shape == (42, 56) and g.inst_i is None
+    for k in ("pts_i", "pts_j", "conf_i", "desc_j"):
+        np.testing.assert_array_equal(getattr(p, k), getattr(g, k))
+
+
 def test_human_heads_outputs_and_shared_queries():
     model = build_model("hamst3r_tiny", seed=4)
     assert model.has_human_heads and model.body_model == "anny"
@@ -103,9 +161,9 @@ def test_image_refinement_stem_once_per_image_and_batched_equals_pair_forward():
     assert sum(calls) == 3  # per image, not per pair
     for p in preds:
         with torch.no_grad():
-            hum = forward(model.net, imgs[p.i][None], imgs[p.j][None], False)[2]
-        np.testing.assert_allclose(p.body_i, hum["body_logits1"][0].sigmoid().numpy(), atol=1e-5)
-        np.testing.assert_allclose(p.dp_j, hum["dp2"][0].numpy(), atol=1e-5)
+            heads = forward(model.net, imgs[p.i][None], imgs[p.j][None], False)
+        np.testing.assert_allclose(p.body_i, heads.view1.body_logits[0].sigmoid().numpy(), atol=1e-5)
+        np.testing.assert_allclose(p.dp_j, heads.view2.dp[0].numpy(), atol=1e-5)
     plain = build_model("hamst3r_tiny", seed=5)
     plain.net.load_state_dict(model.net.state_dict(), strict=False)
     assert not np.allclose(plain.predict(imgs, pairs[:1])[0].body_i, preds[0].body_i)

@@ -57,17 +57,17 @@ def test_losses_fall_and_heldout_beats_baselines(data, tmp_path):
     with torch.no_grad():
         for _ in range(4):
             b = val.sample(4)
-            res1, _, hum = forward(net, b.img1, b.img2, False)
+            v1 = forward(net, b.img1, b.img2, False).view1
             for k in range(4):
                 gt = np.nan_to_num(b.depth1[k].numpy())
-                inl.append(depth_metrics(res1["pts3d"][k, ..., 2].numpy(), gt)[1])
+                inl.append(depth_metrics(v1.pts3d[k, ..., 2].numpy(), gt)[1])
                 base_inl.append(depth_metrics(np.ones_like(gt), gt)[1])
                 body = b.body1[k].numpy()
                 if body.any():
-                    err = np.linalg.norm(hum["dp1"][k].numpy()[body] - b.dp1[k].numpy()[body], axis=-1)
+                    err = np.linalg.norm(v1.dp[k].numpy()[body] - b.dp1[k].numpy()[body], axis=-1)
                     dp_err.append(err.mean())
                     base_dp.append(np.linalg.norm(b.dp1[k].numpy()[body] - 0.5, axis=-1).mean())
-                    prob = hum["body_logits1"][k].sigmoid().numpy()
+                    prob = v1.body_logits[k].sigmoid().numpy()
                     on_body.append(prob[body].mean())
                     off_body.append(prob[~body].mean())
     assert np.mean(inl) > np.mean(base_inl)
@@ -139,14 +139,15 @@ def test_a_trained_model_extended_with_image_refinement_predicts_as_before(tmp_p
     g = torch.Generator().manual_seed(0)
     img1, img2 = (torch.rand(2, 3, 32, 48, generator=g) * 2 - 1 for _ in range(2))
     with torch.no_grad():
-        a, b = forward(net, img1, img2, False)[2], forward(base, img1, img2, False)[2]
-    for k in b:
-        if k.startswith("mask_logits"):  # now at stride 2: the old stride-4 logits, resampled
-            assert a[k].shape[-2:] == (16, 24)
-            b[k] = torch.nn.functional.interpolate(b[k], size=(16, 24), mode="bilinear", align_corners=False)
-            torch.testing.assert_close(a[k], b[k], rtol=1e-5, atol=1e-5)
-        else:
-            torch.testing.assert_close(a[k], b[k], rtol=0, atol=0)
+        a, b = forward(net, img1, img2, False), forward(base, img1, img2, False)
+    torch.testing.assert_close(a.class_logits, b.class_logits, rtol=0, atol=0)
+    for va, vb in zip(a.views, b.views):
+        for k in ("pts3d", "conf", "desc", "desc_conf", "dp", "body_logits"):
+            torch.testing.assert_close(getattr(va, k), getattr(vb, k), rtol=0, atol=0)
+        # the mask logits now come at stride 2: the old stride-4 logits, resampled
+        assert va.mask_logits.shape[-2:] == (16, 24)
+        old = torch.nn.functional.interpolate(vb.mask_logits, size=(16, 24), mode="bilinear", align_corners=False)
+        torch.testing.assert_close(va.mask_logits, old, rtol=1e-5, atol=1e-5)
     with pytest.raises(ValueError, match="network.human"):
         build_network(TrainConfig.from_dict(dict(init=str(tmp_path / "base.safetensors"), train_sets=[{"path": "x"}],
                                                  network={"human": {"image_refin": 8}})))

@@ -82,6 +82,16 @@ def _summaries(m: np.ndarray, name: str, z, prefix: str) -> Iterator[Check]:
     yield compare(f"{prefix}_stats", stats, z[f"{prefix}_stats"], 5e-4, 1e-5)
 
 
+def _decoded_official(model: Hamst3rModel, feats, pairs) -> Iterator[tuple]:
+    """Per decoded pair: (b, pair number, pred1, pred2, dec1, dec2). pred1/pred2 are the
+    official dicts of the pair's head chunk (the fixtures hold the official code's maps, by its
+    names), dec1/dec2 its decoder block lists; b is the pair's row in those batches."""
+    for idx, heads, dec1, dec2 in model.iter_decoded(feats, pairs, keep_tokens=True):
+        res1, res2 = heads.official()
+        for b, p in enumerate(idx):
+            yield b, p, res1, res2, dec1, dec2
+
+
 def check_mast3r_outputs(ckpt: Path, outputs: Path, inputs: Path) -> Iterator[Check]:
     """One official MASt3R/DUSt3R checkpoint on one outputs file."""
     size = int(re.search(r"_(\d+)\.npz$", outputs.name).group(1))
@@ -98,22 +108,21 @@ def check_mast3r_outputs(ckpt: Path, outputs: Path, inputs: Path) -> Iterator[Ch
             yield compare(f"{label}:pos_img{i}", grid_positions(*f.grid), z[f"pos_img{i}"], 0.0)
     tags = sorted({k.split("_")[0] for k in z.files if re.match(r"p\d\d_", k)})
     pairs = [(int(t[1]), int(t[2])) for t in tags]
-    for idx, res1, res2, _, dec1, dec2 in model.iter_decoded(feats, pairs, keep_tokens=True):
-        for b, p in enumerate(idx):
-            tag = tags[p]
-            for v, dec in (("v1", dec1), ("v2", dec2)):
-                yield compare(f"{label}:{tag}_dec_{v}", dec[-1][b], z[f"{tag}_dec_{v}"], _TOKEN_TOL)
-                for blk in (5, 7):
-                    key = f"{tag}_dec{blk}_{v}"
-                    if key in z.files:
-                        yield compare(f"{label}:{key}", dec[blk - 1][b], z[key], _TOKEN_TOL)
-            for v, res in (("v1", res1), ("v2", res2)):
-                for name, t in res.items():
-                    prefix = f"{tag}_{v}_{name}"
-                    if f"{prefix}_sub" in z.files:
-                        for c in _summaries(t[b].float().cpu().numpy(), name, z, prefix):
-                            c.name = f"{label}:{c.name}"
-                            yield c
+    for b, p, res1, res2, dec1, dec2 in _decoded_official(model, feats, pairs):
+        tag = tags[p]
+        for v, dec in (("v1", dec1), ("v2", dec2)):
+            yield compare(f"{label}:{tag}_dec_{v}", dec[-1][b], z[f"{tag}_dec_{v}"], _TOKEN_TOL)
+            for blk in (5, 7):
+                key = f"{tag}_dec{blk}_{v}"
+                if key in z.files:
+                    yield compare(f"{label}:{key}", dec[blk - 1][b], z[key], _TOKEN_TOL)
+        for v, res in (("v1", res1), ("v2", res2)):
+            for name, t in res.items():
+                prefix = f"{tag}_{v}_{name}"
+                if f"{prefix}_sub" in z.files:
+                    for c in _summaries(t[b].float().cpu().numpy(), name, z, prefix):
+                        c.name = f"{label}:{c.name}"
+                        yield c
 
 
 # ----------------------------------------------------------------- DUNE and DUNE-MASt3R
@@ -179,30 +188,29 @@ def check_dune_mast3r(decoder: Path, encoder: Path, outputs: Path, inputs: Path)
             for k, im in enumerate(imgs):
                 x = _imagenet_from_dust3r(im.numpy())
                 raw[k] = net.dune_backbone.forward_prenorm(x)[:, net.dune_backbone.num_prefix_tokens:]
-        for idx, res1, res2, _, dec1, dec2 in model.iter_decoded(feats, pairs, keep_tokens=True):
-            for b, p in enumerate(idx):
-                tag = tags[p]
-                for v, img_k, dec in (("view1", pairs[p][0], dec1), ("view2", pairs[p][1], dec2)):
-                    pre = f"{tag}.{v}"
-                    checks = {"enc_feat_raw": raw[img_k], "enc_feat_normed": feats[img_k].enc[None],
-                              "pos": grid_positions(*feats[img_k].grid)[None],
-                              "dec_final": dec[-1][b:b + 1],
-                              "dec_layers": torch.stack([t[b:b + 1] for t in dec])}
-                    for k, ours in checks.items():
-                        if f"{pre}.{k}" in z.files:
-                            tol = (0.0, 0.0) if k == "pos" else (_DUNE_DEC if k.startswith("dec") else _DUNE_TOK)
-                            yield compare(f"{lab}:{pre}.{k}", ours, z[f"{pre}.{k}"], *tol)
-                for pk, res in (("pred1", res1), ("pred2", res2)):
-                    for name, t in res.items():
-                        full = t[b:b + 1].float().cpu().numpy()
-                        key = f"{tag}.{pk}.{name}"
-                        tol = _DUNE_MAP[name]
-                        if key in z.files:
-                            yield compare(f"{lab}:{key}", full, z[key], *tol)
-                        if f"{key}.sub14" in z.files:
-                            yield compare(f"{lab}:{key}.sub14", full[:, 3::14, 3::14], z[f"{key}.sub14"], *tol)
-                        if f"{key}.crop28" in z.files:
-                            yield compare(f"{lab}:{key}.crop28", full[:, :28, :28], z[f"{key}.crop28"], *tol)
+        for b, p, res1, res2, dec1, dec2 in _decoded_official(model, feats, pairs):
+            tag = tags[p]
+            for v, img_k, dec in (("view1", pairs[p][0], dec1), ("view2", pairs[p][1], dec2)):
+                pre = f"{tag}.{v}"
+                checks = {"enc_feat_raw": raw[img_k], "enc_feat_normed": feats[img_k].enc[None],
+                          "pos": grid_positions(*feats[img_k].grid)[None],
+                          "dec_final": dec[-1][b:b + 1],
+                          "dec_layers": torch.stack([t[b:b + 1] for t in dec])}
+                for k, ours in checks.items():
+                    if f"{pre}.{k}" in z.files:
+                        tol = (0.0, 0.0) if k == "pos" else (_DUNE_DEC if k.startswith("dec") else _DUNE_TOK)
+                        yield compare(f"{lab}:{pre}.{k}", ours, z[f"{pre}.{k}"], *tol)
+            for pk, res in (("pred1", res1), ("pred2", res2)):
+                for name, t in res.items():
+                    full = t[b:b + 1].float().cpu().numpy()
+                    key = f"{tag}.{pk}.{name}"
+                    tol = _DUNE_MAP[name]
+                    if key in z.files:
+                        yield compare(f"{lab}:{key}", full, z[key], *tol)
+                    if f"{key}.sub14" in z.files:
+                        yield compare(f"{lab}:{key}.sub14", full[:, 3::14, 3::14], z[f"{key}.sub14"], *tol)
+                    if f"{key}.crop28" in z.files:
+                        yield compare(f"{lab}:{key}.crop28", full[:, :28, :28], z[f"{key}.crop28"], *tol)
 
 
 # ----------------------------------------------------------------- discovery

@@ -18,6 +18,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from .encoder import check_patch_multiple
+
 
 class _ResBlock(nn.Module):
     """x + conv3x3(gelu(conv3x3(x))) * gain, gain starting at 0."""
@@ -63,8 +65,5 @@ class ConvPatchEmbed(nn.Module):
 
     def forward(self, img: torch.Tensor) -> torch.Tensor:
         """(B, 3, H, W) -> (B, N, dim); H and W must be multiples of the patch size."""
-        h, w = img.shape[-2:]
-        p = self.patch_size
-        if h % p or w % p:
-            raise ValueError(f"image size {h}x{w} (HxW) is not a multiple of the patch size {p}")
+        check_patch_multiple(img, self.patch_size)
         return self.proj(self.stages(img)).flatten(2).transpose(1, 2)

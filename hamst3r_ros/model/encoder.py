@@ -24,6 +24,13 @@ from .config import DuneEncoderConfig
 from .layers import Block
 
 
+def check_patch_multiple(img: torch.Tensor, patch: int) -> None:
+    """ValueError unless the (..., H, W) image splits into whole ``patch``-pixel patches."""
+    h, w = img.shape[-2:]
+    if h % patch or w % patch:
+        raise ValueError(f"image size {h}x{w} (HxW) is not a multiple of the patch size {patch}")
+
+
 class PatchEmbed(nn.Module):
     """Conv2d(3, dim, p, stride p); tokens row-major. Key: ``proj``."""
 
@@ -34,10 +41,7 @@ class PatchEmbed(nn.Module):
 
     def forward(self, img: torch.Tensor) -> torch.Tensor:
         """(B, 3, H, W) -> (B, N, dim); H and W must be multiples of the patch size."""
-        h, w = img.shape[-2:]
-        p = self.patch_size
-        if h % p or w % p:
-            raise ValueError(f"image size {h}x{w} (HxW) is not a multiple of the patch size {p}")
+        check_patch_multiple(img, self.patch_size)
         return self.proj(img).flatten(2).transpose(1, 2)
 
 

@@ -41,6 +41,7 @@ from torch import nn
 from ..types import PairPrediction
 from .config import NetConfig, named_config
 from .human_heads import upsample_masks
+from .outputs import PairHeadOutputs
 from .preprocess import Preprocessed, preprocess_image
 from .networks import build_net
 
@@ -162,11 +163,11 @@ class Hamst3rModel(nn.Module):
     @torch.inference_mode()
     def iter_decoded(self, feats: Sequence[ImageFeatures], pairs: Sequence[tuple[int, int]],
                      head_chunk: int = 2, keep_tokens: bool = False):
-        """Raw decoding, chunk by chunk: yields ``(pair_indices, res1, res2, human, dec1, dec2)``.
+        """Raw decoding, chunk by chunk: yields ``(pair_indices, heads, dec1, dec2)``.
 
-        ``res1``/``res2`` are the heads' NHWC dicts for the chunk's pairs (batch order =
-        ``pair_indices``), ``human`` the human-head dict or None, ``dec1``/``dec2`` the
-        per-view decoder block outputs (lists of (b, N, C); last one normed) when
+        ``heads`` is the chunk's :class:`~.outputs.PairHeadOutputs` (batch order =
+        ``pair_indices``; human outputs when the network has human heads), ``dec1``/``dec2``
+        the per-view decoder block outputs (lists of (b, N, C); last one normed) when
         ``keep_tokens`` else None. Without ``keep_tokens`` only the blocks the heads read
         are kept in memory.
         """
@@ -197,8 +198,8 @@ class Hamst3rModel(nn.Module):
                 if feats[i_s[0]].stem is not None:
                     s1 = tuple(torch.stack(x) for x in zip(*(feats[i].stem for i in i_s[sl])))
                     s2 = tuple(torch.stack(x) for x in zip(*(feats[j].stem for j in j_s[sl])))
-                res1, res2, hum = self.net.run_heads(e1, d1, g1, e2, d2, g2, stem1=s1, stem2=s2)
-                yield idx[sl], res1, res2, hum, (d1 if keep_tokens else None), (d2 if keep_tokens else None)
+                heads = self.net.run_heads(e1, d1, g1, e2, d2, g2, stem1=s1, stem2=s2)
+                yield idx[sl], heads, (d1 if keep_tokens else None), (d2 if keep_tokens else None)
 
     def decode_pairs(self, feats: Sequence[ImageFeatures], pairs: Sequence[tuple[int, int]],
                      head_chunk: int = 2, as_numpy: bool = True) -> list[PairPrediction]:
@@ -209,9 +210,9 @@ class Hamst3rModel(nn.Module):
         ``as_numpy``: float32 numpy arrays (True) or tensors on the model's device (False).
         """
         results: list[Optional[PairPrediction]] = [None] * len(pairs)
-        for idx, res1, res2, hum, _, _ in self.iter_decoded(feats, pairs, head_chunk):
+        for idx, heads, _, _ in self.iter_decoded(feats, pairs, head_chunk):
             for b, p in enumerate(idx):
-                results[p] = self._to_prediction(pairs[p], b, res1, res2, hum, as_numpy)
+                results[p] = self._to_prediction(pairs[p], b, heads, as_numpy)
         return results  # type: ignore[return-value]
 
     def predict(self, images: Sequence[torch.Tensor], pairs: Sequence[tuple[int, int]], **kw) -> list[PairPrediction]:
@@ -219,7 +220,8 @@ class Hamst3rModel(nn.Module):
         return self.decode_pairs(self.encode(images), pairs, **kw)
 
     @staticmethod
-    def _to_prediction(pair, b, res1, res2, hum, as_numpy) -> PairPrediction:
+    def _to_prediction(pair, b: int, heads: PairHeadOutputs, as_numpy: bool) -> PairPrediction:
+        """Pair ``b`` of a head batch as a :class:`PairPrediction` (probabilities, not logits)."""
         def cv1(t):
             t = t.float()
             return t.cpu().numpy() if as_numpy else t
@@ -227,21 +229,20 @@ class Hamst3rModel(nn.Module):
         def cv(t):
             return None if t is None else cv1(t[b])
 
-        kw = dict(i=int(pair[0]), j=int(pair[1]), pts_i=cv(res1["pts3d"]), pts_j=cv(res2["pts3d_in_other_view"]),
-                  conf_i=cv(res1.get("conf")), conf_j=cv(res2.get("conf")),
-                  desc_i=cv(res1.get("desc")), desc_j=cv(res2.get("desc")),
-                  desc_conf_i=cv(res1.get("desc_conf")), desc_conf_j=cv(res2.get("desc_conf")))
-        if hum is not None:
+        v1, v2 = heads.views
+        kw = dict(i=int(pair[0]), j=int(pair[1]), pts_i=cv(v1.pts3d), pts_j=cv(v2.pts3d),
+                  conf_i=cv(v1.conf), conf_j=cv(v2.conf), desc_i=cv(v1.desc), desc_j=cv(v2.desc),
+                  desc_conf_i=cv(v1.desc_conf), desc_conf_j=cv(v2.desc_conf))
+        if heads.has_human:
             # Probabilities at the mask-embedding resolution, upsampled bilinearly to the
             # image (16x fewer sigmoids than upsampling logits first; both are in [0, 1]).
-            def masks(k, res):
-                hw = res["pts3d" if k == 1 else "pts3d_in_other_view"].shape[1:3]
-                return upsample_masks(hum[f"mask_logits{k}"][b:b + 1].sigmoid(), tuple(hw))[0]
+            def masks(v):
+                return upsample_masks(v.mask_logits[b:b + 1].sigmoid(), tuple(v.pts3d.shape[1:3]))[0]
 
-            kw.update(inst_i=cv1(masks(1, res1)), inst_j=cv1(masks(2, res2)),
-                      inst_score=cv(hum["class_logits"].softmax(-1)[..., 0]),
-                      dp_i=cv(hum["dp1"]), dp_j=cv(hum["dp2"]),
-                      body_i=cv(hum["body_logits1"].sigmoid()), body_j=cv(hum["body_logits2"].sigmoid()))
+            kw.update(inst_i=cv1(masks(v1)), inst_j=cv1(masks(v2)),
+                      inst_score=cv(heads.class_logits.softmax(-1)[..., 0]),
+                      dp_i=cv(v1.dp), dp_j=cv(v2.dp),
+                      body_i=cv(v1.body_logits.sigmoid()), body_j=cv(v2.body_logits.sigmoid()))
         return PairPrediction(**kw)
 
 

@@ -1,7 +1,8 @@
 """Geometry heads (pointmap + confidence, local descriptors) and MASt3R post-processing.
 
 Heads read the decoder's layer list ``decout = [enc, dec_1, ..., dec_L]`` (tokens (B, N, C),
-``dec_L`` after ``dec_norm``) and return dense NHWC maps at the input resolution:
+``dec_L`` after ``dec_norm``) and return a :class:`~.outputs.ViewOutputs` of dense NHWC maps at
+the input resolution (its field names are the official code's dict keys):
 
 - ``pts3d`` (B, H, W, 3): points in view 1's camera frame (optical: x right, y down,
   z forward), network scale (metres for metric MASt3R);
@@ -22,6 +23,7 @@ from torch import nn
 
 from .config import NetConfig
 from .layers import Mlp
+from .outputs import ViewOutputs
 
 
 # ---------------------------------------------------------------- post-processing (pure)
@@ -59,19 +61,19 @@ def reg_desc(desc: torch.Tensor, mode: str) -> torch.Tensor:
     raise ValueError(f"desc_mode: unknown mode {mode!r}; expected 'norm'")
 
 
-def postprocess(fmap: torch.Tensor, cfg: NetConfig) -> dict[str, torch.Tensor]:
-    """Raw (B, H, W, C) head output -> dict of NHWC maps (see module docstring)."""
-    res = {"pts3d": reg_dense_depth(fmap[..., 0:3], cfg.depth_mode)}
+def postprocess(fmap: torch.Tensor, cfg: NetConfig) -> ViewOutputs:
+    """Raw (B, H, W, C) head output -> the view's maps (see module docstring)."""
+    out = ViewOutputs(pts3d=reg_dense_depth(fmap[..., 0:3], cfg.depth_mode))
     if cfg.conf_mode is not None:
-        res["conf"] = reg_dense_conf(fmap[..., 3], cfg.conf_mode)
+        out.conf = reg_dense_conf(fmap[..., 3], cfg.conf_mode)
     if cfg.desc_dim is not None:
         start = 3 + int(cfg.conf_mode is not None)
-        res["desc"] = reg_desc(fmap[..., start:start + cfg.desc_dim], cfg.desc_mode)
+        out.desc = reg_desc(fmap[..., start:start + cfg.desc_dim], cfg.desc_mode)
         if cfg.two_confs:
-            res["desc_conf"] = reg_dense_conf(fmap[..., start + cfg.desc_dim], cfg.desc_conf_mode or cfg.conf_mode)
+            out.desc_conf = reg_dense_conf(fmap[..., start + cfg.desc_dim], cfg.desc_conf_mode or cfg.conf_mode)
         else:
-            res["desc_conf"] = res["conf"].clone()
-    return res
+            out.desc_conf = out.conf.clone()
+    return out
 
 
 def tokens_to_pixels(feat: torch.Tensor, grid: tuple[int, int], patch: int) -> torch.Tensor:
@@ -113,7 +115,7 @@ class LinearHead(nn.Module):
         ch = _num_out_channels(cfg) + (cfg.desc_dim or 0) + int(cfg.desc_dim is not None and cfg.two_confs)
         self.proj = nn.Linear(cfg.dec_embed_dim, ch * cfg.patch_size ** 2)
 
-    def forward(self, decout: list[torch.Tensor], grid: tuple[int, int]) -> dict[str, torch.Tensor]:
+    def forward(self, decout: list[torch.Tensor], grid: tuple[int, int]) -> ViewOutputs:
         return postprocess(tokens_to_pixels_nhwc(self.proj(decout[-1]), grid, self.cfg.patch_size), self.cfg)
 
 
@@ -231,26 +233,25 @@ class DPTHead(nn.Module):
         self.cfg = cfg
         self.dpt = DPT(cfg, _num_out_channels(cfg))
 
-    def forward(self, decout: list[torch.Tensor], grid: tuple[int, int]) -> dict[str, torch.Tensor]:
+    def forward(self, decout: list[torch.Tensor], grid: tuple[int, int]) -> ViewOutputs:
         return postprocess(self.dpt(decout, grid).permute(0, 2, 3, 1), self.cfg)
 
 
-class CatMLPDPTHead(nn.Module):
-    """MASt3R ``catmlp+dpt`` head: DPT for pts3d+conf, MLP on ``cat[enc, dec_L]`` for descriptors.
+class CatMLPDPTHead(DPTHead):
+    """MASt3R ``catmlp+dpt`` head: the DPT head's ``dpt`` for pts3d+conf, plus an MLP on
+    ``cat[enc, dec_L]`` for descriptors (key prefix ``head_local_features``).
 
     The MLP (hidden 4*(enc+dec)) emits (desc_dim + two_confs) * p^2 values per token, pixel
     shuffled to full resolution: channels 0..D-1 descriptor, D descriptor confidence.
     """
 
     def __init__(self, cfg: NetConfig):
-        super().__init__()
-        self.cfg = cfg
-        self.dpt = DPT(cfg, _num_out_channels(cfg))
+        super().__init__(cfg)
         idim = cfg.encoder_dim + cfg.dec_embed_dim
         out = (cfg.desc_dim + int(cfg.two_confs)) * cfg.patch_size ** 2
         self.head_local_features = Mlp(idim, 4 * idim, out)
 
-    def forward(self, decout: list[torch.Tensor], grid: tuple[int, int]) -> dict[str, torch.Tensor]:
+    def forward(self, decout: list[torch.Tensor], grid: tuple[int, int]) -> ViewOutputs:
         pts = self.dpt(decout, grid)
         cat = torch.cat([decout[0], decout[-1]], dim=-1)
         local = tokens_to_pixels_nhwc(self.head_local_features(cat), grid, self.cfg.patch_size)

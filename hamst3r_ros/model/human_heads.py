@@ -34,6 +34,7 @@ from torch import nn
 from .config import HumanHeadsConfig, NetConfig
 from .heads import tokens_to_pixels, tokens_to_pixels_nhwc
 from .layers import Mlp
+from .outputs import HumanView
 
 
 class _QueryLayer(nn.Module):
@@ -82,14 +83,12 @@ class InstanceHead(nn.Module):
     def _pixel_embeddings(self, tok: torch.Tensor, grid: tuple[int, int]) -> torch.Tensor:
         return tokens_to_pixels(self.pixel_embed(tok), grid, self.patch_size // self.cfg.mask_stride)
 
-    def forward(self, tok1: torch.Tensor, grid1: tuple[int, int], tok2: torch.Tensor,
-                grid2: tuple[int, int], full_res: bool = True,
-                pix_delta: tuple = (None, None)) -> dict[str, torch.Tensor]:
-        """Last decoder tokens of both views -> ``class_logits`` (B, Q, 2), ``mask_logits1``
-        (B, Q, H1, W1), ``mask_logits2`` (B, Q, H2, W2); with ``full_res=False`` the mask
-        logits stay at the mask-embedding resolution (H/mask_stride, W/mask_stride).
+    def forward(self, tok1: torch.Tensor, grid1: tuple[int, int], tok2: torch.Tensor, grid2: tuple[int, int],
+                pix_delta: tuple = (None, None)) -> tuple[torch.Tensor, tuple[torch.Tensor, torch.Tensor]]:
+        """Last decoder tokens of both views -> ``class_logits`` (B, Q, 2) and per view the mask
+        logits (B, Q, H_v/s, W_v/s) at the mask-embedding resolution (s = mask_stride).
         ``pix_delta``: per view, None or (B, mask_dim, H', W') added to the pixel embeddings
-        after resampling them to (H', W'); mask logits then come at (H', W')."""
+        after resampling them to (H', W'); that view's mask logits then come at (H', W')."""
         b = tok1.shape[0]
         mem = torch.cat([self.input_proj(tok1) + self.view_embed[0], self.input_proj(tok2) + self.view_embed[1]], 1)
         q = self.query_feat[None].expand(b, -1, -1)
@@ -98,17 +97,13 @@ class InstanceHead(nn.Module):
             q = layer(q, qpos, mem)
         q = self.norm(q)
         emb = self.mask_embed(q)
-        out = {"class_logits": self.class_embed(q)}
-        for k, (tok, grid) in enumerate(((tok1, grid1), (tok2, grid2)), start=1):
+        masks = []
+        for (tok, grid), delta in zip(((tok1, grid1), (tok2, grid2)), pix_delta):
             pix = self._pixel_embeddings(tok, grid)  # (B, mask_dim, H/s, W/s)
-            if pix_delta[k - 1] is not None:  # the refiner's finer grid
-                pix = F.interpolate(pix, size=pix_delta[k - 1].shape[-2:], mode="bilinear",
-                                    align_corners=False) + pix_delta[k - 1]
-            logits = torch.einsum("bqc,bchw->bqhw", emb, pix)
-            if full_res:
-                logits = upsample_masks(logits, (grid[0] * self.patch_size, grid[1] * self.patch_size))
-            out[f"mask_logits{k}"] = logits
-        return out
+            if delta is not None:  # the refiner's finer grid
+                pix = F.interpolate(pix, size=delta.shape[-2:], mode="bilinear", align_corners=False) + delta
+            masks.append(torch.einsum("bqc,bchw->bqhw", emb, pix))
+        return self.class_embed(q), (masks[0], masks[1])
 
 
 def upsample_masks(x: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
@@ -117,7 +112,7 @@ def upsample_masks(x: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
 
 
 class DensePoseHead(nn.Module):
-    """Linear pixel-shuffle head: (B, N, C) tokens -> ``dp`` (B, H, W, 3), ``body_logits`` (B, H, W)."""
+    """Linear pixel-shuffle head: (B, N, C) tokens -> (``dp`` (B, H, W, 3), ``body_logits`` (B, H, W))."""
 
     def __init__(self, net: NetConfig):
         super().__init__()
@@ -125,14 +120,14 @@ class DensePoseHead(nn.Module):
         self.proj = nn.Linear(net.dec_embed_dim, 4 * net.patch_size ** 2)
 
     def forward(self, tok: torch.Tensor, grid: tuple[int, int],
-                delta: Optional[torch.Tensor] = None) -> dict[str, torch.Tensor]:
+                delta: Optional[torch.Tensor] = None) -> tuple[torch.Tensor, torch.Tensor]:
         """``delta``: None or (B, 4, H', W') residual (dp xyz, body logit) from the refiner,
         upsampled bilinearly to the image."""
         fmap = tokens_to_pixels_nhwc(self.proj(tok), grid, self.patch_size)
         if delta is not None:
             fmap = fmap + F.interpolate(delta, size=fmap.shape[1:3], mode="bilinear",
                                         align_corners=False).permute(0, 2, 3, 1)
-        return {"dp": fmap[..., :3], "body_logits": fmap[..., 3]}
+        return fmap[..., :3], fmap[..., 3]
 
 
 class ImageStem(nn.Module):
@@ -216,9 +211,11 @@ class HumanHeads(nn.Module):
         read tokens only."""
         return self.stem(img) if self.uses_image else None
 
-    def forward(self, tok1: torch.Tensor, grid1: tuple[int, int], tok2: torch.Tensor,
-                grid2: tuple[int, int], full_res: bool = True, stem1: Optional[tuple] = None,
-                stem2: Optional[tuple] = None) -> dict[str, torch.Tensor]:
+    def forward(self, tok1: torch.Tensor, grid1: tuple[int, int], tok2: torch.Tensor, grid2: tuple[int, int],
+                stem1: Optional[tuple] = None,
+                stem2: Optional[tuple] = None) -> tuple[torch.Tensor, HumanView, HumanView]:
+        """Last decoder tokens (B, N_v, C) of both views (+ their stem features with image
+        refinement) -> (``class_logits`` (B, Q, 2), view 1's outputs, view 2's outputs)."""
         dense: tuple = (None, None)
         embed: tuple = (None, None)
         if self.uses_image:
@@ -227,7 +224,6 @@ class HumanHeads(nn.Module):
                                  "(HumanHeads.image_features of each image)")
             (dn1, em1), (dn2, em2) = self.refine1(tok1, grid1, stem1), self.refine2(tok2, grid2, stem2)
             dense, embed = (dn1, dn2), (em1, em2)
-        out = self.instances(tok1, grid1, tok2, grid2, full_res, embed)
+        class_logits, (m1, m2) = self.instances(tok1, grid1, tok2, grid2, embed)
         d1, d2 = self.densepose1(tok1, grid1, dense[0]), self.densepose2(tok2, grid2, dense[1])
-        out.update(dp1=d1["dp"], body_logits1=d1["body_logits"], dp2=d2["dp"], body_logits2=d2["body_logits"])
-        return out
+        return class_logits, HumanView(m1, *d1), HumanView(m2, *d2)

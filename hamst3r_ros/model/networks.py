@@ -10,8 +10,11 @@
 Optional ``human_heads`` (see :mod:`.human_heads`) sit on the outermost network.
 
 The work is split into steps so the inference API can share them: ``encode`` (per image),
-``embed`` (``decoder_embed``, per image), ``decode`` (per pair), ``run_heads`` (per pair).
-Inputs to ``encode`` are (B, 3, H, W) float images normalised to [-1, 1] (``(u8/255-0.5)/0.5``).
+``embed`` (``decoder_embed``, per image), ``decode`` (per pair), ``run_heads`` (per pair, a
+:class:`~.outputs.PairHeadOutputs`; both networks wire their heads through
+:func:`run_pair_heads`). Inputs to ``encode`` are (B, 3, H, W) float images normalised to
+[-1, 1] (``(u8/255-0.5)/0.5``). ``forward`` is the official pair forward, returning the
+official (pred1, pred2) dicts, so our networks can be checked against the official code.
 """
 from __future__ import annotations
 
@@ -28,32 +31,78 @@ from .encoder import DuneViT, PatchEmbed
 from .heads import build_head
 from .human_heads import HumanHeads
 from .layers import Block, DecoderBlock
+from .outputs import PairHeadOutputs
 from .rope import RopeTable, grid_positions
 
 Grid = tuple[int, int]
 
 
-def pair_forward(net: nn.Module, img1: torch.Tensor, img2: torch.Tensor):
+def pair_forward(net: "PairHeadsMixin", img1: torch.Tensor, img2: torch.Tensor):
     """The official pair forward of any of our pair networks (encode both images, decode,
-    geometry heads): (pred1, pred2) dicts of NHWC maps."""
+    geometry heads): the official (pred1, pred2) dicts of NHWC maps."""
     g1, g2 = net.grid_of(img1.shape[-2:]), net.grid_of(img2.shape[-2:])
     e1, e2 = net.encode(img1), net.encode(img2)
     dec1, dec2 = net.decode(net.embed(e1), g1, net.embed(e2), g2)
-    res1, res2, _ = net.run_heads(e1, dec1, g1, e2, dec2, g2, human=False)
-    return res1, res2
+    return net.run_heads(e1, dec1, g1, e2, dec2, g2, human=False).official()
 
 
-def human_image_features(net: nn.Module, img: torch.Tensor) -> Optional[tuple[torch.Tensor, torch.Tensor]]:
-    """(B, 3, H, W) in [-1, 1] -> the human heads' stem features (coarse, fine) (see
-    ``ImageStem``), computed in float32; None when the network has no human heads or they read
-    tokens only."""
-    if not net.has_human_heads or not net.human_heads.uses_image:
-        return None
-    with torch.autocast(device_type=img.device.type, enabled=False):
-        return net.human_heads.image_features(img.float())
+def run_pair_heads(head1: nn.Module, head2: nn.Module, human_heads: Optional[HumanHeads],
+                   enc1: torch.Tensor, dec1: list, grid1: Grid, enc2: torch.Tensor, dec2: list, grid2: Grid,
+                   stem1: Optional[tuple] = None, stem2: Optional[tuple] = None) -> PairHeadOutputs:
+    """The heads of one pair batch, in float32 (as officially, whatever the decoder ran in).
+
+    ``head1``/``head2`` read ``[enc_v] + dec_v`` of their view (blocks the heads do not read
+    may be None); ``human_heads`` (None: geometry only) read both views' last decoder blocks
+    and, with image refinement, the views' stem features ``stem1``/``stem2``.
+    """
+    d1 = [None if t is None else t.float() for t in [enc1] + dec1]
+    d2 = [None if t is None else t.float() for t in [enc2] + dec2]
+    with torch.autocast(device_type=d1[0].device.type, enabled=False):
+        out = PairHeadOutputs(head1(d1, grid1), head2(d2, grid2))
+        if human_heads is not None:
+            out.class_logits, h1, h2 = human_heads(d1[-1], grid1, d2[-1], grid2, stem1, stem2)
+            out.view1, out.view2 = out.view1.with_human(h1), out.view2.with_human(h2)
+    return out
 
 
-class PairNet(nn.Module):
+class PairHeadsMixin:
+    """What both pair networks do the same way once they have a pair of geometry heads
+    (:meth:`geometry_heads`) and maybe ``human_heads``: run the heads, compute the human
+    heads' per-image features, the official forward."""
+
+    def geometry_heads(self) -> tuple[nn.Module, nn.Module]:
+        raise NotImplementedError
+
+    @property
+    def has_human_heads(self) -> bool:
+        return hasattr(self, "human_heads")
+
+    def image_features(self, img: torch.Tensor) -> Optional[tuple[torch.Tensor, torch.Tensor]]:
+        """(B, 3, H, W) in [-1, 1] -> the human heads' stem features (coarse, fine) (see
+        ``ImageStem``), computed in float32, once per image; None when the network has no
+        human heads or they read tokens only."""
+        if not self.has_human_heads or not self.human_heads.uses_image:
+            return None
+        with torch.autocast(device_type=img.device.type, enabled=False):
+            return self.human_heads.image_features(img.float())
+
+    def run_heads(self, enc1: torch.Tensor, dec1: list[torch.Tensor], grid1: Grid,
+                  enc2: torch.Tensor, dec2: list[torch.Tensor], grid2: Grid,
+                  human: bool = True, stem1: Optional[tuple] = None,
+                  stem2: Optional[tuple] = None) -> PairHeadOutputs:
+        """Heads on ``[enc] + dec`` per view (see :func:`run_pair_heads`); human outputs only
+        with ``human`` and human heads. ``stem1``/``stem2``: :meth:`image_features` of each
+        view's image, needed by human heads with ``image_refine`` > 0."""
+        head1, head2 = self.geometry_heads()
+        hh = self.human_heads if (human and self.has_human_heads) else None
+        return run_pair_heads(head1, head2, hh, enc1, dec1, grid1, enc2, dec2, grid2, stem1, stem2)
+
+    def forward(self, img1: torch.Tensor, img2: torch.Tensor):
+        """Official pair forward: the official (pred1, pred2) dicts of NHWC maps."""
+        return pair_forward(self, img1, img2)
+
+
+class PairNet(PairHeadsMixin, nn.Module):
     """CroCo-style pair network (MASt3R / DUSt3R); with backbone "conv" its patch embedding is
     a residual CNN (:mod:`.conv_embed`), everything else unchanged."""
 
@@ -74,10 +123,6 @@ class PairNet(nn.Module):
         self.downstream_head2 = build_head(cfg)
         if with_human and cfg.human is not None:
             self.human_heads = HumanHeads(cfg)
-
-    @property
-    def has_human_heads(self) -> bool:
-        return hasattr(self, "human_heads")
 
     def grid_of(self, img_hw: tuple[int, int]) -> Grid:
         p = self.cfg.patch_size
@@ -117,40 +162,15 @@ class PairNet(nn.Module):
         r2 = r1 if grid2 == grid1 else self.rope(grid2, hd, x1.device)
         return run_decoder(self.dec_blocks, self.dec_blocks2, self.dec_norm, x1, x2, r1, r2, keep)
 
-    def image_features(self, img: torch.Tensor) -> Optional[tuple[torch.Tensor, torch.Tensor]]:
-        """Per-image input of the human heads' refinement (see :func:`human_image_features`)."""
-        return human_image_features(self, img)
-
-    def run_heads(self, enc1: torch.Tensor, dec1: list[torch.Tensor], grid1: Grid,
-                  enc2: torch.Tensor, dec2: list[torch.Tensor], grid2: Grid,
-                  human: bool = True, stem1: Optional[tuple] = None,
-                  stem2: Optional[tuple] = None) -> tuple[dict[str, torch.Tensor], dict[str, torch.Tensor], Optional[dict]]:
-        """Heads in float32 on ``[enc] + dec`` per view; returns (res1, res2, human outputs or None).
-
-        Human mask logits come at the mask-embedding resolution (see ``InstanceHead``).
-        ``stem1``/``stem2``: :meth:`image_features` of each view's image (float32), needed by
-        human heads with ``image_refine`` > 0.
-        """
-        d1 = [None if t is None else t.float() for t in [enc1] + dec1]
-        d2 = [None if t is None else t.float() for t in [enc2] + dec2]
-        with torch.autocast(device_type=d1[0].device.type, enabled=False):
-            res1 = self.downstream_head1(d1, grid1)
-            res2 = self.downstream_head2(d2, grid2)
-            hum = (self.human_heads(d1[-1], grid1, d2[-1], grid2, False, stem1, stem2)
-                   if (human and self.has_human_heads) else None)
-        res2["pts3d_in_other_view"] = res2.pop("pts3d")
-        return res1, res2, hum
-
-    def forward(self, img1: torch.Tensor, img2: torch.Tensor):
-        """Official-style pair forward: (pred1, pred2) dicts of NHWC maps."""
-        return pair_forward(self, img1, img2)
+    def geometry_heads(self) -> tuple[nn.Module, nn.Module]:
+        return self.downstream_head1, self.downstream_head2
 
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 
 
-class DunePairNet(nn.Module):
+class DunePairNet(PairHeadsMixin, nn.Module):
     """DUNE-MASt3R: DUNE encoder + LayerNorm + MASt3R decoder and heads on a 14-px grid."""
 
     def __init__(self, cfg: NetConfig):
@@ -173,10 +193,6 @@ class DunePairNet(nn.Module):
         if cfg.human is not None:
             self.human_heads = HumanHeads(cfg)
 
-    @property
-    def has_human_heads(self) -> bool:
-        return hasattr(self, "human_heads")
-
     def grid_of(self, img_hw: tuple[int, int]) -> Grid:
         return self.mast3r.grid_of(img_hw)
 
@@ -195,21 +211,8 @@ class DunePairNet(nn.Module):
     def decode(self, x1, grid1, x2, grid2, keep: Optional[set[int]] = None):
         return self.mast3r.decode(x1, grid1, x2, grid2, keep)
 
-    def image_features(self, img: torch.Tensor) -> Optional[tuple[torch.Tensor, torch.Tensor]]:
-        """Per-image input of the human heads' refinement (see :func:`human_image_features`)."""
-        return human_image_features(self, img)
-
-    def run_heads(self, enc1, dec1, grid1, enc2, dec2, grid2, human: bool = True, stem1=None, stem2=None):
-        res1, res2, _ = self.mast3r.run_heads(enc1, dec1, grid1, enc2, dec2, grid2, human=False)
-        hum = None
-        if human and self.has_human_heads:
-            with torch.autocast(device_type=enc1.device.type, enabled=False):
-                hum = self.human_heads(dec1[-1].float(), grid1, dec2[-1].float(), grid2, False, stem1, stem2)
-        return res1, res2, hum
-
-    def forward(self, img1: torch.Tensor, img2: torch.Tensor):
-        """Official-style pair forward: (pred1, pred2) dicts of NHWC maps."""
-        return pair_forward(self, img1, img2)
+    def geometry_heads(self) -> tuple[nn.Module, nn.Module]:
+        return self.mast3r.downstream_head1, self.mast3r.downstream_head2
 
 
 def build_net(cfg: NetConfig) -> nn.Module:

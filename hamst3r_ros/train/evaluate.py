@@ -48,8 +48,8 @@ def evaluate_net(net: torch.nn.Module, scenes: Sequence[str | Path], size: tuple
                 with torch.no_grad():
                     from hamst3r_ros.train.loop import forward
 
-                    res1, res2, hum = forward(net, batch.img1.to(device), batch.img2.to(device), False)
-                rows += evaluate_batch(batch, res1, res2, hum)
+                    heads = forward(net, batch.img1.to(device), batch.img2.to(device), False)
+                rows += evaluate_batch(batch, heads)
         per_set[str(scene)] = mean_metrics(rows)
         all_rows += rows
     per_set["all"] = mean_metrics(all_rows)

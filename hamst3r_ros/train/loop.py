@@ -18,6 +18,7 @@ from typing import Any, Optional
 
 import torch
 
+from hamst3r_ros.model.outputs import PairHeadOutputs
 from hamst3r_ros.train import losses as L
 from hamst3r_ros.train.data import PairBatch, PairSampler
 from hamst3r_ros.train.metrics import PairMetrics, evaluate_batch, mean_metrics
@@ -187,8 +188,9 @@ class StepLosses:
     mask: float
 
 
-def forward(net: torch.nn.Module, img1: torch.Tensor, img2: torch.Tensor, train_encoder: bool):
-    """Pair forward with gradients: (res1, res2, human dict or None)."""
+def forward(net: torch.nn.Module, img1: torch.Tensor, img2: torch.Tensor, train_encoder: bool) -> PairHeadOutputs:
+    """Pair forward with gradients (through the encoder only with ``train_encoder``): every
+    head's output, the human heads' included."""
     g = net.grid_of(img1.shape[-2:])
     g2 = net.grid_of(img2.shape[-2:])
     with torch.set_grad_enabled(train_encoder and torch.is_grad_enabled()):
@@ -209,39 +211,38 @@ def _ids_at(ids: torch.Tensor, hw) -> torch.Tensor:
     return ids[:, sy // 2::sy, sx // 2::sx][:, : hw[0], : hw[1]]
 
 
-def compute_losses(net, batch: PairBatch, cfg: TrainConfig, device) -> tuple[torch.Tensor, StepLosses, tuple]:
+def compute_losses(net, batch: PairBatch, cfg: TrainConfig, device) -> tuple[torch.Tensor, StepLosses, PairHeadOutputs]:
     """Eq. (1): L_MASt3R + λ1 L_seg + λ2 L_dp + λ3 L_mask, human terms on human samples only."""
     img1, img2 = batch.img1.to(device), batch.img2.to(device)
-    res1, res2, hum = forward(net, img1, img2, cfg.train_encoder)
-    pts = [res1["pts3d"], res2["pts3d_in_other_view"]]
-    conf = [res1["conf"], res2["conf"]]
+    out = forward(net, img1, img2, cfg.train_encoder)
+    v1, v2 = out.views
     regr, regr_err = L.pointmap_regression_loss(
-        pts, conf, [batch.pts1.to(device), batch.pts2.to(device)],
+        [v1.pts3d, v2.pts3d], [v1.conf, v2.conf], [batch.pts1.to(device), batch.pts2.to(device)],
         [batch.valid1.to(device), batch.valid2.to(device)], alpha=cfg.conf_alpha)
     total = regr
     match = torch.zeros((), device=device)
-    if "desc" in res1 and cfg.lambda_match > 0:
-        match = L.matching_infonce_loss(res1["desc"], res2["desc"], [m.to(device) for m in batch.matches])
+    if v1.desc is not None and cfg.lambda_match > 0:
+        match = L.matching_infonce_loss(v1.desc, v2.desc, [m.to(device) for m in batch.matches])
         total = total + cfg.lambda_match * match
     seg = dp = mask = torch.zeros((), device=device)
     h = batch.human.to(device)
-    if hum is not None and bool(h.any()):
+    if out.has_human and bool(h.any()):
         idx = torch.nonzero(h).flatten()
+        hum = out.take(idx)
         # The instance head predicts masks at 1/mask_stride resolution: supervise them there,
         # against the ids at the centres of the stride cells (Mask2Former likewise supervises
         # sampled points, not every pixel).
-        ids1 = _ids_at(batch.inst1.to(device)[idx], hum["mask_logits1"].shape[-2:])
-        ids2 = _ids_at(batch.inst2.to(device)[idx], hum["mask_logits2"].shape[-2:])
-        seg, _ = L.two_view_instance_loss(hum["class_logits"][idx], hum["mask_logits1"][idx], hum["mask_logits2"][idx],
-                                          ids1, ids2)
+        ids1 = _ids_at(batch.inst1.to(device)[idx], hum.view1.mask_logits.shape[-2:])
+        ids2 = _ids_at(batch.inst2.to(device)[idx], hum.view2.mask_logits.shape[-2:])
+        seg, _ = L.two_view_instance_loss(hum.class_logits, hum.view1.mask_logits, hum.view2.mask_logits, ids1, ids2)
         body1, body2 = batch.body1.to(device)[idx], batch.body2.to(device)[idx]
-        dp = 0.5 * (L.densepose_l2_loss(hum["dp1"][idx], batch.dp1.to(device)[idx], body1)
-                    + L.densepose_l2_loss(hum["dp2"][idx], batch.dp2.to(device)[idx], body2))
-        mask = 0.5 * (L.body_mask_loss(hum["body_logits1"][idx], body1, cfg.body_mask_dice)
-                      + L.body_mask_loss(hum["body_logits2"][idx], body2, cfg.body_mask_dice))
+        dp = 0.5 * (L.densepose_l2_loss(hum.view1.dp, batch.dp1.to(device)[idx], body1)
+                    + L.densepose_l2_loss(hum.view2.dp, batch.dp2.to(device)[idx], body2))
+        mask = 0.5 * (L.body_mask_loss(hum.view1.body_logits, body1, cfg.body_mask_dice)
+                      + L.body_mask_loss(hum.view2.body_logits, body2, cfg.body_mask_dice))
         total = total + cfg.lambda_seg * seg + cfg.lambda_dp * dp + cfg.lambda_mask * mask
     logs = StepLosses(*(float(x.detach()) for x in (total, regr, regr_err, match, seg, dp, mask)))
-    return total, logs, (res1, res2, hum)
+    return total, logs, out
 
 
 def validate(net, sampler: PairSampler, cfg: TrainConfig, device, batches: int) -> PairMetrics:
@@ -252,8 +253,7 @@ def validate(net, sampler: PairSampler, cfg: TrainConfig, device, batches: int) 
     with torch.no_grad():
         for _ in range(batches):
             batch = sampler.sample(cfg.batch_size)
-            res1, res2, hum = forward(net, batch.img1.to(device), batch.img2.to(device), False)
-            rows += evaluate_batch(batch, res1, res2, hum)
+            rows += evaluate_batch(batch, forward(net, batch.img1.to(device), batch.img2.to(device), False))
     net.train(was_training)
     return mean_metrics(rows)
 

@@ -17,9 +17,13 @@ Definitions follow the paper's protocols where it has one:
 from __future__ import annotations
 
 from dataclasses import dataclass, fields
+from typing import TYPE_CHECKING
 
 import numpy as np
 from scipy.optimize import linear_sum_assignment
+
+if TYPE_CHECKING:  # the metrics themselves are numpy: torch only for the heads' record
+    from hamst3r_ros.model.outputs import PairHeadOutputs
 
 DEPTH_TAU = 1.03
 
@@ -139,34 +143,33 @@ def pointmap_rel_error(pred: list[np.ndarray], gt: list[np.ndarray], valid: list
     return float(np.mean(np.linalg.norm(p - g, axis=-1) / np.maximum(gn, 1e-9)))
 
 
-def evaluate_batch(batch, res1: dict, res2: dict, hum) -> list[PairMetrics]:
+def evaluate_batch(batch, heads: PairHeadOutputs) -> list[PairMetrics]:
     """Metrics of each pair of a :class:`hamst3r_ros.train.data.PairBatch` given the heads'
-    outputs (tensors as returned by the network's ``run_heads``)."""
+    outputs (as returned by the network's ``run_heads``)."""
     def np_(t):
         return t.detach().float().cpu().numpy()
 
-    pts1, pts2 = np_(res1["pts3d"]), np_(res2["pts3d_in_other_view"])
-    if hum is not None:  # masks come at 1/mask_stride resolution: score them at full resolution
+    v1, v2 = heads.views
+    pts1, pts2 = np_(v1.pts3d), np_(v2.pts3d)
+    if heads.has_human:  # masks come at 1/mask_stride resolution: score them at full resolution
         import torch.nn.functional as F
 
         def full(t, like):
             return F.interpolate(t, size=tuple(like.shape[-2:]), mode="bilinear", align_corners=False)
 
-        hum = {**hum, "mask_logits1": full(hum["mask_logits1"], batch.inst1),
-               "mask_logits2": full(hum["mask_logits2"], batch.inst2)}
+        mask1, mask2 = full(v1.mask_logits, batch.inst1), full(v2.mask_logits, batch.inst2)
     rows = []
     for b in range(len(pts1)):
         m = PairMetrics()
         m.depth_abs_rel, m.depth_inlier = depth_metrics(pts1[b, ..., 2], np.nan_to_num(batch.depth1[b].numpy()))
         m.pointmap_rel = pointmap_rel_error([pts1[b], pts2[b]], [batch.pts1[b].numpy(), batch.pts2[b].numpy()],
                                             [batch.valid1[b].numpy(), batch.valid2[b].numpy()])
-        if hum is not None and bool(batch.human[b]):
-            scores = np_(hum["class_logits"][b].softmax(-1)[:, 0])
+        if heads.has_human and bool(batch.human[b]):
+            scores = np_(heads.class_logits[b].softmax(-1)[:, 0])
             m.instance_iou, m.id_consistency = instance_metrics(
-                np_(hum["mask_logits1"][b].sigmoid()), np_(hum["mask_logits2"][b].sigmoid()), scores,
-                batch.inst1[b].numpy(), batch.inst2[b].numpy())
+                np_(mask1[b].sigmoid()), np_(mask2[b].sigmoid()), scores, batch.inst1[b].numpy(), batch.inst2[b].numpy())
             body = batch.body1[b].numpy()
-            m.densepose_err = densepose_error(np_(hum["dp1"][b]), batch.dp1[b].numpy(), body)
-            m.body_iou = mask_iou(np_(hum["body_logits1"][b].sigmoid()), body)
+            m.densepose_err = densepose_error(np_(v1.dp[b]), batch.dp1[b].numpy(), body)
+            m.body_iou = mask_iou(np_(v1.body_logits[b].sigmoid()), body)
         rows.append(m)
     return rows
