@@ -31,8 +31,8 @@ setup(
     entry_points={
         "console_scripts": [
             "hamst3r = hamst3r_ros.cli:main",
-            "hamst3r_node = hamst3r_ros.ros.node:main",
-            "sim_cameras = hamst3r_ros.ros.sim_cameras:main",
+            "hamst3r_node = hamst3r_ros.ros.process:hamst3r_node_main",
+            "sim_cameras = hamst3r_ros.ros.process:sim_cameras_main",
         ],
     },
 )

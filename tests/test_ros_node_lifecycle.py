@@ -312,8 +312,14 @@ def test_a_parameter_that_is_not_live_is_refused_with_the_reason(rig_factory):
 def test_a_managed_node_takes_any_change_while_unconfigured(rig_factory):
     rig = rig_factory(LivePipeline())
     assert rig.transition(T.TRANSITION_CONFIGURE)
+    assert rig.transition(T.TRANSITION_ACTIVATE)
     (result,) = rig.set(min_cameras=2)
-    assert not result.successful and f"ros2 lifecycle set {rig.ns}/hamst3r_node deactivate" in result.reason
+    assert not result.successful and f"ros2 lifecycle set {rig.ns}/hamst3r_node deactivate, then cleanup" in result.reason
+    assert rig.transition(T.TRANSITION_DEACTIVATE)
+    # Inactive: the way is cleanup (ros2 lifecycle set ... deactivate would be refused in this state).
+    (result,) = rig.set(min_cameras=2)
+    assert not result.successful and f"ros2 lifecycle set {rig.ns}/hamst3r_node cleanup, set it" in result.reason
+    assert "deactivate" not in result.reason
     assert rig.transition(T.TRANSITION_CLEANUP)
     assert all(r.successful for r in rig.set(min_cameras=2, device="cpu"))
     assert rig.transition(T.TRANSITION_CONFIGURE)

@@ -138,11 +138,12 @@ def test_bad_configuration_exits_with_a_clear_message(params, message):
 def test_console_scripts_point_at_the_mains_and_sim_errors_are_clear():
     from importlib.metadata import entry_points
 
-    from hamst3r_ros.ros import node, sim_cameras
+    from hamst3r_ros.ros import process
 
+    # Through process.py, which handles Ctrl-C before importing the node (see the test below).
     scripts = {e.name: e for e in entry_points(group="console_scripts")}
-    assert scripts["hamst3r_node"].load() is node.main
-    assert scripts["sim_cameras"].load() is sim_cameras.main
+    assert scripts["hamst3r_node"].load() is process.hamst3r_node_main
+    assert scripts["sim_cameras"].load() is process.sim_cameras_main
     out = subprocess.run([sys.executable, "-m", "hamst3r_ros.ros.sim_cameras", "--ros-args",
                           "-p", "folder:=/nonexistent"],
                          env=_env(), capture_output=True, text=True, timeout=60)
@@ -171,6 +172,66 @@ def test_installed_console_script_runs():
                          env=_env(), capture_output=True, text=True, timeout=60)
     assert out.returncode == 2 and "sync_slop_s" in out.stderr, out.stdout + out.stderr
 
+
+
+def _console_script(name):
+    exe = shutil.which(name, path=os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")]))
+    if exe is None:
+        pytest.fail(f"{name} is not installed (scripts/setup.sh or colcon build installs it)")
+    return exe
+
+
+@pytest.mark.parametrize("after_s", [0.3, 1.0, 2.5])
+@pytest.mark.parametrize("executable", ["hamst3r_node", "sim_cameras"])
+def test_ctrl_c_while_starting_exits_0_without_a_traceback(tmp_path, executable, after_s):
+    """Ctrl-C under ``ros2 launch`` at any moment of the start (imports, building the node, the
+    first spins): the terminal's SIGINT, then launch's a moment later. Measured with the real
+    ros2launch: SIGINT 0.5 s into the start gave both processes a KeyboardInterrupt traceback from
+    their imports (exit -2, "process has died"); at 2 s and 6 s the second SIGINT raised one in the
+    teardown."""
+    import time
+
+    cams = ["cam0", "cam1"]
+    namespace = unique_name("startstop")
+    args = (["-p", "pipeline:=fake_pipeline:FakePipeline", "-p", f"cameras:={cams}".replace("'", "")]
+            if executable == "hamst3r_node" else
+            ["-p", f"folder:={_recording(tmp_path, cams, h=48, w=64, frames=2)}", "-p", "loop:=true"])
+    proc = subprocess.Popen([_console_script(executable), "--ros-args", "-r", f"__ns:=/{namespace}", *args],
+                            env=_env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        time.sleep(after_s)
+        for _ in range(3):  # the terminal's, launch's, and an impatient user's
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGINT)
+            time.sleep(0.02)
+        out = proc.communicate(timeout=20)[0]
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert proc.returncode == 0, out
+    assert "Traceback" not in out and "KeyboardInterrupt" not in out, out
+
+
+ONE_STOP = """
+import signal, sys
+from hamst3r_ros.ros import process
+
+process.stop_on_first_interrupt()
+try:
+    signal.raise_signal(signal.SIGINT)
+    sys.exit("the first SIGINT did not interrupt")
+except KeyboardInterrupt:
+    pass
+signal.raise_signal(signal.SIGINT)  # the same Ctrl-C again (terminal + ros2 launch): no second interrupt
+signal.raise_signal(signal.SIGINT)
+print("stopping once")
+"""
+
+
+def test_only_the_first_sigint_interrupts():
+    out = subprocess.run([sys.executable, "-c", ONE_STOP], env=_env(), capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0 and out.stdout.strip() == "stopping once", out.stdout + out.stderr
 
 
 def _start_reading(proc, lines):

@@ -387,8 +387,10 @@ class Hamst3rNode(LifecycleNode):
         try:
             validate_change(self.cfg, ours)
         except ParameterError as exc:
+            # The way back to 'unconfigured' from where the node is (inactive: cleanup; deactivate would be refused).
+            first = "deactivate, then cleanup" if self._active else "cleanup"
             hint = "" if all(SPECS[k].live for k in ours) else (
-                f"; to change it: ros2 lifecycle set {self.get_fully_qualified_name()} deactivate, then cleanup, "
+                f"; to change it: ros2 lifecycle set {self.get_fully_qualified_name()} {first}, "
                 "set it, configure, activate" if self.get_parameter("managed").value else "; restart the node to change it")
             return SetParametersResult(successful=False, reason=str(exc) + hint)
         fixed = [k for k in ours if SPECS[k].live == LIVE_PIPELINE]

@@ -18,10 +18,18 @@ The middleware teardown itself can hang while holding the GIL (seen once: Fast D
 in participant teardown after SIGTERM), so no Python timer can guard it. The guard is
 ``faulthandler``'s watchdog, a C thread that needs no GIL: if teardown takes longer than
 :data:`TEARDOWN_GRACE_S`, it prints where each thread is and exits with status 1.
+
+One Ctrl-C, one stop. Under ``ros2 launch`` a Ctrl-C reaches each process twice (the terminal
+signals the process group, then launch signals each child), and the second used to land
+while the first was still unwinding (a start-up busy loading the model): a KeyboardInterrupt
+traceback from the teardown. So only the first SIGINT interrupts (:func:`stop_on_first_interrupt`),
+and the console scripts (:func:`hamst3r_node_main`, :func:`sim_cameras_main`) install that before
+their imports (a second or more of numpy, rclpy, torch): a Ctrl-C then exits 0 without a traceback.
 """
 from __future__ import annotations
 
 import faulthandler
+import importlib
 import os
 import sys
 from typing import Callable, Optional, Sequence
@@ -51,6 +59,7 @@ def run_node(prog: str, make_node: Callable[[], object], args: Optional[Sequence
     use_large_shm_segment()  # bursts of images through Fast DDS's shared memory (see transport.py)
     from rclpy.utilities import get_default_context
 
+    stop_on_first_interrupt()  # before rclpy.init: rclpy's SIGINT handler calls the one it finds
     rclpy.init(args=args)
     context = get_default_context()
     node = None
@@ -98,6 +107,49 @@ def _teardown(node, context) -> None:
         _finish_logging(context)
     finally:
         faulthandler.cancel_dump_traceback_later()
+
+
+def stop_on_first_interrupt() -> None:
+    """Make the first SIGINT raise KeyboardInterrupt and ignore every later one: the stop was asked
+    for, and a repeat (Ctrl-C under ``ros2 launch`` comes twice) must not interrupt the way out.
+
+    Replaces the Python-level handler only; install it before ``rclpy.init`` (rclpy's own handler
+    chains to it, and a handler installed after init would replace rclpy's). Main thread only,
+    as Python requires; elsewhere it does nothing."""
+    import signal
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        return
+    stopping = False
+
+    def on_sigint(signum, frame):
+        nonlocal stopping
+        if not stopping:
+            stopping = True
+            raise KeyboardInterrupt
+
+    signal.signal(signal.SIGINT, on_sigint)
+
+
+def hamst3r_node_main() -> int:
+    """Console script ``hamst3r_node`` (:func:`hamst3r_ros.ros.node.main`)."""
+    return _console_main("hamst3r_ros.ros.node")
+
+
+def sim_cameras_main() -> int:
+    """Console script ``sim_cameras`` (:func:`hamst3r_ros.ros.sim_cameras.main`)."""
+    return _console_main("hamst3r_ros.ros.sim_cameras")
+
+
+def _console_main(module: str) -> int:
+    """Run ``module.main()`` with Ctrl-C handled from the first moment: a stop requested during the
+    imports or before :func:`run_node` took over exits 0 at once, as one requested later does."""
+    stop_on_first_interrupt()
+    try:
+        return importlib.import_module(module).main()
+    except KeyboardInterrupt:
+        _leave(0)
 
 
 def _ignore_stop_signals() -> None:
