@@ -47,12 +47,12 @@ def run(args) -> int:
     from hamst3r_ros.human.evaluation import EvalConfig, evaluate_humans
     from hamst3r_ros.human.simulated_network import NoiseConfig
 
-    for name in ("people", "frames", "cameras", "width", "height", "fit_every"):
-        if getattr(args, name) < 1:
-            print(f"eval-humans: --{name.replace('_', '-')} must be >= 1, got {getattr(args, name)}")
-            return 2
-    if args.cameras < 2:
-        print("eval-humans: --cameras must be >= 2 (ids are unified across image pairs)")
+    from hamst3r_ros.cli._checks import rig_args_problem
+
+    problem = rig_args_problem(args, ("people", "frames", "cameras", "width", "height", "fit_every"),
+                               "ids are unified across image pairs")
+    if problem:
+        print(f"eval-humans: {problem}")
         return 2
     device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
     cfg = EvalConfig(

@@ -53,12 +53,11 @@ def run(args) -> int:
 
     from hamst3r_ros.system_eval.scenes import DEFAULT_SEEDS, SceneSpec, ensure_scene
 
-    for name in ("frames", "people", "cameras", "width", "height"):
-        if getattr(args, name) < 1:
-            print(f"eval-system: --{name} must be >= 1, got {getattr(args, name)}")
-            return 2
-    if args.cameras < 2:
-        print("eval-system: --cameras must be >= 2 (the pipeline needs two views)")
+    from hamst3r_ros.cli._checks import rig_args_problem
+
+    problem = rig_args_problem(args, ("frames", "people", "cameras", "width", "height"), "the pipeline needs two views")
+    if problem:
+        print(f"eval-system: {problem}")
         return 2
     if not args.fps > 0 or not 10 <= args.hfov <= 170:
         print(f"eval-system: --fps must be > 0 and --hfov in [10, 170], got {args.fps} and {args.hfov}")
