@@ -76,6 +76,15 @@ def test_shapes_and_conventions(scene, framesets):
     assert fs.to_frameset().T_fixed_cam == {}
 
 
+def _seen_by(cam, X):
+    """Fixed-frame points X (N, 3) in camera ``cam``: pixels uv, depths z, and ``cam``'s depth and
+    instance ids at the 4 pixels around each (see _corners), with the bilinear fractions and validity."""
+    uv, z = project_points(transform_points(np.linalg.inv(cam.T_fixed_cam), X), cam.K)
+    d, fu, fv, ok = _corners(cam.depth, uv)
+    inst, *_ = _corners(cam.instance, uv)
+    return uv, z, d, fu, fv, ok, inst
+
+
 def test_depth_backprojects_onto_the_surface_other_cameras_see(framesets):
     """Points of camera i, projected into camera j, lie on j's depth surface or behind it.
 
@@ -94,9 +103,7 @@ def test_depth_backprojects_onto_the_surface_other_cameras_see(framesets):
             for j, cj in enumerate(fs.cameras):
                 if i == j:
                     continue
-                uv, z = project_points(transform_points(np.linalg.inv(cj.T_fixed_cam), X), cj.K)
-                d, fu, fv, ok = _corners(cj.depth, uv)
-                inst, *_ = _corners(cj.instance, uv)
+                uv, z, d, fu, fv, ok, inst = _seen_by(cj, X)
                 inv = 1.0 / d
                 zi = 1.0 / (_bilinear_weights(fu, fv) * inv).sum(1)
                 twist = np.abs(inv[:, 0] + inv[:, 3] - inv[:, 1] - inv[:, 2]) * zi
@@ -150,9 +157,7 @@ def test_same_body_point_has_same_template_coords_in_two_cameras(framesets, scen
         for j, cj in enumerate(fs.cameras):
             if i == j:
                 continue
-            uv, z = project_points(transform_points(np.linalg.inv(cj.T_fixed_cam), X), cj.K)
-            d, fu, fv, ok = _corners(cj.depth, uv)
-            inst, *_ = _corners(cj.instance, uv)
+            uv, z, d, fu, fv, ok, inst = _seen_by(cj, X)
             visible = ok & (inst == ids[:, None]).all(1) & (np.abs(d - z[:, None]) < 0.03).all(1)
             if not visible.any():
                 continue
