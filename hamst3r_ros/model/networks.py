@@ -66,12 +66,9 @@ def run_pair_heads(head1: nn.Module, head2: nn.Module, human_heads: Optional[Hum
 
 
 class PairHeadsMixin:
-    """What both pair networks do the same way once they have a pair of geometry heads
-    (:meth:`geometry_heads`) and maybe ``human_heads``: run the heads, compute the human
-    heads' per-image features, the official forward."""
-
-    def geometry_heads(self) -> tuple[nn.Module, nn.Module]:
-        raise NotImplementedError
+    """What both pair networks do the same way once they have a pair of geometry heads and maybe
+    ``human_heads``: run the heads, compute the human heads' per-image features, the official
+    forward. A network using it defines ``geometry_heads() -> (head of view 1, head of view 2)``."""
 
     @property
     def has_human_heads(self) -> bool:
