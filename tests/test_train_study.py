@@ -136,7 +136,7 @@ def test_a_cpu_budget_ends_training_and_survives_resume(data, tmp_path):
     logs: list[str] = []
     r = train(TrainConfig.from_dict(cfg), log=logs.append, progress=False)
     steps = r["history"][-1]["step"]
-    assert 1 <= steps < 10000 and any("CPU budget" in line for line in logs)
+    assert 0 < steps < 10000 and any("CPU budget" in line for line in logs)
     assert r["history"][-1]["cpu_s"] >= 1.5 and "val" in r["history"][-1]
     # The budget is for the recipe, not per run: a resumed run with budget left does little.
     cfg["cpu_budget_s"] = 1.5 + 1e-3
