@@ -236,3 +236,41 @@ def test_pair_scores_rank_a_corrupted_pair_last_and_drive_the_confidence_graph(s
     assert S[1, 2] == finite.min() and S[2, 1] == finite.min()
     pairs = confidence_pairs(S, k=1)
     assert is_connected(N, pairs) and (1, 2) not in pairs
+
+
+def test_known_poses_measure_each_pair_scale_from_its_baseline_without_shrinking(scene):
+    """A network's two views disagree (here: each pair's second view turned 20 deg about
+    camera i). Least squares then shrinks every pair's scale (smaller residuals), putting the
+    surfaces too close to their cameras; the scale measured from the known baseline does not."""
+    from hamst3r_ros.geometry.sim3 import rotation_from_axis_angle
+
+    rng = np.random.default_rng(7)
+    preds = []
+    for p in pair_predictions(scene, complete_pairs(N), seed=2, **DEGRADE):
+        R = rotation_from_axis_angle(rng.normal(0, 1, 3) * np.radians(20))
+        preds.append(replace(p, pts_j=(p.pts_j @ R.T).astype(np.float32)))
+    priors = [CameraPrior(K=scene.K[v], T_fixed_cam=scene.T_world_cam[v]) for v in range(N)]
+
+    def depth_ratio_and_error(baseline_scale):
+        res = global_alignment(preds, NAMES, priors, AlignmentOptions(baseline_scale=baseline_scale))
+        ratio = np.array([np.median(res.depth[v] / scene.depth(v)) for v in range(N)])
+        err = np.concatenate([np.linalg.norm(res.points[v] - scene.points[v], axis=-1).ravel() for v in range(N)])
+        return ratio, float(np.nanmedian(err))
+
+    ls_ratio, ls_err = depth_ratio_and_error(False)
+    base_ratio, base_err = depth_ratio_and_error(True)
+    assert ls_ratio.min() < 0.9 and ls_ratio.mean() < 0.95  # least squares shrinks
+    np.testing.assert_allclose(base_ratio, 1.0, atol=0.05)
+    assert base_err < 0.5 * ls_err
+
+
+def test_a_baseline_too_short_to_measure_keeps_least_squares(scene, frames):
+    """Cameras at one spot (a rotating head): their baseline measures no scale."""
+    T = scene.T_world_cam.copy()
+    T[:, :3, 3] = T[0, :3, 3]
+    rooms = render_scene(T, 48, 36)
+    preds = pair_predictions(rooms, complete_pairs(N), seed=2, **DEGRADE)
+    priors = [CameraPrior(K=rooms.K[v], T_fixed_cam=T[v]) for v in range(N)]
+    a = global_alignment(preds, NAMES, priors, AlignmentOptions(baseline_scale=True))
+    b = global_alignment(preds, NAMES, priors, AlignmentOptions(baseline_scale=False))
+    assert a.pair_scale == b.pair_scale
