@@ -118,6 +118,23 @@ class AlignmentOptions:
 
 
 @dataclass
+class PixelMatches:
+    """Pixel correspondences between two views of one frame set (M matches).
+
+    Attributes:
+        view_a, view_b: camera indices (into the alignment's cameras).
+        uv_a, uv_b: (M, 2) float64 pixels (u = column, v = row) at network resolution.
+        weight: (M,) float64 >= 0 relative weights (median about 1), or None for equal weights.
+    """
+
+    view_a: int
+    view_b: int
+    uv_a: np.ndarray
+    uv_b: np.ndarray
+    weight: Optional[np.ndarray] = None
+
+
+@dataclass
 class AlignmentState:
     """Warm-start memory between frame sets, keyed by camera name.
 
@@ -175,6 +192,11 @@ class AlignmentResult:
         iterations: sweeps done.
         time_s: wall time of the solve.
         state: warm-start state for the next frame set.
+        matches: the descriptor head's mutual nearest neighbours of every pair (similarity
+            >= min_match_similarity, on the solver's pixel grid), *before* the check against
+            the pair's own pointmaps that the solver applies: for
+            :func:`hamst3r_ros.geometry.depth_refine.refine_depth`, which tests them with the
+            solved cameras instead. Empty without descriptors.
     """
 
     camera_names: list[str]
@@ -195,6 +217,7 @@ class AlignmentResult:
     time_s: float
     state: AlignmentState
     rig_state: str = "initialised"
+    matches: list[PixelMatches] = field(default_factory=list)
 
 
 # --------------------------------------------------------------------------------------
@@ -253,6 +276,7 @@ class _Problem:
         self.view_of = [(p.i, p.j) for p in preds]
         # descriptor matches between the two images of a pair (once per unordered pair)
         self.matches: list[tuple[int, np.ndarray, int, np.ndarray, np.ndarray]] = []
+        self.pixel_matches: list[PixelMatches] = []  # before the pointmap check (AlignmentResult.matches)
         seen = set()
         for p in preds:
             key = (min(p.i, p.j), max(p.i, p.j))
@@ -262,6 +286,9 @@ class _Problem:
             da = np.asarray(p.desc_i, dtype=np.float32).reshape(-1, np.shape(p.desc_i)[-1])[self.idx[p.i]]
             db = np.asarray(p.desc_j, dtype=np.float32).reshape(-1, np.shape(p.desc_j)[-1])[self.idx[p.j]]
             ia, ib = mutual_nearest_neighbours(da, db, opts.min_match_similarity)
+            wq = _match_weights(p, self.idx, ia, ib)
+            if len(ia):
+                self.pixel_matches.append(PixelMatches(p.i, p.j, self.uv[p.i][ia], self.uv[p.j][ib], wq))
             # A match must agree with the pair's own pointmaps (both pixels' points, in
             # frame i, within match_max_gap of the depth): MASt3R's heads are trained together,
             # so a good model's matches do; a weak descriptor head's random matches would
@@ -273,13 +300,19 @@ class _Problem:
             ia, ib = ia[agree], ib[agree]
             if len(ia) == 0:  # e.g. an untrained descriptor head: no mutual matches at all
                 continue
-            w = np.ones(len(ia))
-            if p.desc_conf_i is not None and p.desc_conf_j is not None:
-                qa = np.asarray(p.desc_conf_i, dtype=np.float64).reshape(-1)[self.idx[p.i]][ia]
-                qb = np.asarray(p.desc_conf_j, dtype=np.float64).reshape(-1)[self.idx[p.j]][ib]
-                w = np.sqrt(np.maximum(qa, 0) * np.maximum(qb, 0))
-                w = w / max(float(np.median(w)), 1e-12)
-            self.matches.append((p.i, ia, p.j, ib, w))
+            self.matches.append((p.i, ia, p.j, ib, _match_weights(p, self.idx, ia, ib)))
+
+
+def _match_weights(p: PairPrediction, idx: list[np.ndarray], ia: np.ndarray, ib: np.ndarray) -> np.ndarray:
+    """(M,) weights of matches ia <-> ib (grid indices): the geometric mean of the two pixels'
+    descriptor confidences over its median, or ones without confidences."""
+    w = np.ones(len(ia))
+    if len(ia) and p.desc_conf_i is not None and p.desc_conf_j is not None:
+        qa = np.asarray(p.desc_conf_i, dtype=np.float64).reshape(-1)[idx[p.i]][ia]
+        qb = np.asarray(p.desc_conf_j, dtype=np.float64).reshape(-1)[idx[p.j]][ib]
+        w = np.sqrt(np.maximum(qa, 0) * np.maximum(qb, 0))
+        w = w / max(float(np.median(w)), 1e-12)
+    return w
 
 
 def mutual_nearest_neighbours(da: np.ndarray, db: np.ndarray, min_similarity: float = 0.0) -> tuple[np.ndarray, np.ndarray]:
@@ -784,7 +817,7 @@ def _finish(sol: _Solver, prob: _Problem, names: list[str], priors, mode: str, i
         pair_scale={prob.view_of[e]: float(sol.s[e]) for e in range(len(prob.preds))},
         pair_score=_pair_scores(sol, prob),
         metric=metric, scale_note=note, residual=res, mode=mode, iterations=iters,
-        time_s=time.perf_counter() - t0, state=state)
+        time_s=time.perf_counter() - t0, state=state, matches=list(prob.pixel_matches))
 
 
 def global_alignment(preds: Sequence[PairPrediction], camera_names: Sequence[str],

@@ -134,9 +134,48 @@ def render_scene(T_world_cam: np.ndarray, width: int, height: int, fov_deg: floa
                         np.stack(pts), np.stack(cols), np.stack(inst), np.stack(body))
 
 
+def smooth_log_depth_error(n: int, width: int, height: int, amplitude: float, seed: int = 0) -> np.ndarray:
+    """(n, height, width) smooth per-view log-depth errors, as a network's systematic depth
+    error (a scale, a tilt, a bulge): a random mix of 1, x, y, xy, cos(pi x), cos(pi y) over
+    the image (x, y in [-1, 1]), scaled so that each view's largest |error| is ``amplitude``.
+    Depth times exp(error) is the distorted depth."""
+    rng = np.random.default_rng(seed)
+    y, x = np.mgrid[0:height, 0:width]
+    x = 2.0 * x / max(width - 1, 1) - 1.0
+    y = 2.0 * y / max(height - 1, 1) - 1.0
+    basis = np.stack([np.ones_like(x), x, y, x * y, np.cos(np.pi * x), np.cos(np.pi * y)])
+    out = np.einsum("nk,khw->nhw", rng.uniform(-1, 1, (n, len(basis))), basis)
+    return amplitude * out / np.maximum(np.abs(out).max(axis=(1, 2), keepdims=True), 1e-12)
+
+
+def true_matches(sc: BoxRoomScene, a: int, b: int, stride: int, outliers: float, rng) -> tuple[np.ndarray, np.ndarray]:
+    """Pixels of view a on a grid of ``stride`` and where they truly land in view b (visible,
+    unoccluded ones only), a fraction ``outliers`` of them replaced by random pixels of b:
+    what a good descriptor matcher gives. (M, 2) int32 (x, y) each."""
+    H, W = sc.height, sc.width
+    v, u = np.mgrid[stride // 2:H:stride, stride // 2:W:stride]
+    u, v = u.ravel(), v.ravel()
+    P = sc.points[a][v, u]
+    T = np.linalg.inv(sc.T_world_cam[b])
+    q = P @ T[:3, :3].T + T[:3, 3]
+    z = q[:, 2]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ub = np.round(sc.K[b][0, 0] * q[:, 0] / z + sc.K[b][0, 2])
+        vb = np.round(sc.K[b][1, 1] * q[:, 1] / z + sc.K[b][1, 2])
+    ok = np.isfinite(ub) & np.isfinite(vb) & (z > 0) & (ub >= 0) & (ub < W) & (vb >= 0) & (vb < H)
+    ub, vb = np.where(ok, ub, 0).astype(int), np.where(ok, vb, 0).astype(int)
+    ok &= np.abs(sc.depth(b)[vb, ub] - z) < 0.02 * z  # not occluded
+    xy1 = np.stack([u[ok], v[ok]], 1).astype(np.int32)
+    xy2 = np.stack([ub[ok], vb[ok]], 1).astype(np.int32)
+    bad = rng.random(len(xy2)) < outliers
+    xy2[bad] = np.stack([rng.integers(0, W, bad.sum()), rng.integers(0, H, bad.sum())], 1)
+    return xy1, xy2
+
+
 def pair_predictions(scene: BoxRoomScene, pairs: list[tuple[int, int]], noise: float = 0.0,
                      outliers: float = 0.0, scale_range: tuple[float, float] = (1.0, 1.0),
-                     seed: int = 0, desc_dim: int = 0) -> list[PairPrediction]:
+                     seed: int = 0, desc_dim: int = 0, depth_error: np.ndarray | None = None,
+                     desc_outliers: float = 0.0) -> list[PairPrediction]:
     """Pairwise pointmaps from ground truth, degraded like a network's.
 
     Args:
@@ -149,6 +188,11 @@ def pair_predictions(scene: BoxRoomScene, pairs: list[tuple[int, int]], noise: f
         desc_dim: when > 0, also L2-normalised local descriptors of that size: random
             Fourier features of the true world point (the same surface point gets the same
             descriptor in every view), so mutual nearest neighbours are true matches.
+        depth_error: (N, H, W) log-depth error per view (``smooth_log_depth_error``): every
+            prediction of view v has its distances from camera v multiplied by
+            exp(depth_error[v]): a systematic error the pointmaps agree on.
+        desc_outliers: fraction of pixels per view whose descriptor is that of another random
+            pixel of the same view (fixed per view), so that their matches are wrong.
     """
     rng = np.random.default_rng(seed)
     freqs = np.random.default_rng(12345).normal(0, 4.0, (3, max(desc_dim // 2, 1)))
@@ -162,6 +206,8 @@ def pair_predictions(scene: BoxRoomScene, pairs: list[tuple[int, int]], noise: f
             c_v = scene.T_world_cam[v][:3, 3]
             rel = scene.points[v] - c_v
             factor = 1.0 + noise * rng.standard_normal(rel.shape[:2])
+            if depth_error is not None:
+                factor = factor * np.exp(depth_error[v])
             bad = rng.random(rel.shape[:2]) < outliers
             factor = np.where(bad, rng.uniform(0.3, 2.5, rel.shape[:2]), factor)
             P = c_v + rel * factor[..., None] + bad[..., None] * rng.normal(0, 0.3, rel.shape)
@@ -170,7 +216,15 @@ def pair_predictions(scene: BoxRoomScene, pairs: list[tuple[int, int]], noise: f
         desc = [None, None]
         if desc_dim > 0:
             for k, v in enumerate((i, j)):
-                ph = np.nan_to_num(scene.points[v]) @ freqs
+                P = np.nan_to_num(scene.points[v])
+                if desc_outliers > 0:
+                    # the same wrong pixels in every pair of this view: a view's descriptors are one map
+                    vr = np.random.default_rng(7919 + v)
+                    flat = P.reshape(-1, 3).copy()
+                    bad = np.nonzero(vr.random(len(flat)) < desc_outliers)[0]
+                    flat[bad] = flat[vr.integers(0, len(flat), len(bad))]
+                    P = flat.reshape(P.shape)
+                ph = P @ freqs
                 d = np.concatenate([np.sin(ph), np.cos(ph)], -1)
                 desc[k] = (d / np.linalg.norm(d, axis=-1, keepdims=True)).astype(np.float32)
         out.append(PairPrediction(
