@@ -115,10 +115,23 @@ def test_few_matches_give_a_per_view_scale(scene):
     truth = np.stack([scene.depth(k) for k in range(scene.n)])
     depth = truth * np.array([1.0, 1.2, 0.9, 1.0])[:, None, None]
     ms = [PixelMatches(m.view_a, m.view_b, m.uv_a[::12], m.uv_b[::12]) for m in _matches(scene, outliers=0.1)]
-    out = refine_depth(_alignment(scene, depth), ms, DepthRefineOptions(min_matches=15))
-    for v, rep in enumerate(out.views):
-        assert rep.model.startswith("scale"), out.views
-    assert _depth_err(out.result.depth, truth) < 0.01
+    al = _alignment(scene, depth)
+    out = refine_depth(al, ms, DepthRefineOptions(min_matches=15))
+    # views 1 and 2 (scaled by 1.2 and 0.9) get a scale (+ shift: their depths span > 1.5x);
+    # 0 and 3 (exact) have nothing to correct
+    models = [rep.model for rep in out.views]
+    assert models[1] in ("scale", "scale+shift") and models[2] in ("scale", "scale+shift"), models
+    assert "explains too little" in models[0] and "explains too little" in models[3], models
+    assert out.result.depth[0] is al.depth[0]
+    assert np.median(np.abs(out.result.depth[1] / truth[1] - 1)) < 0.003
+    assert np.median(np.abs(out.result.depth[2] / truth[2] - 1)) < 0.003
+
+
+def test_depth_that_agrees_with_the_matches_is_left_alone(scene):
+    truth, depth = _distorted(scene, amplitude=0.0)  # 1 % noise only
+    al = _alignment(scene, depth)
+    out = refine_depth(al, _matches(scene, outliers=0.3))
+    assert out.result is al and all("explains too little" in v.model for v in out.views), out.views
 
 
 def test_random_matches_change_nothing(scene):
@@ -126,7 +139,7 @@ def test_random_matches_change_nothing(scene):
     al = _alignment(scene, depth)
     out = refine_depth(al, _random_matches(scene))
     assert out.result is al and out.matches_used == 0
-    assert all(v.model.startswith("unchanged") for v in out.views), out.views
+    assert all(v.model.startswith("unchanged") and "do not beat chance" in v.model for v in out.views), out.views
     assert all(np.array_equal(a, b) for a, b in zip(out.result.depth, depth.astype(np.float32)))
 
 
@@ -140,12 +153,17 @@ def test_too_few_matches_change_nothing(scene):
     assert refine_depth(al, _matches(scene, 0.0), DepthRefineOptions(enabled=False)).result is al
 
 
-def test_a_view_corrected_from_half_true_half_random_matches_is_gated_by_its_inlier_share(scene):
+def test_true_matches_drowned_in_random_ones_change_nothing(scene):
+    # ~6 % true matches among random ones (an almost untrained descriptor head): each pair's
+    # matches pass the geometric tests little more often than shuffled ones do.
     _, depth = _distorted(scene)
     al = _alignment(scene, depth)
-    ms = _matches(scene, outliers=0.0) + _random_matches(scene, per_pair=3000)
-    out = refine_depth(al, ms, DepthRefineOptions(min_inlier_ratio=0.5))
-    assert all("inlier share" in v.model for v in out.views), out.views
+    true = _matches(scene, outliers=0.0)
+    rand = _random_matches(scene, per_pair=3000)
+    ms = [PixelMatches(t.view_a, t.view_b, np.concatenate([t.uv_a, r.uv_a]), np.concatenate([t.uv_b, r.uv_b]))
+          for t, r in zip(true, rand)]
+    out = refine_depth(al, ms)
+    assert all("do not beat chance" in v.model for v in out.views), out.views
     assert out.result is al
 
 

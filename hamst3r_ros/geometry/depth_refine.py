@@ -14,7 +14,10 @@ same evidence is used in closed form:
    both images, is seen under a triangulation angle of at least ``min_angle_deg`` (depth is
    ill-conditioned below), and agrees with the current depth of at least one of its two
    views within a robust bound (a wrong match lands far from both; a true match on a view
-   with a depth error still agrees with the other view).
+   with a depth error still agrees with the other view). A pair's matches count only when
+   they pass the geometric tests clearly more often than the same pixels paired at random
+   (a chance test: random pixels land near an epipolar line by luck, 1-10 % of the time at
+   512-64 px).
 2. **Fit a correction per view**, multiplicative, in log-depth:
    ``log d_new(u, v) = log d(u, v) + c(u, v)`` with ``c`` bilinear over a coarse grid of
    control points, its values regularised towards zero and towards their neighbours
@@ -23,8 +26,10 @@ same evidence is used in closed form:
    ``field_min_matches`` the field degenerates to a per-view scale (and a shift when the
    matched depths span a wide range): ``d_new = s d + t``.
 3. **Gate**: a view with fewer than ``min_matches`` inliers, or an inlier share of its
-   matches below ``min_inlier_ratio``, is left exactly as it was. Random matches (an
-   untrained descriptor head) fail the reprojection test almost always, so nothing changes.
+   counted matches below ``min_inlier_ratio``, is left exactly as it was. Random matches (an
+   untrained descriptor head) do no better than chance, so nothing changes. Nor does a view
+   whose depth already agrees with its matches: the correction must cut the median log-depth
+   gap of its inliers by ``min_gain``.
 
 Units: the alignment's (metres when it is metric, else the network's scale); points in the
 alignment's fixed frame; cameras are optical frames (x right, y down, z forward); pixels at
@@ -48,7 +53,10 @@ class DepthRefineOptions:
         enabled: False returns the alignment unchanged.
         grid: (columns, rows) of the correction field's control points (>= 2 each).
         min_matches: inlier matches a view needs to be corrected at all.
-        min_inlier_ratio: inlier share of the matches touching a view that it needs.
+        min_inlier_ratio: share of a pair's matches that must pass the geometric tests for the
+            pair to count, and inlier share (of the counted pairs' matches) a view needs.
+        chance_factor: a pair counts only when its matches pass the geometric tests this many
+            times as often as the same pixels of view a paired with random pixels of view b do.
         field_min_matches: below this many inliers the correction is a scale (+ shift), not a field.
         max_reproj_px: largest reprojection error of a triangulated match in either image, pixels.
         min_angle_deg: smallest triangulation angle, degrees.
@@ -57,6 +65,9 @@ class DepthRefineOptions:
         robust_k: the robust bound is ``robust_k`` x the median absolute log-depth gap (at least
             0.02), capped by ``max_log_gap``; the Cauchy scale of the fit is the same multiple
             of its residuals' median.
+        min_gain: a view is corrected only when the correction cuts the median |log-depth gap| of
+            its inlier matches by at least this share (else its depth already agrees with the
+            matches, up to noise, and the correction would only fit the noise).
         prior_sigma: prior standard deviation of each control point's log-correction.
         smooth_sigma: prior standard deviation of the difference between neighbouring control points.
         iters: IRLS iterations.
@@ -65,12 +76,14 @@ class DepthRefineOptions:
     enabled: bool = True
     grid: tuple[int, int] = (4, 3)
     min_matches: int = 30
-    min_inlier_ratio: float = 0.35
+    min_inlier_ratio: float = 0.1
+    chance_factor: float = 3.0
     field_min_matches: int = 120
     max_reproj_px: float = 2.0
     min_angle_deg: float = 1.0
     max_log_gap: float = 0.5
     robust_k: float = 4.0
+    min_gain: float = 0.3
     prior_sigma: float = 0.3
     smooth_sigma: float = 0.1
     iters: int = 6
@@ -82,9 +95,11 @@ class DepthRefineOptions:
             raise ValueError(f"DepthRefineOptions.grid {self.grid}: expected at least 2 x 2 control points")
         if self.min_matches < 3:
             raise ValueError(f"DepthRefineOptions.min_matches {self.min_matches}: expected >= 3")
+        if not 0.0 <= self.min_gain < 1.0:
+            raise ValueError(f"DepthRefineOptions.min_gain {self.min_gain}: expected in [0, 1)")
         if not 0.0 <= self.min_inlier_ratio <= 1.0:
             raise ValueError(f"DepthRefineOptions.min_inlier_ratio {self.min_inlier_ratio}: expected in [0, 1]")
-        for name in ("max_reproj_px", "max_log_gap", "robust_k", "prior_sigma", "smooth_sigma"):
+        for name in ("max_reproj_px", "max_log_gap", "robust_k", "prior_sigma", "smooth_sigma", "chance_factor"):
             if not getattr(self, name) > 0:
                 raise ValueError(f"DepthRefineOptions.{name} {getattr(self, name)}: expected > 0")
 
@@ -318,8 +333,10 @@ def refine_depth(alignment: AlignmentResult, matches: Sequence[PixelMatches],
     n = len(alignment.camera_names)
     T, K = np.asarray(alignment.T_fixed_cam, np.float64), np.asarray(alignment.K_net, np.float64)
     # per view: pixels, current depth, triangulated depth, weight, and how many matches touched it
-    obs: list[list[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]]] = [[] for _ in range(n)]
-    touched = np.zeros(n, dtype=np.int64)
+    obs: list[list[tuple[np.ndarray, ...]]] = [[] for _ in range(n)]
+    touched = np.zeros(n, dtype=np.int64)  # matches of trusted pairs touching each view
+    distrusted = np.zeros(n, dtype=np.int64)  # pairs touching each view whose matches do not beat chance
+    rng = np.random.default_rng(0)  # the chance test's random pixels: fixed, so results repeat
     if opts.enabled:
         for m in matches:
             a, b = int(m.view_a), int(m.view_b)
@@ -327,17 +344,27 @@ def refine_depth(alignment: AlignmentResult, matches: Sequence[PixelMatches],
                 continue
             uva, uvb = np.asarray(m.uv_a, np.float64), np.asarray(m.uv_b, np.float64)
             w = np.asarray(m.weight, np.float64) if m.weight is not None else np.ones(len(uva))
+            tri = triangulate(T[a], K[a], uva, T[b], K[b], uvb, opts.max_reproj_px, opts.min_angle_deg)
+            # Chance test: view a's pixels paired with random pixels of view b pass the geometric
+            # tests at some rate (a pixel lands within max_reproj_px of an epipolar line by
+            # luck); a pair's matches are evidence only when they pass clearly more often.
+            Hb, Wb = np.shape(alignment.depth[b])
+            k = rng.integers(0, len(uva), max(len(uva), 256))  # enough samples for a steady rate
+            rand_b = np.stack([rng.uniform(0, Wb - 1, len(k)), rng.uniform(0, Hb - 1, len(k))], 1)
+            chance = float(triangulate(T[a], K[a], uva[k], T[b], K[b], rand_b, opts.max_reproj_px,
+                                       opts.min_angle_deg).ok.mean())
+            share = float(tri.ok.mean())
+            if share < max(opts.min_inlier_ratio, opts.chance_factor * chance):
+                distrusted[[a, b]] += 1
+                continue
             touched[a] += len(uva)
             touched[b] += len(uva)
-            tri = triangulate(T[a], K[a], uva, T[b], K[b], uvb, opts.max_reproj_px, opts.min_angle_deg)
             da, db = _sample_depth(alignment.depth[a], uva), _sample_depth(alignment.depth[b], uvb)
             with np.errstate(invalid="ignore", divide="ignore"):
                 ra, rb = np.log(tri.depth_a / da), np.log(tri.depth_b / db)
             ok = tri.ok & np.isfinite(ra) & np.isfinite(rb) & np.isfinite(w) & (w > 0)
-            obs_a = (uva[ok], da[ok], tri.depth_a[ok], w[ok], ra[ok], rb[ok])
-            obs_b = (uvb[ok], db[ok], tri.depth_b[ok], w[ok], rb[ok], ra[ok])
-            obs[a].append(obs_a)
-            obs[b].append(obs_b)
+            obs[a].append((uva[ok], da[ok], tri.depth_a[ok], w[ok], ra[ok], rb[ok]))
+            obs[b].append((uvb[ok], db[ok], tri.depth_b[ok], w[ok], rb[ok], ra[ok]))
     views: list[ViewRefinement] = []
     new_depth: list[Optional[np.ndarray]] = [None] * n
     used = 0
@@ -346,7 +373,10 @@ def refine_depth(alignment: AlignmentResult, matches: Sequence[PixelMatches],
             views.append(ViewRefinement(0, 0, "unchanged: disabled"))
             continue
         if not obs[v] or sum(len(o[0]) for o in obs[v]) == 0:
-            views.append(ViewRefinement(int(touched[v]), 0, "unchanged: no triangulated match"))
+            why = (f"the matches of its {distrusted[v]} pairs do not beat chance (inlier share below "
+                   f"{opts.chance_factor:g} x that of random pixel pairs, or {opts.min_inlier_ratio:g})"
+                   if distrusted[v] else "no triangulated match")
+            views.append(ViewRefinement(int(touched[v]), 0, f"unchanged: {why}"))
             continue
         uv, d, dt, w, r_own, r_other = (np.concatenate([o[k] for o in obs[v]]) for k in range(6))
         # A wrong match lands far from both views' surfaces; a true one agrees with at least
@@ -365,6 +395,7 @@ def refine_depth(alignment: AlignmentResult, matches: Sequence[PixelMatches],
         if len(r) >= opts.field_min_matches:
             c, rw = fit_log_field(uv, r, w, W, H, opts)
             inl = rw >= 0.5
+            fitted = bilinear_basis(uv, W, H, opts.grid) @ c
             model = "field"
             vv, uu = np.mgrid[0:H, 0:W]
             Bd = bilinear_basis(np.stack([uu.ravel(), vv.ravel()], 1), W, H, opts.grid)
@@ -382,11 +413,18 @@ def refine_depth(alignment: AlignmentResult, matches: Sequence[PixelMatches],
                 views.append(ViewRefinement(int(touched[v]), int(len(r)), "unchanged: no positive scale fits"))
                 continue
             inl = rw >= 0.5
+            fitted = np.log((s * d + t) / d)
             model = "scale+shift" if with_shift else "scale"
             nd = s * dense + t
         reason = _gate(int(inl.sum()), touched[v], opts)
         if reason:
             views.append(ViewRefinement(int(touched[v]), int(inl.sum()), f"unchanged: {reason} after the fit"))
+            continue
+        before, after = float(np.median(np.abs(r[inl]))), float(np.median(np.abs(r[inl] - fitted[inl])))
+        if after > (1.0 - opts.min_gain) * before:
+            # The matches agree with the depth already (up to noise): a correction would fit noise.
+            views.append(ViewRefinement(int(touched[v]), int(inl.sum()), "unchanged: the correction explains too "
+                                        f"little (median log-depth gap {before:.4f} -> {after:.4f})"))
             continue
         valid = np.isfinite(dense) & (dense > 0)
         nd = np.where(valid, nd, dense)
