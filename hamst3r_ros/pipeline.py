@@ -12,6 +12,10 @@ Stages (timed in ``SceneResult.timings_s``):
 4. ``align``: global alignment on the first frame set, incremental (warm-started, with its
    own drift / rig-change checks) afterwards; CameraInfo intrinsics and known extrinsics are
    priors, and any extrinsic prior makes the output metric.
+4b. ``depth_refine`` (when ``refine_depth`` is on): the descriptor head's matches, triangulated
+   with the solved cameras, correct each view's depth by a smooth field
+   (hamst3r_ros.geometry.depth_refine); views whose matches do not beat chance (an untrained
+   descriptor head) or already agree with their depth are left as they are.
 5. ``humans``: cross-view person ids, DensePose aggregation, tracking, body fit (only when
    the model has human heads and fitting is enabled).
 6. ``fuse``: one bounded cloud with colour, confidence, track id and template coordinates.
@@ -34,6 +38,7 @@ from hamst3r_ros.geometry.distortion import Undistorter
 from hamst3r_ros.geometry.alignment import (
     AlignmentOptions, AlignmentState, CameraPrior, incremental_alignment,
 )
+from hamst3r_ros.geometry.depth_refine import DepthRefineOptions, refine_depth
 from hamst3r_ros.geometry.fusion import FusionOptions, fuse
 from hamst3r_ros.human.densepose import aggregate_densepose, body_coord_maps
 from hamst3r_ros.geometry.pair_graph import make_pairs
@@ -61,6 +66,9 @@ class PipelineConfig:
         extrinsics_fixed: hold known extrinsics exactly (True) or as soft priors.
         min_confidence, voxel_size, max_points, min_views, agree_rel_tol: the fused cloud's
             one filter (see FusionOptions; max_points 0 = no limit).
+        refine_depth: correct each view's depth from triangulated descriptor matches after the
+            alignment (see hamst3r_ros.geometry.depth_refine).
+        refine_depth_min_matches: inlier matches a view needs before its depth is corrected.
     """
 
     checkpoint: str = ""
@@ -79,6 +87,8 @@ class PipelineConfig:
     max_points: int = 0
     min_views: int = 0
     agree_rel_tol: float = 0.05
+    refine_depth: bool = True
+    refine_depth_min_matches: int = 30
 
 
 def resolve_device(name: str) -> torch.device:
@@ -224,9 +234,16 @@ class Hamst3rPipeline:
             priors.append(CameraPrior(K=f.K, image_size=(w, h), T_fixed_cam=T, fixed=self.config.extrinsics_fixed))
         res = incremental_alignment(preds, names, self.state, priors, self.align_options)
         self.state = res.state
-        self.last_alignment = res
         self._remember_pair_scores(names, res.pair_score)
         t["align"] = time.perf_counter() - t0
+
+        depth_refine = ""
+        if self.config.refine_depth:
+            t0 = time.perf_counter()
+            refined = refine_depth(res, res.matches, DepthRefineOptions(min_matches=self.config.refine_depth_min_matches))
+            res, depth_refine = refined.result, refined.summary
+            t["depth_refine"] = time.perf_counter() - t0
+        self.last_alignment = res
 
         instance_maps = None
         densepose = None
@@ -255,13 +272,15 @@ class Hamst3rPipeline:
             stamp_ns=frameset.stamp_ns, camera_names=names, T_fixed_cam=res.T_fixed_cam, K=res.K,
             metric=res.metric, points=cloud.points, colors=cloud.colors, confidence=cloud.confidence,
             instance=cloud.instance, body_coords=cloud.body_coords, humans=humans, timings_s=t,
-            rejected_people=rejected, views_agree=cloud.views_agree, rig_state=res.rig_state)
+            rejected_people=rejected, views_agree=cloud.views_agree, rig_state=res.rig_state,
+            depth_refine=depth_refine)
 
 
 #: Live node parameters -> (PipelineConfig field, type).
 _LIVE_FIELDS = {"min_confidence": ("min_confidence", float), "voxel_size": ("voxel_size", float),
                 "max_points": ("max_points", int), "min_views_agree": ("min_views", int),
-                "view_agreement_tolerance": ("agree_rel_tol", float), "body_fit_every": ("body_fit_every", int)}
+                "view_agreement_tolerance": ("agree_rel_tol", float), "body_fit_every": ("body_fit_every", int),
+                "refine_depth": ("refine_depth", bool), "refine_depth_min_matches": ("refine_depth_min_matches", int)}
 
 
 def _fusion_options(config: PipelineConfig) -> FusionOptions:
@@ -334,5 +353,7 @@ def build_pipeline(params: Mapping[str, Any]) -> Hamst3rPipeline:
         max_points=int(params.get("max_points", 0)),
         min_views=int(params.get("min_views_agree", 0)),
         agree_rel_tol=float(params.get("view_agreement_tolerance", 0.05)),
+        refine_depth=bool(params.get("refine_depth", True)),
+        refine_depth_min_matches=int(params.get("refine_depth_min_matches", 30)),
     )
     return Hamst3rPipeline.from_config(cfg)

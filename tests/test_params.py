@@ -60,6 +60,8 @@ def test_integers_are_accepted_for_doubles_but_not_the_reverse():
     ({"cameras": ["a"], "frobnicate": 3}, "unknown parameter 'frobnicate'"),
     ({"cameras": ["a"], "fusion_min_confidence": 1.5}, "'fusion_min_confidence' is now 'min_confidence"),
     ({"cameras": ["a"], "min_views_agree": -1}, "'min_views_agree' = -1 must be >= 0"),
+    ({"cameras": ["a"], "refine_depth_min_matches": 2}, "'refine_depth_min_matches' = 2 must be >= 3"),
+    ({"cameras": ["a"], "refine_depth": "yes"}, "'refine_depth' = 'yes' must be true or false"),
 ])
 def test_wrong_values_name_the_parameter_and_what_was_expected(overrides, expected):
     assert expected in problems(**overrides)
@@ -132,7 +134,8 @@ def test_live_parameters_are_the_output_ones():
     assert set(live_parameters(LIVE_NODE)) == {"max_input_age_s", "max_image_pixels", "diagnostics_period_s",
                                                "points_min_period_s", "publish_camera_tf", "marker_lifetime_s"}
     assert set(live_parameters(LIVE_PIPELINE)) == {"min_confidence", "min_views_agree", "view_agreement_tolerance",
-                                                   "voxel_size", "max_points", "body_fit_every"}
+                                                   "voxel_size", "max_points", "body_fit_every", "refine_depth",
+                                                   "refine_depth_min_matches"}
     # What sets up subscriptions, the synchroniser or the model is never live.
     for name in ("cameras", "image_topics", "image_transport", "fixed_frame", "sync_slop_s", "min_cameras",
                  "pipeline", "checkpoint", "device", "precision", "fit_bodies", "extrinsics_file", "managed"):

@@ -43,6 +43,8 @@ def test_pipeline_runs_every_stage_and_warm_starts(framesets):
     _check(r0, framesets[0])
     assert "humans" in r0.timings_s
     assert pipe.last_alignment.mode.startswith("global")
+    # the tiny random model's descriptor matches do no better than chance: depth left as it is
+    assert "depth_refine" in r0.timings_s and r0.depth_refine == "corrected 0/3 views (0 match inliers)"
     r1 = pipe.process(framesets[1])
     _check(r1, framesets[1])
     assert pipe.last_alignment.mode != "global"  # the second set starts from the first's solution
@@ -123,6 +125,8 @@ def test_live_parameters_apply_from_the_next_frame_set(framesets):
     assert pipe.config.min_confidence == 0.0  # what was not given stays
     people = SimpleNamespace(config=PeopleConfig(fit_every=1))
     pipe = Hamst3rPipeline(None, PipelineConfig(), people=people)
-    pipe.update_params({"body_fit_every": 4, "view_agreement_tolerance": 0.1})
+    pipe.update_params({"body_fit_every": 4, "view_agreement_tolerance": 0.1, "refine_depth": False,
+                        "refine_depth_min_matches": 50})
     assert people.config.fit_every == 4 and pipe.config.body_fit_every == 4
     assert pipe.fusion_options.agree_rel_tol == 0.1
+    assert pipe.config.refine_depth is False and pipe.config.refine_depth_min_matches == 50

@@ -118,6 +118,7 @@ class NodeDiagnostics:
         self._stages: dict[str, float] = {}
         self._rejected: dict[str, int] = {}  # ghost person segments rejected, by reason, in total
         self._rig_state = ""
+        self._depth_refine = ""
 
     # -- recording -------------------------------------------------------------------------
 
@@ -167,11 +168,13 @@ class NodeDiagnostics:
             self.replaced += 1
 
     def record_processed(self, pipeline_s: float, stages: Optional[dict[str, float]] = None,
-                         rejected_people: Optional[dict[str, int]] = None, rig_state: str = "") -> None:
+                         rejected_people: Optional[dict[str, int]] = None, rig_state: str = "",
+                         depth_refine: str = "") -> None:
         """One frame set went through the pipeline in ``pipeline_s`` seconds; ``stages``:
         the pipeline's own stage timings of that set (SceneResult.timings_s), seconds;
         ``rejected_people``: person segments it rejected as ghosts, by reason (added up);
-        ``rig_state``: the camera rig's state after it (converging, stable, ...)."""
+        ``rig_state``: the camera rig's state after it (converging, stable, ...);
+        ``depth_refine``: what the depth refinement from matches did (SceneResult.depth_refine)."""
         with self._lock:
             self.processed += 1
             self._pipeline_s.append(pipeline_s)
@@ -179,6 +182,8 @@ class NodeDiagnostics:
                 self._stages = dict(stages)
             if rig_state:
                 self._rig_state = rig_state
+            if depth_refine:
+                self._depth_refine = depth_refine
             for reason, n in (rejected_people or {}).items():
                 self._rejected[reason] = self._rejected.get(reason, 0) + int(n)
 
@@ -282,6 +287,8 @@ class NodeDiagnostics:
             values["people_rejected_total"] = str(sum(self._rejected.values()))
             if self._rig_state:
                 values["rig_state"] = self._rig_state
+            if self._depth_refine:
+                values["depth_refine"] = self._depth_refine
             values.update({f"people_rejected_{k}": str(v) for k, v in sorted(self._rejected.items())})
             out.append(Status(f"{self.node_name}: pipeline", level, msg, self.hardware_id, values))
         return out

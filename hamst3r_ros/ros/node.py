@@ -596,7 +596,8 @@ class Hamst3rNode(LifecycleNode):
             return
         result = done.result
         self.diag.record_processed(seconds, getattr(result, "timings_s", None),
-                                   getattr(result, "rejected_people", None), getattr(result, "rig_state", ""))
+                                   getattr(result, "rejected_people", None), getattr(result, "rig_state", ""),
+                                   getattr(result, "depth_refine", ""))
         with self._publish_lock:
             if self._shutdown.is_set() or not self._active or not self.context.ok() \
                     or job.epoch != self._epoch or job.generation != self._generation:

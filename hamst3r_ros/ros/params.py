@@ -176,6 +176,11 @@ NODE_PARAMETERS: tuple[ParamSpec, ...] = (
               "[x, y, z], rotation: [qx, qy, qz, qw]}} (metres; optical frames); any makes the output metric",
               _checkpoint),
     ParamSpec("extrinsics_fixed", BOOL, True, "hold known extrinsics exactly (true) or as soft priors (false)"),
+    ParamSpec("refine_depth", BOOL, True, "after the alignment, correct each view's depth by a smooth field fitted to "
+              "the descriptor matches triangulated with the solved cameras (views whose matches do no better than "
+              "chance, or already agree with their depth, are left as they are)", live=LIVE_PIPELINE),
+    ParamSpec("refine_depth_min_matches", INTEGER, 30, "inlier matches a view needs before refine_depth corrects "
+              "its depth", lambda v, _: None if v >= 3 else "must be >= 3", live=LIVE_PIPELINE),
     # Outputs
     ParamSpec("diagnostics_period_s", DOUBLE, 1.0, "period of /diagnostics, seconds", _positive, live=LIVE_NODE),
     ParamSpec("points_min_period_s", DOUBLE, 0.0, "least time between two ~/points clouds, seconds "
@@ -241,6 +246,8 @@ class NodeParams:
     body_fit_every: int
     extrinsics_file: str
     extrinsics_fixed: bool
+    refine_depth: bool
+    refine_depth_min_matches: int
     diagnostics_period_s: float
     points_min_period_s: float
     min_confidence: float
