@@ -1,5 +1,6 @@
 """Run MASt3R's sparse global alignment (upstream checkout, its own venv) on pair
-predictions written by bench_alignment.py, and print the camera poses and time as JSON.
+predictions written by bench_alignment.py, and print the camera poses and time as JSON (with
+``--out``, also each view's dense depth map, in an .npz).
 
 Usage (called by bench_alignment.py; not part of the package):
     <venv>/bin/python bench/mast3r_sparse_ga_runner.py --mast3r /tmp/up/mr --data pairs.npz
@@ -9,8 +10,9 @@ The upstream code runs unmodified. What this harness does around it:
   (X11, C11, X21, C21), (X22, C22, X12, C12) and the correspondences (score, (xy1, xy2,
   conf))) from our pair predictions, so that sparse_global_alignment(model=None) reads our
   inputs instead of running a network;
-- correspondences come from the data file (ground-truth matches with the same outlier
-  rate as the pointmaps: the best a descriptor matcher could do);
+- correspondences come from the data file (the same pixel matches our side uses);
+- ``--niter2 0`` stops after MASt3R's first stage (coarse: 3D matching loss); the default runs
+  both (the second refines poses, intrinsics and anchor depths with a 2D reprojection loss);
 - torchvision is only imported upstream for an image-normalisation transform built at
   import time and never used here; its PyPI wheel does not load against the project's
   CPU torch, so a do-nothing stand-in module is registered for that import.
@@ -49,6 +51,7 @@ def main() -> int:
     ap.add_argument("--subsample", type=int, default=8)
     ap.add_argument("--niter1", type=int, default=300)
     ap.add_argument("--niter2", type=int, default=300)
+    ap.add_argument("--out", default="", help=".npz for the dense depth maps (N, H, W) of the solution")
     args = ap.parse_args()
 
     import numpy as np
@@ -84,6 +87,9 @@ def main() -> int:
         scene = sparse_global_alignment(imgs, pairs_in, cache, model=None, subsample=args.subsample, device="cpu",
                                         niter1=args.niter1, niter2=args.niter2, verbose=False)
         dt = time.perf_counter() - t0
+        if args.out:  # the dense depth needs the canonical views cached in the temporary folder
+            _, depthmaps, _ = scene.get_dense_pts3d(clean_depth=False)
+            np.savez(args.out, depth=np.stack([dm.detach().cpu().numpy().reshape(H, W) for dm in depthmaps]))
     cam2w = scene.get_im_poses().detach().cpu().numpy().astype(float)
     focals = scene.get_focals().detach().cpu().numpy().astype(float)
     print("RESULT " + json.dumps(dict(time_s=dt, cam2w=cam2w.tolist(), focals=focals.tolist())))

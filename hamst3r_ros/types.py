@@ -208,7 +208,7 @@ class SceneResult:
         views_agree: (M,) uint8 other cameras whose depth agrees with each point, or None.
         rig_state: the camera rig's state after this set (``AlignmentResult.rig_state``).
         depth_refine: what the depth refinement from matches did ("corrected 3/4 views (1520
-            match inliers)"; ``DepthRefinement.summary``), "" when it is off.
+            matches used)"; ``DepthRefinement.summary``), "" when it is off.
     """
 
     stamp_ns: int

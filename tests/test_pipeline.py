@@ -44,7 +44,7 @@ def test_pipeline_runs_every_stage_and_warm_starts(framesets):
     assert "humans" in r0.timings_s
     assert pipe.last_alignment.mode.startswith("global")
     # the tiny random model's descriptor matches do no better than chance: depth left as it is
-    assert "depth_refine" in r0.timings_s and r0.depth_refine == "corrected 0/3 views (0 match inliers)"
+    assert "depth_refine" in r0.timings_s and r0.depth_refine == "corrected 0/3 views (0 matches used)"
     r1 = pipe.process(framesets[1])
     _check(r1, framesets[1])
     assert pipe.last_alignment.mode != "global"  # the second set starts from the first's solution

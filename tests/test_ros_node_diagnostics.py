@@ -53,7 +53,7 @@ def test_statuses_levels_and_values():
     d.record_replaced()
     d.record_processed(0.25, {"encode": 0.1, "align": 0.05}, {"too_wide": 2, "few_points": 1})
     d.record_processed(0.25, {"encode": 0.1, "align": 0.05}, {"too_wide": 1}, rig_state="stable",
-                       depth_refine="corrected 2/2 views (900 match inliers)")
+                       depth_refine="corrected 2/2 views (900 matches used)")
     d.record_published(stamp_ns=1_000_000_000, now_ns=1_300_000_000)
     st = {s.name: s for s in d.statuses()}
     cam0, cam1, pipe = (st["hamst3r_node: camera cam0"], st["hamst3r_node: camera cam1"],
@@ -71,7 +71,7 @@ def test_statuses_levels_and_values():
     # ghost person segments rejected by the people stage, added up over the sets
     assert pipe.values["people_rejected_total"] == "4" and pipe.values["people_rejected_too_wide"] == "3"
     assert pipe.values["rig_state"] == "stable"
-    assert pipe.values["depth_refine"] == "corrected 2/2 views (900 match inliers)"
+    assert pipe.values["depth_refine"] == "corrected 2/2 views (900 matches used)"
     clock.t += 10.0  # bad inputs long ago: counted, no longer a warning
     cam1 = {s.name: s for s in d.statuses()}["hamst3r_node: camera cam1"]
     assert cam1.level == OK and cam1.values["bad_size"] == "1"

@@ -144,9 +144,9 @@ class DepthRefinement:
 
     @property
     def summary(self) -> str:
-        """One line for /diagnostics: "corrected 3/4 views (1520 match inliers)"."""
+        """One line for /diagnostics: "corrected 3/4 views (1520 matches used)"."""
         n = sum(v.corrected for v in self.views)
-        return f"corrected {n}/{len(self.views)} views ({self.matches_used} match inliers)"
+        return f"corrected {n}/{len(self.views)} views ({self.matches_used} matches used)"
 
 
 # --------------------------------------------------------------------------------------
