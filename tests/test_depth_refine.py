@@ -167,6 +167,15 @@ def test_true_matches_drowned_in_random_ones_change_nothing(scene):
     assert out.result is al
 
 
+def test_bad_matches_are_named_and_pixels_off_the_image_are_ignored(scene):
+    _, depth = _distorted(scene)
+    al = _alignment(scene, depth)
+    with pytest.raises(ValueError, match=r"PixelMatches \(0, 1\): uv_a, uv_b must be \(M, 2\)"):
+        refine_depth(al, [PixelMatches(0, 1, np.zeros((4, 2)), np.zeros((3, 2)))])
+    odd = PixelMatches(0, 1, np.array([[np.nan, 3.0], [1e9, 2.0], [-5.0, 1.0]]), np.array([[1.0, 1.0]] * 3))
+    assert refine_depth(al, [odd, PixelMatches(0, 9, np.zeros((1, 2)), np.zeros((1, 2)))]).result is al
+
+
 def test_bad_options_are_named():
     with pytest.raises(ValueError, match="grid"):
         DepthRefineOptions(grid=(1, 3)).check()

@@ -6,6 +6,7 @@ Modules (each one job):
     pair_graph    which image pairs to run through the network (complete, reference,
                   sliding window, confidence-based)
     alignment     global alignment (cold start) and incremental alignment (warm start)
+    depth_refine  depth corrected from triangulated pixel matches (a smooth field per view)
     fusion        fused point cloud: confidence threshold, voxel grid, point budget
     metrics       camera metrics of the paper (RRA, RTA, CCA, s-CCA, TE, s-TE, AE, mAA)
     box_room      an analytic box-room scene with exact pairwise pointmaps (tests, eval)

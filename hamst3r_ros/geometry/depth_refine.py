@@ -302,8 +302,9 @@ def _sample_depth(depth: np.ndarray, uv: np.ndarray) -> np.ndarray:
     """Depth at the nearest pixel (NaN outside the image or where the depth is not > 0).
     Nearest, not bilinear: matches sit on depth edges as often as anywhere."""
     H, W = depth.shape
-    u = np.rint(uv[:, 0]).astype(np.int64)
-    v = np.rint(uv[:, 1]).astype(np.int64)
+    fin = np.isfinite(uv).all(1)
+    u = np.where(fin, np.rint(np.where(fin, uv[:, 0], -1)), -1).astype(np.int64)
+    v = np.where(fin, np.rint(np.where(fin, uv[:, 1], -1)), -1).astype(np.int64)
     inside = (u >= 0) & (u < W) & (v >= 0) & (v < H)
     out = np.full(len(uv), np.nan)
     out[inside] = depth[v[inside], u[inside]]
@@ -344,6 +345,9 @@ def refine_depth(alignment: AlignmentResult, matches: Sequence[PixelMatches],
                 continue
             uva, uvb = np.asarray(m.uv_a, np.float64), np.asarray(m.uv_b, np.float64)
             w = np.asarray(m.weight, np.float64) if m.weight is not None else np.ones(len(uva))
+            if uva.ndim != 2 or uva.shape[1] != 2 or uvb.shape != uva.shape or w.shape != (len(uva),):
+                raise ValueError(f"PixelMatches ({a}, {b}): uv_a, uv_b must be (M, 2) and weight (M,), got "
+                                 f"{uva.shape}, {uvb.shape} and {w.shape}")
             tri = triangulate(T[a], K[a], uva, T[b], K[b], uvb, opts.max_reproj_px, opts.min_angle_deg)
             # Chance test: view a's pixels paired with random pixels of view b pass the geometric
             # tests at some rate (a pixel lands within max_reproj_px of an epipolar line by
