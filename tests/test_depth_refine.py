@@ -153,6 +153,28 @@ def test_too_few_matches_change_nothing(scene):
     assert refine_depth(al, _matches(scene, 0.0), DepthRefineOptions(enabled=False)).result is al
 
 
+def test_wrong_matches_on_epipolar_lines_change_nothing(scene):
+    """What a weak descriptor head does (the embedded model's matches: < 1 % true, but 15-30 %
+    near epipolar lines): every match passes the geometric tests, at a random depth."""
+    _, depth = _distorted(scene)
+    al = _alignment(scene, depth)
+    rng = np.random.default_rng(3)
+    ms = []
+    for a in range(scene.n):
+        for b in range(a + 1, scene.n):
+            uva = np.stack([rng.uniform(0, W - 1, 3000), rng.uniform(0, H - 1, 3000)], 1)
+            Ta, Tb, Ka, Kb = scene.T_world_cam[a], scene.T_world_cam[b], scene.K[a], scene.K[b]
+            rays = np.stack([(uva[:, 0] - Ka[0, 2]) / Ka[0, 0], (uva[:, 1] - Ka[1, 2]) / Ka[1, 1], np.ones(3000)], 1)
+            X = (rays * rng.uniform(0.5, 6.0, (3000, 1))) @ Ta[:3, :3].T + Ta[:3, 3]
+            pc = (X - Tb[:3, 3]) @ Tb[:3, :3]
+            uvb = np.stack([Kb[0, 0] * pc[:, 0] / pc[:, 2] + Kb[0, 2], Kb[1, 1] * pc[:, 1] / pc[:, 2] + Kb[1, 2]], 1)
+            ok = (pc[:, 2] > 0) & (uvb[:, 0] >= 0) & (uvb[:, 0] <= W - 1) & (uvb[:, 1] >= 0) & (uvb[:, 1] <= H - 1)
+            if ok.sum() > 50:
+                ms.append(PixelMatches(a, b, uva[ok], uvb[ok]))
+    out = refine_depth(al, ms)
+    assert out.result is al and all("fit no smooth correction" in v.model for v in out.views), out.views
+
+
 def test_true_matches_drowned_in_random_ones_change_nothing(scene):
     # ~6 % true matches among random ones (an almost untrained descriptor head): each pair's
     # matches pass the geometric tests little more often than shuffled ones do.

@@ -27,9 +27,12 @@ same evidence is used in closed form:
    matched depths span a wide range): ``d_new = s d + t``.
 3. **Gate**: a view with fewer than ``min_matches`` inliers, or an inlier share of its
    counted matches below ``min_inlier_ratio``, is left exactly as it was. Random matches (an
-   untrained descriptor head) do no better than chance, so nothing changes. Nor does a view
-   whose depth already agrees with its matches: the correction must cut the median log-depth
-   gap of its inliers by ``min_gain``.
+   untrained descriptor head) do no better than chance, so nothing changes. Wrong matches
+   that beat chance (a weak head matching pixels of similar rows lands near epipolar lines)
+   triangulate at random depths that no smooth correction fits: a view changes only when its
+   inliers agree with the corrected depth to ``max_fit_residual``. Nor does a view whose depth
+   already agrees with its matches: the correction must cut the median log-depth gap of its
+   inliers by ``min_gain``.
 
 Units: the alignment's (metres when it is metric, else the network's scale); points in the
 alignment's fixed frame; cameras are optical frames (x right, y down, z forward); pixels at
@@ -68,6 +71,10 @@ class DepthRefineOptions:
         min_gain: a view is corrected only when the correction cuts the median |log-depth gap| of
             its inlier matches by at least this share (else its depth already agrees with the
             matches, up to noise, and the correction would only fit the noise).
+        max_fit_residual: a view is corrected only when the median |log-depth gap| of its inlier
+            matches after the fit is at most this: true matches triangulated with the right
+            cameras agree with the corrected depth to the network's pixel noise (~1 %), wrong
+            matches near epipolar lines do not (the embedded model's: ~20 %).
         prior_sigma: prior standard deviation of each control point's log-correction.
         smooth_sigma: prior standard deviation of the difference between neighbouring control points.
         iters: IRLS iterations.
@@ -83,7 +90,8 @@ class DepthRefineOptions:
     min_angle_deg: float = 1.0
     max_log_gap: float = 0.5
     robust_k: float = 4.0
-    min_gain: float = 0.3
+    min_gain: float = 0.5
+    max_fit_residual: float = 0.06
     prior_sigma: float = 0.3
     smooth_sigma: float = 0.1
     iters: int = 6
@@ -99,7 +107,8 @@ class DepthRefineOptions:
             raise ValueError(f"DepthRefineOptions.min_gain {self.min_gain}: expected in [0, 1)")
         if not 0.0 <= self.min_inlier_ratio <= 1.0:
             raise ValueError(f"DepthRefineOptions.min_inlier_ratio {self.min_inlier_ratio}: expected in [0, 1]")
-        for name in ("max_reproj_px", "max_log_gap", "robust_k", "prior_sigma", "smooth_sigma", "chance_factor"):
+        for name in ("max_reproj_px", "max_log_gap", "robust_k", "prior_sigma", "smooth_sigma", "chance_factor",
+                     "max_fit_residual"):
             if not getattr(self, name) > 0:
                 raise ValueError(f"DepthRefineOptions.{name} {getattr(self, name)}: expected > 0")
 
@@ -425,6 +434,14 @@ def refine_depth(alignment: AlignmentResult, matches: Sequence[PixelMatches],
             views.append(ViewRefinement(int(touched[v]), int(inl.sum()), f"unchanged: {reason} after the fit"))
             continue
         before, after = float(np.median(np.abs(r[inl]))), float(np.median(np.abs(r[inl] - fitted[inl])))
+        if after > opts.max_fit_residual:
+            # True matches, triangulated with the right cameras, agree with the corrected depth up
+            # to the network's pixel noise; wrong ones that happen to lie near epipolar lines (an
+            # untrained descriptor head matching similar rows) land at random depths.
+            views.append(ViewRefinement(int(touched[v]), int(inl.sum()), "unchanged: its matches fit no smooth "
+                                        f"correction (median log-depth gap {before:.4f} -> {after:.4f} after the fit, "
+                                        f"> {opts.max_fit_residual:g})"))
+            continue
         if after > (1.0 - opts.min_gain) * before:
             # The matches agree with the depth already (up to noise): a correction would fit noise.
             views.append(ViewRefinement(int(touched[v]), int(inl.sum()), "unchanged: the correction explains too "
