@@ -40,6 +40,7 @@ the network's resolution, (u, v) = (column, row), pixel centres at integers.
 """
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, replace
 from typing import Optional, Sequence
 
@@ -335,14 +336,13 @@ def refine_depth(alignment: AlignmentResult, matches: Sequence[PixelMatches],
     Returns:
         DepthRefinement; views that fail the gate keep their depth and points bit for bit.
     """
-    import time
-
     t0 = time.perf_counter()
     opts = options or DepthRefineOptions()
     opts.check()
     n = len(alignment.camera_names)
     T, K = np.asarray(alignment.T_fixed_cam, np.float64), np.asarray(alignment.K_net, np.float64)
-    # per view: pixels, current depth, triangulated depth, weight, and how many matches touched it
+    # per view, per pair: its matched pixels, current depth there, triangulated depth, weight,
+    # log(triangulated / current) depth in this view and in the other view of the match
     obs: list[list[tuple[np.ndarray, ...]]] = [[] for _ in range(n)]
     touched = np.zeros(n, dtype=np.int64)  # matches of trusted pairs touching each view
     distrusted = np.zeros(n, dtype=np.int64)  # pairs touching each view whose matches do not beat chance
