@@ -130,3 +130,53 @@ def test_live_parameters_apply_from_the_next_frame_set(framesets):
     assert people.config.fit_every == 4 and pipe.config.body_fit_every == 4
     assert pipe.fusion_options.agree_rel_tol == 0.1
     assert pipe.config.refine_depth is False and pipe.config.refine_depth_min_matches == 50
+
+
+class _GivenPredictions:
+    """A stand-in for the network that returns fixed pair predictions (the box room's, with a
+    smooth depth error and true descriptors): the pipeline's geometry stages on known inputs."""
+
+    has_human_heads = False
+    body_model = None
+
+    def __init__(self, preds):
+        self.by_pair = {(p.i, p.j): p for p in preds}
+
+    def preprocess(self, image):
+        from types import SimpleNamespace
+
+        return SimpleNamespace(tensor=None, image_u8=image)
+
+    def encode(self, tensors):
+        return None
+
+    def decode_pairs(self, feats, pairs):
+        return [self.by_pair[(i, j)] for i, j in pairs]
+
+
+@pytest.mark.parametrize("refine", [True, False])
+def test_the_depth_refine_stage_corrects_the_cloud_from_true_matches(refine):
+    """Posed box room, every view's depth off by a smooth error of up to 20 % that its pointmaps
+    agree on, descriptors true for 70 % of the pixels: the depth_refine stage brings the cloud
+    within a few cm of the truth (median distance to the true surface, measured: 11.3 cm off, 2.5 cm on)."""
+    from scipy.spatial import cKDTree
+
+    from hamst3r_ros.geometry.box_room import make_scene, pair_predictions, smooth_log_depth_error
+    from hamst3r_ros.geometry.pair_graph import make_pairs
+    from hamst3r_ros.types import CameraFrame, FrameSet
+
+    w, h = 96, 72
+    sc = make_scene(4, w, h, seed=0)
+    preds = pair_predictions(sc, make_pairs(4, "complete"), 0.01, 0.0, seed=1, desc_dim=32,
+                             depth_error=smooth_log_depth_error(4, w, h, 0.2, seed=5), desc_outliers=0.3)
+    names = [f"cam{k}" for k in range(4)]
+    cfg = PipelineConfig(extrinsics=dict(zip(names, sc.T_world_cam)), min_confidence=0.0, refine_depth=refine)
+    pipe = Hamst3rPipeline(_GivenPredictions(preds), cfg)
+    fs = FrameSet([CameraFrame(n, sc.colors[k], 1000, f"{n}_optical", K=sc.K[k]) for k, n in enumerate(names)], 1000)
+    res = pipe.process(fs)
+    dist = float(np.median(cKDTree(sc.points.reshape(-1, 3)).query(res.points)[0]))
+    if refine:
+        assert res.depth_refine == f"corrected 4/4 views ({res.depth_refine.split('(')[1].split()[0]} matches used)"
+        assert "depth_refine" in res.timings_s and dist < 0.04, (dist, res.depth_refine)
+    else:
+        assert res.depth_refine == "" and "depth_refine" not in res.timings_s and dist > 0.08, dist
