@@ -5,6 +5,13 @@ predictions written by bench_alignment.py, and print the camera poses and time a
 Usage (called by bench_alignment.py; not part of the package):
     <venv>/bin/python bench/mast3r_sparse_ga_runner.py --mast3r /tmp/up/mr --data pairs.npz
 
+Setup (once; measured with mast3r f5209af, dust3r 4c24a6e, croco d7de070):
+    git clone https://github.com/naver/mast3r /tmp/up/mr           # then dust3r into mr/dust3r,
+    git clone https://github.com/naver/dust3r /tmp/up/mr/dust3r    # croco into mr/dust3r/croco
+    git clone https://github.com/naver/croco /tmp/up/mr/dust3r/croco
+    python3 -m venv /tmp/mast3r_venv && /tmp/mast3r_venv/bin/pip install torch==2.13.0 numpy scipy \
+        roma tqdm einops trimesh matplotlib scikit-learn opencv-python-headless
+
 The upstream code runs unmodified. What this harness does around it:
 - it fills MASt3R's on-disk forward cache (the format forward_mast3r writes: per image pair
   (X11, C11, X21, C21), (X22, C22, X12, C12) and the correspondences (score, (xy1, xy2,
