@@ -7,7 +7,9 @@ i's frame, at its own unknown scale. We look for
 * one pose per camera, T_fixed_cam[v] = (R_v, t_v) (shared by all predictions e with
   e.i = v, so a pair's frame *is* its first camera's frame),
 * one scale s_e per prediction (the network's scale of that pair; the per-view depth
-  scale reported is the geometric mean of s_e over e.i = v),
+  scale reported is the geometric mean of s_e over e.i = v); when both cameras of e are
+  held at known poses, s_e is measured once from their known baseline instead
+  (``AlignmentOptions.baseline_scale``: least squares shrinks it under noisy predictions),
 * one consensus point per (subsampled) pixel of every view, X_v, on the camera's pixel
   rays once its intrinsics are known or estimated (so X_v is a per-view depth map),
 
