@@ -32,7 +32,7 @@ fused kernels) and the heads run in float32, as officially.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Optional, Sequence, Union
+from typing import Mapping, Optional, Sequence, Union
 
 import numpy as np
 import torch
@@ -46,6 +46,9 @@ from .preprocess import Preprocessed, preprocess_image
 from .networks import build_net
 
 Grid = tuple[int, int]
+#: Which descriptors :meth:`Hamst3rModel.decode_pairs` computes: pair index -> (flat pixel indices
+#: ``y * W + x`` of view i, of view j), each an int array (M,) of that view's network input.
+DescPixels = Mapping[int, tuple[Sequence[int], Sequence[int]]]
 
 
 @dataclass
@@ -162,14 +165,14 @@ class Hamst3rModel(nn.Module):
     # ------------------------------------------------------------------ decode
     @torch.inference_mode()
     def iter_decoded(self, feats: Sequence[ImageFeatures], pairs: Sequence[tuple[int, int]],
-                     head_chunk: int = 2, keep_tokens: bool = False):
+                     head_chunk: int = 2, keep_tokens: bool = False, desc_at: Optional[DescPixels] = None):
         """Raw decoding, chunk by chunk: yields ``(pair_indices, heads, dec1, dec2)``.
 
         ``heads`` is the chunk's :class:`~.outputs.PairHeadOutputs` (batch order =
         ``pair_indices``; human outputs when the network has human heads), ``dec1``/``dec2``
         the per-view decoder block outputs (lists of (b, N, C); last one normed) when
         ``keep_tokens`` else None. Without ``keep_tokens`` only the blocks the heads read
-        are kept in memory.
+        are kept in memory. ``desc_at``: see :meth:`decode_pairs`.
         """
         n = len(feats)
         for i, j in pairs:
@@ -177,6 +180,7 @@ class Hamst3rModel(nn.Module):
                 raise ValueError(f"decode_pairs: pair ({i}, {j}) out of range for {n} images")
         if head_chunk < 1:
             raise ValueError(f"decode_pairs: head_chunk must be >= 1, found {head_chunk}")
+        want = None if desc_at is None else self._desc_request(feats, pairs, desc_at)
         groups: dict[tuple, list[int]] = {}
         for p, (i, j) in enumerate(pairs):
             groups.setdefault((feats[i].grid, feats[j].grid), []).append(p)
@@ -198,30 +202,61 @@ class Hamst3rModel(nn.Module):
                 if feats[i_s[0]].stem is not None:
                     s1 = tuple(torch.stack(x) for x in zip(*(feats[i].stem for i in i_s[sl])))
                     s2 = tuple(torch.stack(x) for x in zip(*(feats[j].stem for j in j_s[sl])))
-                heads = self.net.run_heads(e1, d1, g1, e2, d2, g2, stem1=s1, stem2=s2)
+                r1 = r2 = None
+                if want is not None:
+                    r1 = [want[p][0] for p in idx[sl]]
+                    r2 = [want[p][1] for p in idx[sl]]
+                heads = self.net.run_heads(e1, d1, g1, e2, d2, g2, stem1=s1, stem2=s2, desc_at1=r1, desc_at2=r2)
                 yield idx[sl], heads, (d1 if keep_tokens else None), (d2 if keep_tokens else None)
 
     def decode_pairs(self, feats: Sequence[ImageFeatures], pairs: Sequence[tuple[int, int]],
-                     head_chunk: int = 2, as_numpy: bool = True) -> list[PairPrediction]:
+                     head_chunk: int = 2, as_numpy: bool = True,
+                     desc_at: Optional[DescPixels] = None) -> list[PairPrediction]:
         """Decode ordered pairs (i, j) of encoded images; one prediction per pair, in order.
 
         ``head_chunk``: pairs per head batch (heads dominate memory at full resolution; 2
         keeps the full-size MASt3R below the official code's peak on a 4-camera set).
         ``as_numpy``: float32 numpy arrays (True) or tensors on the model's device (False).
+        ``desc_at``: None (default) computes descriptors at every pixel of every pair, as the
+        official code does. A mapping ``{pair index: (pixels of view i, pixels of view j)}``
+        (flat indices ``y * W + x``, int arrays) computes them only there, for the pairs it
+        names: those pairs' ``desc_*``/``desc_conf_*`` maps keep their (H, W, D) / (H, W)
+        shapes with NaN at every other pixel, and the other pairs' are None. With MASt3R's
+        MLP descriptor head this skips most of its work (see ``CatMLPDPTHead.local_features_at``).
         """
         results: list[Optional[PairPrediction]] = [None] * len(pairs)
-        for idx, heads, _, _ in self.iter_decoded(feats, pairs, head_chunk):
+        for idx, heads, _, _ in self.iter_decoded(feats, pairs, head_chunk, desc_at=desc_at):
             for b, p in enumerate(idx):
-                results[p] = self._to_prediction(pairs[p], b, heads, as_numpy)
+                results[p] = self._to_prediction(pairs[p], b, heads, as_numpy, desc_at is None or p in desc_at)
         return results  # type: ignore[return-value]
+
+    def _desc_request(self, feats: Sequence[ImageFeatures], pairs: Sequence[tuple[int, int]],
+                      desc_at: DescPixels) -> list[tuple[Optional[torch.Tensor], Optional[torch.Tensor]]]:
+        """``desc_at`` checked and as per-pair index tensors on the model's device."""
+        want: list[tuple[Optional[torch.Tensor], Optional[torch.Tensor]]] = [(None, None)] * len(pairs)
+        for p, views in desc_at.items():
+            if not (isinstance(p, (int, np.integer)) and 0 <= p < len(pairs)):
+                raise ValueError(f"decode_pairs: desc_at key {p!r} is not a pair index in [0, {len(pairs)})")
+            if len(views) != 2:
+                raise ValueError(f"decode_pairs: desc_at[{p}] must be (pixels of view i, pixels of view j)")
+            req = []
+            for v, px in zip(pairs[p], views):
+                h, w = feats[v].image_hw
+                px = torch.as_tensor(np.asarray(px), dtype=torch.int64).reshape(-1)
+                if len(px) and (int(px.min()) < 0 or int(px.max()) >= h * w):
+                    raise ValueError(f"decode_pairs: desc_at[{p}]: pixel indices of view {v} must lie in [0, {h * w})")
+                req.append(px.to(self.device))
+            want[p] = (req[0], req[1])
+        return want
 
     def predict(self, images: Sequence[torch.Tensor], pairs: Sequence[tuple[int, int]], **kw) -> list[PairPrediction]:
         """:meth:`encode` then :meth:`decode_pairs`."""
         return self.decode_pairs(self.encode(images), pairs, **kw)
 
     @staticmethod
-    def _to_prediction(pair, b: int, heads: PairHeadOutputs, as_numpy: bool) -> PairPrediction:
-        """Pair ``b`` of a head batch as a :class:`PairPrediction` (probabilities, not logits)."""
+    def _to_prediction(pair, b: int, heads: PairHeadOutputs, as_numpy: bool, with_desc: bool = True) -> PairPrediction:
+        """Pair ``b`` of a head batch as a :class:`PairPrediction` (probabilities, not logits);
+        descriptors only ``with_desc``."""
         def cv1(t):
             t = t.float()
             return t.cpu().numpy() if as_numpy else t
@@ -231,8 +266,9 @@ class Hamst3rModel(nn.Module):
 
         v1, v2 = heads.views
         kw = dict(i=int(pair[0]), j=int(pair[1]), pts_i=cv(v1.pts3d), pts_j=cv(v2.pts3d),
-                  conf_i=cv(v1.conf), conf_j=cv(v2.conf), desc_i=cv(v1.desc), desc_j=cv(v2.desc),
-                  desc_conf_i=cv(v1.desc_conf), desc_conf_j=cv(v2.desc_conf))
+                  conf_i=cv(v1.conf), conf_j=cv(v2.conf))
+        if with_desc:
+            kw.update(desc_i=cv(v1.desc), desc_j=cv(v2.desc), desc_conf_i=cv(v1.desc_conf), desc_conf_j=cv(v2.desc_conf))
         if heads.has_human:
             # Probabilities at the mask-embedding resolution, upsampled bilinearly to the
             # image (16x fewer sigmoids than upsampling logits first; both are in [0, 1]).
