@@ -19,7 +19,7 @@ machine; the load average at the end of each side is printed too.
 
 Usage::
 
-    python bench/bench_model.py --upstream /tmp/mast3r            # both sides, ~4 min on 2 cores
+    python bench/bench_model.py --upstream /tmp/mast3r --cams 3 4 # both sides, 3 and 4 cameras in one run
     python bench/bench_model.py --skip-official                   # ours only
     python bench/bench_model.py --upstream /tmp/mast3r --cams 2 --height 64 --width 64   # smoke run
 
@@ -155,8 +155,8 @@ def side_official(a) -> dict:
                 encode_s=None, decode_heads_s=None, rss_after_build_gb=after_build, peak_rss_gb=_peak_gb())
 
 
-def _run_side(side: str, a) -> dict:
-    cmd = [sys.executable, __file__, "--side", side, "--threads", str(a.threads), "--cams", str(a.cams),
+def _run_side(side: str, a, cams: int) -> dict:
+    cmd = [sys.executable, __file__, "--side", side, "--threads", str(a.threads), "--cams", str(cams),
            "--height", str(a.height), "--width", str(a.width), "--small-sets", str(a.small_sets)]
     if a.upstream:
         cmd += ["--upstream", a.upstream]
@@ -175,7 +175,7 @@ def main(argv=None) -> int:
     p.add_argument("--upstream-deps", help="extra sys.path entry for the upstream's einops/huggingface_hub")
     p.add_argument("--skip-official", action="store_true")
     p.add_argument("--threads", type=int, default=2)
-    p.add_argument("--cams", type=int, default=4)
+    p.add_argument("--cams", type=int, nargs="+", default=[4], help="camera counts, each timed in turn (e.g. 3 4)")
     p.add_argument("--height", type=int, default=384)
     p.add_argument("--width", type=int, default=512)
     p.add_argument("--small-sets", type=int, default=10, help="timed sets for the small config (0 = skip)")
@@ -183,14 +183,15 @@ def main(argv=None) -> int:
     p.add_argument("--side", choices=["ours", "official", "small"], help=argparse.SUPPRESS)
     a = p.parse_args(argv)
     if a.side:
+        a.cams = a.cams[0]
         print(json.dumps({"ours": side_ours, "official": side_official, "small": side_small}[a.side](a)))
         return 0
     if not a.skip_official and not a.skip_full and not a.upstream:
         p.error("--upstream PATH is required unless --skip-official")
     if a.small_sets:
-        s = _run_side("small", a)
+        s = _run_side("small", a, a.cams[-1])
         load = os.getloadavg()
-        print(f"\nhamst3r_small, {a.cams} cameras at 224x160, {s['pairs']} ordered pairs, CPU float32, {a.threads} threads, "
+        print(f"\nhamst3r_small, {a.cams[-1]} cameras at 224x160, {s['pairs']} ordered pairs, CPU float32, {a.threads} threads, "
               f"load average {load[0]:.1f}")
         print("| config        | sets timed | median s/set | best s/set | sets/s (median) | peak RSS GB |")
         print("|---------------|------------|--------------|------------|-----------------|-------------|")
@@ -198,25 +199,29 @@ def main(argv=None) -> int:
               f"{1 / s['median_s']:>15.2f} | {s['peak_rss_gb']:>11.2f} |")
     if a.skip_full:
         return 0
-    print(f"\nMASt3R ViT-L/ViT-B catmlp+dpt, {a.cams} cameras at {a.width}x{a.height}, "
-          f"{len(_pairs(a.cams))} ordered pairs, CPU float32, {a.threads} threads (rows print as each side ends)")
-    hdr = (f"| {'side':<9} | pairs | encoder passes | wall s | s/pair | process CPU s | encode s | decode+heads s "
+    print(f"\nMASt3R ViT-L/ViT-B catmlp+dpt, {' and '.join(map(str, a.cams))} cameras at {a.width}x{a.height}, "
+          f"all ordered pairs, CPU float32, {a.threads} threads (rows print as each side ends)")
+    hdr = (f"| cams | {'side':<9} | pairs | encoder passes | wall s | s/pair | process CPU s | encode s | decode+heads s "
            f"| RSS after build GB | peak RSS GB | load avg |")
     print(hdr)
     print("|" + "|".join("-" * (len(c)) for c in hdr.split("|")[1:-1]) + "|", flush=True)
-    rows = []
-    for side in ["ours"] + ([] if a.skip_official else ["official"]):
-        r = _run_side(side, a)
-        rows.append(r)
-        enc = "-" if r["encode_s"] is None else f"{r['encode_s']:.1f}"
-        dh = "-" if r["decode_heads_s"] is None else f"{r['decode_heads_s']:.1f}"
-        print(f"| {r['side']:<9} | {r['pairs']:>5} | {r['encoder_passes']:>14} | {r['total_s']:>6.1f} | "
-              f"{r['total_s'] / r['pairs']:>6.2f} | {r['cpu_s']:>13.1f} | {enc:>8} | {dh:>14} | "
-              f"{r['rss_after_build_gb']:>18.2f} | {r['peak_rss_gb']:>11.2f} | {os.getloadavg()[0]:>8.1f} |", flush=True)
-    if len(rows) == 2:
-        o, u = rows
-        print(f"\nofficial/ours: wall {u['total_s'] / o['total_s']:.2f}x, process CPU {u['cpu_s'] / o['cpu_s']:.2f}x; "
-              f"peak RSS ours/official {o['peak_rss_gb'] / u['peak_rss_gb']:.2f}x")
+    ratios = []
+    for cams in a.cams:
+        rows = []
+        for side in ["ours"] + ([] if a.skip_official else ["official"]):
+            r = _run_side(side, a, cams)
+            rows.append(r)
+            enc = "-" if r["encode_s"] is None else f"{r['encode_s']:.1f}"
+            dh = "-" if r["decode_heads_s"] is None else f"{r['decode_heads_s']:.1f}"
+            print(f"| {cams:>4} | {r['side']:<9} | {r['pairs']:>5} | {r['encoder_passes']:>14} | {r['total_s']:>6.1f} | "
+                  f"{r['total_s'] / r['pairs']:>6.2f} | {r['cpu_s']:>13.1f} | {enc:>8} | {dh:>14} | "
+                  f"{r['rss_after_build_gb']:>18.2f} | {r['peak_rss_gb']:>11.2f} | {os.getloadavg()[0]:>8.1f} |", flush=True)
+        if len(rows) == 2:
+            o, u = rows
+            ratios.append(f"{cams} cameras: official/ours wall {u['total_s'] / o['total_s']:.2f}x, process CPU "
+                          f"{u['cpu_s'] / o['cpu_s']:.2f}x; peak RSS ours/official {o['peak_rss_gb'] / u['peak_rss_gb']:.2f}x")
+    if ratios:
+        print("\n" + "\n".join(ratios))
     return 0
 
 
