@@ -138,6 +138,14 @@ def tokens_to_pixels_nhwc(feat: torch.Tensor, grid: tuple[int, int], patch: int)
     return feat.reshape(b, h * patch, w * patch, c)
 
 
+def pixel_tokens(idx: torch.Tensor, grid: tuple[int, int], patch: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Flat pixel indices ``y * W + x`` of an image of ``grid`` tokens -> (token index, position
+    ``(y % p) * p + x % p`` within the token's patch), the inverse of :func:`tokens_to_pixels`."""
+    w_px = grid[1] * patch
+    y, x = idx // w_px, idx % w_px
+    return (y // patch) * grid[1] + (x // patch), (y % patch) * patch + (x % patch)
+
+
 def _num_out_channels(cfg: NetConfig) -> int:
     return 3 + int(cfg.conf_mode is not None)
 
@@ -158,9 +166,26 @@ class LinearHead(nn.Module):
         self.proj = nn.Linear(cfg.dec_embed_dim, ch * cfg.patch_size ** 2)
 
     def forward(self, decout: list[torch.Tensor], grid: tuple[int, int], desc_at: DescRequest = None) -> ViewOutputs:
-        """``desc_at``: which descriptors to keep (see :data:`DescRequest`); they come from the same
-        projection as the points, so all are computed (a small model's projection costs little)."""
-        return postprocess(tokens_to_pixels_nhwc(self.proj(decout[-1]), grid, self.cfg.patch_size), self.cfg, desc_at)
+        """``desc_at``: which descriptors to keep (see :data:`DescRequest`). They come from the same
+        projection as the points, so all are computed, but only the point and confidence
+        channels are pixel-shuffled to full maps; the requested descriptors are read straight
+        from the per-token outputs (the shuffle, a strided copy, cost more than the projection)."""
+        raw = self.proj(decout[-1])
+        p = self.cfg.patch_size
+        if desc_at is None or self.cfg.desc_dim is None:
+            return postprocess(tokens_to_pixels_nhwc(raw, grid, p), self.cfg, desc_at)
+        g = _num_out_channels(self.cfg)
+        out = geometry_maps(tokens_to_pixels_nhwc(raw[..., :g * p * p], grid, p), self.cfg)
+        ch = self.cfg.desc_dim + int(self.cfg.two_confs)
+        picked = []
+        for k, idx in enumerate(desc_at):
+            if idx is None:
+                picked.append(None)
+                continue
+            tok, sub = pixel_tokens(idx, grid, p)
+            cols = (g + torch.arange(ch, device=idx.device))[None, :] * (p * p) + sub[:, None]  # channel c at sub-pixel s
+            picked.append(raw[k][tok[:, None], cols])
+        return sparse_descriptors(out, picked, desc_at, self.cfg)
 
 
 # ---------------------------------------------------------------- DPT
@@ -321,10 +346,7 @@ class CatMLPDPTHead(DPTHead):
         (D + 1) output rows of each requested pixel, grouped by position within the patch.
         """
         p = self.cfg.patch_size
-        w_px = grid[1] * p
-        y, x = idx // w_px, idx % w_px
-        tok = (y // p) * grid[1] + (x // p)
-        sub = (y % p) * p + (x % p)
+        tok, sub = pixel_tokens(idx, grid, p)
         mlp = self.head_local_features
         utok, inv = torch.unique(tok, return_inverse=True)
         hidden = mlp.act(mlp.fc1(cat[utok]))
