@@ -5,7 +5,10 @@ all 12 ordered pairs of 4 images at 512x384 (W x H) with the full-size MASt3R ar
 (ViT-L/16 encoder, ViT-B decoders, catmlp+dpt heads; 688.6 M parameters).
 
 - ours: ``Hamst3rModel.encode`` (4 images, once each) + ``decode_pairs`` (12 pairs, one
-  decoder batch, heads in chunks of 2).
+  decoder batch, heads in chunks of 2), every output at every pixel, as officially.
+- ours-align (``--sides ours-align``): the same, with descriptors computed only where the
+  pipeline's alignment reads them (``pipeline.descriptor_pixels``: the first pair of each
+  unordered pair, ~2k grid pixels per view), as ``hamst3r_node`` runs the network.
 - official: the upstream code from ``--upstream`` (a naver/mast3r checkout with its dust3r and
   croco submodules, e.g. fetched to /tmp/mast3r; nothing of it is in this repository), as
   ``dust3r.inference`` runs symmetrised pairs with batch size 2: 6 calls of
@@ -88,13 +91,19 @@ def side_ours(a) -> dict:
     model.predict(list(_images(2, 64, 64)), [(0, 1), (1, 0)])  # warm-up, same shapes as the official one
     imgs = list(_images(a.cams, a.height, a.width))
     pairs = _pairs(a.cams)
+    desc_at = None
+    if a.side == "ours-align":
+        from hamst3r_ros.geometry.alignment import AlignmentOptions
+        from hamst3r_ros.pipeline import descriptor_pixels
+
+        desc_at = descriptor_pixels(pairs, [(a.height, a.width)] * a.cams, AlignmentOptions().n_subsample)
     c0, t0 = _cpu_s(), time.perf_counter()
     feats = model.encode(imgs)
     t1 = time.perf_counter()
-    preds = model.decode_pairs(feats, pairs)
+    preds = model.decode_pairs(feats, pairs, desc_at=desc_at)
     t2, c2 = time.perf_counter(), _cpu_s()
     assert len(preds) == len(pairs)
-    return dict(side="ours", pairs=len(pairs), encoder_passes=len(imgs), build_s=build_s, total_s=t2 - t0, cpu_s=c2 - c0,
+    return dict(side=a.side, pairs=len(pairs), encoder_passes=len(imgs), build_s=build_s, total_s=t2 - t0, cpu_s=c2 - c0,
                 encode_s=t1 - t0, decode_heads_s=t2 - t1, rss_after_build_gb=after_build, peak_rss_gb=_peak_gb())
 
 
@@ -180,13 +189,17 @@ def main(argv=None) -> int:
     p.add_argument("--width", type=int, default=512)
     p.add_argument("--small-sets", type=int, default=10, help="timed sets for the small config (0 = skip)")
     p.add_argument("--skip-full", action="store_true", help="skip the full-size comparison (small config only)")
-    p.add_argument("--side", choices=["ours", "official", "small"], help=argparse.SUPPRESS)
+    p.add_argument("--sides", nargs="+", choices=["ours", "ours-align", "official"], default=["ours", "official"],
+                   help="which sides to time for the full-size network, in this order (default: ours official)")
+    p.add_argument("--side", choices=["ours", "ours-align", "official", "small"], help=argparse.SUPPRESS)
     a = p.parse_args(argv)
     if a.side:
         a.cams = a.cams[0]
-        print(json.dumps({"ours": side_ours, "official": side_official, "small": side_small}[a.side](a)))
+        print(json.dumps({"ours": side_ours, "ours-align": side_ours, "official": side_official, "small": side_small}[a.side](a)))
         return 0
-    if not a.skip_official and not a.skip_full and not a.upstream:
+    if a.skip_official:
+        a.sides = [x for x in a.sides if x != "official"]
+    if "official" in a.sides and not a.skip_full and not a.upstream:
         p.error("--upstream PATH is required unless --skip-official")
     if a.small_sets:
         s = _run_side("small", a, a.cams[-1])
@@ -201,25 +214,27 @@ def main(argv=None) -> int:
         return 0
     print(f"\nMASt3R ViT-L/ViT-B catmlp+dpt, {' and '.join(map(str, a.cams))} cameras at {a.width}x{a.height}, "
           f"all ordered pairs, CPU float32, {a.threads} threads (rows print as each side ends)")
-    hdr = (f"| cams | {'side':<9} | pairs | encoder passes | wall s | s/pair | process CPU s | encode s | decode+heads s "
+    hdr = (f"| cams | {'side':<10} | pairs | encoder passes | wall s | s/pair | process CPU s | encode s | decode+heads s "
            f"| RSS after build GB | peak RSS GB | load avg |")
     print(hdr)
     print("|" + "|".join("-" * (len(c)) for c in hdr.split("|")[1:-1]) + "|", flush=True)
     ratios = []
     for cams in a.cams:
         rows = []
-        for side in ["ours"] + ([] if a.skip_official else ["official"]):
+        for side in a.sides:
             r = _run_side(side, a, cams)
             rows.append(r)
             enc = "-" if r["encode_s"] is None else f"{r['encode_s']:.1f}"
             dh = "-" if r["decode_heads_s"] is None else f"{r['decode_heads_s']:.1f}"
-            print(f"| {cams:>4} | {r['side']:<9} | {r['pairs']:>5} | {r['encoder_passes']:>14} | {r['total_s']:>6.1f} | "
+            print(f"| {cams:>4} | {r['side']:<10} | {r['pairs']:>5} | {r['encoder_passes']:>14} | {r['total_s']:>6.1f} | "
                   f"{r['total_s'] / r['pairs']:>6.2f} | {r['cpu_s']:>13.1f} | {enc:>8} | {dh:>14} | "
                   f"{r['rss_after_build_gb']:>18.2f} | {r['peak_rss_gb']:>11.2f} | {os.getloadavg()[0]:>8.1f} |", flush=True)
-        if len(rows) == 2:
-            o, u = rows
-            ratios.append(f"{cams} cameras: official/ours wall {u['total_s'] / o['total_s']:.2f}x, process CPU "
-                          f"{u['cpu_s'] / o['cpu_s']:.2f}x; peak RSS ours/official {o['peak_rss_gb'] / u['peak_rss_gb']:.2f}x")
+        off = [r for r in rows if r["side"] == "official"]
+        for o in (r for r in rows if off and r["side"] != "official"):
+            u = off[0]
+            ratios.append(f"{cams} cameras: official/{o['side']}: wall {u['total_s'] / o['total_s']:.2f}x, process CPU "
+                          f"{u['cpu_s'] / o['cpu_s']:.2f}x; peak RSS {o['side']}/official "
+                          f"{o['peak_rss_gb'] / u['peak_rss_gb']:.2f}x")
     if ratios:
         print("\n" + "\n".join(ratios))
     return 0
