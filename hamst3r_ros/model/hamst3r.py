@@ -20,6 +20,14 @@ What is shared:
   ``dec_blocks2``/``downstream_head2``, so (j, i) is not a permutation of (i, j). Only the
   per-image work above is shared. Callers that need one direction should request one.
 
+What is skipped or moved once:
+
+- ``decode_pairs(..., desc_at={pair: (pixels of i, pixels of j)})`` computes descriptors only
+  at those pixels of those pairs (the pipeline asks for the alignment's grid); without it every
+  pixel of every pair gets them, as officially.
+- On a GPU, images are uploaded from pinned memory without blocking, and all predictions of a
+  call reach the host in one copy at the end (:mod:`.transfer`).
+
 Different shapes: images of any shape that is a multiple of the patch size work in one set,
 including a landscape + portrait pair: each view keeps its own token grid and RoPE
 positions; cross-attention between N1 and N2 tokens needs no equal sizes. (The official code
