@@ -126,4 +126,3 @@ def test_live_parameters_apply_from_the_next_frame_set(framesets):
     pipe.update_params({"body_fit_every": 4, "view_agreement_tolerance": 0.1})
     assert people.config.fit_every == 4 and pipe.config.body_fit_every == 4
     assert pipe.fusion_options.agree_rel_tol == 0.1
-
