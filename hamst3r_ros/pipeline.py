@@ -212,8 +212,14 @@ class Hamst3rPipeline:
 
         t0 = time.perf_counter()
         pairs = make_pairs(len(frames), self.config.pair_strategy, scores=self._scores_for(frameset.names))
-        desc_at = descriptor_pixels(pairs, [p.hw for p in pre], self.align_options.n_subsample)
-        preds = self.model.decode_pairs(feats, pairs, desc_at=desc_at)
+        # descriptors only where the alignment reads them (see descriptor_pixels); a stand-in
+        # model whose preprocessing reports no network size gets the plain call
+        sizes = [getattr(p, "hw", None) for p in pre]
+        if all(hw is not None for hw in sizes):
+            desc_at = descriptor_pixels(pairs, sizes, self.align_options.n_subsample)
+            preds = self.model.decode_pairs(feats, pairs, desc_at=desc_at)
+        else:
+            preds = self.model.decode_pairs(feats, pairs)
         t["decode"] = time.perf_counter() - t0
 
         t0 = time.perf_counter()
