@@ -5,7 +5,10 @@ all 12 ordered pairs of 4 images at 512x384 (W x H) with the full-size MASt3R ar
 (ViT-L/16 encoder, ViT-B decoders, catmlp+dpt heads; 688.6 M parameters).
 
 - ours: ``Hamst3rModel.encode`` (4 images, once each) + ``decode_pairs`` (12 pairs, one
-  decoder batch, heads in chunks of 2).
+  decoder batch, heads in chunks of 2), every output at every pixel, as officially.
+- ours-align (``--sides ours-align``): the same, with descriptors computed only where the
+  pipeline's alignment reads them (``pipeline.descriptor_pixels``: the first pair of each
+  unordered pair, ~2k grid pixels per view), as ``hamst3r_node`` runs the network.
 - official: the upstream code from ``--upstream`` (a naver/mast3r checkout with its dust3r and
   croco submodules, e.g. fetched to /tmp/mast3r; nothing of it is in this repository), as
   ``dust3r.inference`` runs symmetrised pairs with batch size 2: 6 calls of
@@ -19,7 +22,7 @@ machine; the load average at the end of each side is printed too.
 
 Usage::
 
-    python bench/bench_model.py --upstream /tmp/mast3r            # both sides, ~4 min on 2 cores
+    python bench/bench_model.py --upstream /tmp/mast3r --cams 3 4 # both sides, 3 and 4 cameras in one run
     python bench/bench_model.py --skip-official                   # ours only
     python bench/bench_model.py --upstream /tmp/mast3r --cams 2 --height 64 --width 64   # smoke run
 
@@ -88,13 +91,19 @@ def side_ours(a) -> dict:
     model.predict(list(_images(2, 64, 64)), [(0, 1), (1, 0)])  # warm-up, same shapes as the official one
     imgs = list(_images(a.cams, a.height, a.width))
     pairs = _pairs(a.cams)
+    desc_at = None
+    if a.side == "ours-align":
+        from hamst3r_ros.geometry.alignment import AlignmentOptions
+        from hamst3r_ros.pipeline import descriptor_pixels
+
+        desc_at = descriptor_pixels(pairs, [(a.height, a.width)] * a.cams, AlignmentOptions().n_subsample)
     c0, t0 = _cpu_s(), time.perf_counter()
     feats = model.encode(imgs)
     t1 = time.perf_counter()
-    preds = model.decode_pairs(feats, pairs)
+    preds = model.decode_pairs(feats, pairs, desc_at=desc_at)
     t2, c2 = time.perf_counter(), _cpu_s()
     assert len(preds) == len(pairs)
-    return dict(side="ours", pairs=len(pairs), encoder_passes=len(imgs), build_s=build_s, total_s=t2 - t0, cpu_s=c2 - c0,
+    return dict(side=a.side, pairs=len(pairs), encoder_passes=len(imgs), build_s=build_s, total_s=t2 - t0, cpu_s=c2 - c0,
                 encode_s=t1 - t0, decode_heads_s=t2 - t1, rss_after_build_gb=after_build, peak_rss_gb=_peak_gb())
 
 
@@ -155,8 +164,8 @@ def side_official(a) -> dict:
                 encode_s=None, decode_heads_s=None, rss_after_build_gb=after_build, peak_rss_gb=_peak_gb())
 
 
-def _run_side(side: str, a) -> dict:
-    cmd = [sys.executable, __file__, "--side", side, "--threads", str(a.threads), "--cams", str(a.cams),
+def _run_side(side: str, a, cams: int) -> dict:
+    cmd = [sys.executable, __file__, "--side", side, "--threads", str(a.threads), "--cams", str(cams),
            "--height", str(a.height), "--width", str(a.width), "--small-sets", str(a.small_sets)]
     if a.upstream:
         cmd += ["--upstream", a.upstream]
@@ -175,22 +184,27 @@ def main(argv=None) -> int:
     p.add_argument("--upstream-deps", help="extra sys.path entry for the upstream's einops/huggingface_hub")
     p.add_argument("--skip-official", action="store_true")
     p.add_argument("--threads", type=int, default=2)
-    p.add_argument("--cams", type=int, default=4)
+    p.add_argument("--cams", type=int, nargs="+", default=[4], help="camera counts, each timed in turn (e.g. 3 4)")
     p.add_argument("--height", type=int, default=384)
     p.add_argument("--width", type=int, default=512)
     p.add_argument("--small-sets", type=int, default=10, help="timed sets for the small config (0 = skip)")
     p.add_argument("--skip-full", action="store_true", help="skip the full-size comparison (small config only)")
-    p.add_argument("--side", choices=["ours", "official", "small"], help=argparse.SUPPRESS)
+    p.add_argument("--sides", nargs="+", choices=["ours", "ours-align", "official"], default=["ours", "official"],
+                   help="which sides to time for the full-size network, in this order (default: ours official)")
+    p.add_argument("--side", choices=["ours", "ours-align", "official", "small"], help=argparse.SUPPRESS)
     a = p.parse_args(argv)
     if a.side:
-        print(json.dumps({"ours": side_ours, "official": side_official, "small": side_small}[a.side](a)))
+        a.cams = a.cams[0]
+        print(json.dumps({"ours": side_ours, "ours-align": side_ours, "official": side_official, "small": side_small}[a.side](a)))
         return 0
-    if not a.skip_official and not a.skip_full and not a.upstream:
+    if a.skip_official:
+        a.sides = [x for x in a.sides if x != "official"]
+    if "official" in a.sides and not a.skip_full and not a.upstream:
         p.error("--upstream PATH is required unless --skip-official")
     if a.small_sets:
-        s = _run_side("small", a)
+        s = _run_side("small", a, a.cams[-1])
         load = os.getloadavg()
-        print(f"\nhamst3r_small, {a.cams} cameras at 224x160, {s['pairs']} ordered pairs, CPU float32, {a.threads} threads, "
+        print(f"\nhamst3r_small, {a.cams[-1]} cameras at 224x160, {s['pairs']} ordered pairs, CPU float32, {a.threads} threads, "
               f"load average {load[0]:.1f}")
         print("| config        | sets timed | median s/set | best s/set | sets/s (median) | peak RSS GB |")
         print("|---------------|------------|--------------|------------|-----------------|-------------|")
@@ -198,25 +212,31 @@ def main(argv=None) -> int:
               f"{1 / s['median_s']:>15.2f} | {s['peak_rss_gb']:>11.2f} |")
     if a.skip_full:
         return 0
-    print(f"\nMASt3R ViT-L/ViT-B catmlp+dpt, {a.cams} cameras at {a.width}x{a.height}, "
-          f"{len(_pairs(a.cams))} ordered pairs, CPU float32, {a.threads} threads (rows print as each side ends)")
-    hdr = (f"| {'side':<9} | pairs | encoder passes | wall s | s/pair | process CPU s | encode s | decode+heads s "
+    print(f"\nMASt3R ViT-L/ViT-B catmlp+dpt, {' and '.join(map(str, a.cams))} cameras at {a.width}x{a.height}, "
+          f"all ordered pairs, CPU float32, {a.threads} threads (rows print as each side ends)")
+    hdr = (f"| cams | {'side':<10} | pairs | encoder passes | wall s | s/pair | process CPU s | encode s | decode+heads s "
            f"| RSS after build GB | peak RSS GB | load avg |")
     print(hdr)
     print("|" + "|".join("-" * (len(c)) for c in hdr.split("|")[1:-1]) + "|", flush=True)
-    rows = []
-    for side in ["ours"] + ([] if a.skip_official else ["official"]):
-        r = _run_side(side, a)
-        rows.append(r)
-        enc = "-" if r["encode_s"] is None else f"{r['encode_s']:.1f}"
-        dh = "-" if r["decode_heads_s"] is None else f"{r['decode_heads_s']:.1f}"
-        print(f"| {r['side']:<9} | {r['pairs']:>5} | {r['encoder_passes']:>14} | {r['total_s']:>6.1f} | "
-              f"{r['total_s'] / r['pairs']:>6.2f} | {r['cpu_s']:>13.1f} | {enc:>8} | {dh:>14} | "
-              f"{r['rss_after_build_gb']:>18.2f} | {r['peak_rss_gb']:>11.2f} | {os.getloadavg()[0]:>8.1f} |", flush=True)
-    if len(rows) == 2:
-        o, u = rows
-        print(f"\nofficial/ours: wall {u['total_s'] / o['total_s']:.2f}x, process CPU {u['cpu_s'] / o['cpu_s']:.2f}x; "
-              f"peak RSS ours/official {o['peak_rss_gb'] / u['peak_rss_gb']:.2f}x")
+    ratios = []
+    for cams in a.cams:
+        rows = []
+        for side in a.sides:
+            r = _run_side(side, a, cams)
+            rows.append(r)
+            enc = "-" if r["encode_s"] is None else f"{r['encode_s']:.1f}"
+            dh = "-" if r["decode_heads_s"] is None else f"{r['decode_heads_s']:.1f}"
+            print(f"| {cams:>4} | {r['side']:<10} | {r['pairs']:>5} | {r['encoder_passes']:>14} | {r['total_s']:>6.1f} | "
+                  f"{r['total_s'] / r['pairs']:>6.2f} | {r['cpu_s']:>13.1f} | {enc:>8} | {dh:>14} | "
+                  f"{r['rss_after_build_gb']:>18.2f} | {r['peak_rss_gb']:>11.2f} | {os.getloadavg()[0]:>8.1f} |", flush=True)
+        off = [r for r in rows if r["side"] == "official"]
+        for o in (r for r in rows if off and r["side"] != "official"):
+            u = off[0]
+            ratios.append(f"{cams} cameras: official/{o['side']}: wall {u['total_s'] / o['total_s']:.2f}x, process CPU "
+                          f"{u['cpu_s'] / o['cpu_s']:.2f}x; peak RSS {o['side']}/official "
+                          f"{o['peak_rss_gb'] / u['peak_rss_gb']:.2f}x")
+    if ratios:
+        print("\n" + "\n".join(ratios))
     return 0
 
 

@@ -222,7 +222,14 @@ class Hamst3rPipeline:
 
         t0 = time.perf_counter()
         pairs = make_pairs(len(frames), self.config.pair_strategy, scores=self._scores_for(frameset.names))
-        preds = self.model.decode_pairs(feats, pairs)
+        # descriptors only where the alignment reads them (see descriptor_pixels); a stand-in
+        # model whose preprocessing reports no network size gets the plain call
+        sizes = [getattr(p, "hw", None) for p in pre]
+        if all(hw is not None for hw in sizes):
+            desc_at = descriptor_pixels(pairs, sizes, self.align_options.n_subsample)
+            preds = self.model.decode_pairs(feats, pairs, desc_at=desc_at)
+        else:
+            preds = self.model.decode_pairs(feats, pairs)
         t["decode"] = time.perf_counter() - t0
 
         t0 = time.perf_counter()
@@ -274,6 +281,38 @@ class Hamst3rPipeline:
             instance=cloud.instance, body_coords=cloud.body_coords, humans=humans, timings_s=t,
             rejected_people=rejected, views_agree=cloud.views_agree, rig_state=res.rig_state,
             depth_refine=depth_refine)
+
+
+def alignment_grid(hw: tuple[int, int], n_subsample: int) -> np.ndarray:
+    """Flat indices ``y * W + x`` of the regular pixel grid the alignment samples in an (H, W)
+    view (geometry.alignment, ``AlignmentOptions.n_subsample`` pixels; the same formula, kept
+    equal by tests/test_pipeline.py)."""
+    h, w = hw
+    stride = max(1, int(np.floor(np.sqrt(h * w / max(n_subsample, 1)))))
+    vv, uu = np.mgrid[stride // 2:h:stride, stride // 2:w:stride]
+    return (vv * w + uu).ravel()
+
+
+def descriptor_pixels(pairs: list[tuple[int, int]], sizes: list[tuple[int, int]],
+                      n_subsample: int) -> dict[int, tuple[np.ndarray, np.ndarray]]:
+    """Which descriptors the alignment reads, as ``Hamst3rModel.decode_pairs``'s ``desc_at``:
+    both views of the first pair of each unordered pair, at :func:`alignment_grid`'s pixels
+    (``sizes``: (H, W) network input of each view). Why: MASt3R's descriptor head computes 25
+    channels at every pixel of both views of every ordered pair; the alignment matches ~2k grid
+    pixels once per unordered pair."""
+    grids = {}
+    out: dict[int, tuple[np.ndarray, np.ndarray]] = {}
+    seen = set()
+    for e, (i, j) in enumerate(pairs):
+        key = (min(i, j), max(i, j))
+        if key in seen:
+            continue
+        seen.add(key)
+        for v in (i, j):
+            if v not in grids:
+                grids[v] = alignment_grid(tuple(sizes[v]), n_subsample)
+        out[e] = (grids[i], grids[j])
+    return out
 
 
 #: Live node parameters -> (PipelineConfig field, type).

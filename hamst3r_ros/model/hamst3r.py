@@ -20,6 +20,14 @@ What is shared:
   ``dec_blocks2``/``downstream_head2``, so (j, i) is not a permutation of (i, j). Only the
   per-image work above is shared. Callers that need one direction should request one.
 
+What is skipped or moved once:
+
+- ``decode_pairs(..., desc_at={pair: (pixels of i, pixels of j)})`` computes descriptors only
+  at those pixels of those pairs (the pipeline asks for the alignment's grid); without it every
+  pixel of every pair gets them, as officially.
+- On a GPU, images are uploaded from pinned memory without blocking, and all predictions of a
+  call reach the host in one copy at the end (:mod:`.transfer`).
+
 Different shapes: images of any shape that is a multiple of the patch size work in one set,
 including a landscape + portrait pair: each view keeps its own token grid and RoPE
 positions; cross-attention between N1 and N2 tokens needs no equal sizes. (The official code
@@ -32,7 +40,7 @@ fused kernels) and the heads run in float32, as officially.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Optional, Sequence, Union
+from typing import Mapping, Optional, Sequence, Union
 
 import numpy as np
 import torch
@@ -44,8 +52,12 @@ from .human_heads import upsample_masks
 from .outputs import PairHeadOutputs
 from .preprocess import Preprocessed, preprocess_image
 from .networks import build_net
+from .transfer import predictions_to_host, to_device
 
 Grid = tuple[int, int]
+#: Which descriptors :meth:`Hamst3rModel.decode_pairs` computes: pair index -> (flat pixel indices
+#: ``y * W + x`` of view i, of view j), each an int array (M,) of that view's network input.
+DescPixels = Mapping[int, tuple[Sequence[int], Sequence[int]]]
 
 
 @dataclass
@@ -149,7 +161,7 @@ class Hamst3rModel(nn.Module):
             by_shape.setdefault(tuple(im.shape[-2:]), []).append(k)
         out: list[Optional[ImageFeatures]] = [None] * len(imgs)
         for hw, idx in by_shape.items():
-            batch = torch.stack([imgs[k] for k in idx]).to(self.device, torch.float32)
+            batch = to_device(torch.stack([imgs[k] for k in idx]), self.device)  # pinned, non-blocking on CUDA
             with self._autocast():
                 enc = self.net.encode(batch)
                 emb = self.net.embed(enc)
@@ -162,14 +174,14 @@ class Hamst3rModel(nn.Module):
     # ------------------------------------------------------------------ decode
     @torch.inference_mode()
     def iter_decoded(self, feats: Sequence[ImageFeatures], pairs: Sequence[tuple[int, int]],
-                     head_chunk: int = 2, keep_tokens: bool = False):
+                     head_chunk: int = 2, keep_tokens: bool = False, desc_at: Optional[DescPixels] = None):
         """Raw decoding, chunk by chunk: yields ``(pair_indices, heads, dec1, dec2)``.
 
         ``heads`` is the chunk's :class:`~.outputs.PairHeadOutputs` (batch order =
         ``pair_indices``; human outputs when the network has human heads), ``dec1``/``dec2``
         the per-view decoder block outputs (lists of (b, N, C); last one normed) when
         ``keep_tokens`` else None. Without ``keep_tokens`` only the blocks the heads read
-        are kept in memory.
+        are kept in memory. ``desc_at``: see :meth:`decode_pairs`.
         """
         n = len(feats)
         for i, j in pairs:
@@ -177,6 +189,7 @@ class Hamst3rModel(nn.Module):
                 raise ValueError(f"decode_pairs: pair ({i}, {j}) out of range for {n} images")
         if head_chunk < 1:
             raise ValueError(f"decode_pairs: head_chunk must be >= 1, found {head_chunk}")
+        want = None if desc_at is None else self._desc_request(feats, pairs, desc_at)
         groups: dict[tuple, list[int]] = {}
         for p, (i, j) in enumerate(pairs):
             groups.setdefault((feats[i].grid, feats[j].grid), []).append(p)
@@ -198,30 +211,73 @@ class Hamst3rModel(nn.Module):
                 if feats[i_s[0]].stem is not None:
                     s1 = tuple(torch.stack(x) for x in zip(*(feats[i].stem for i in i_s[sl])))
                     s2 = tuple(torch.stack(x) for x in zip(*(feats[j].stem for j in j_s[sl])))
-                heads = self.net.run_heads(e1, d1, g1, e2, d2, g2, stem1=s1, stem2=s2)
+                r1 = r2 = None
+                if want is not None:
+                    r1 = [want[p][0] for p in idx[sl]]
+                    r2 = [want[p][1] for p in idx[sl]]
+                heads = self.net.run_heads(e1, d1, g1, e2, d2, g2, stem1=s1, stem2=s2, desc_at1=r1, desc_at2=r2)
                 yield idx[sl], heads, (d1 if keep_tokens else None), (d2 if keep_tokens else None)
 
     def decode_pairs(self, feats: Sequence[ImageFeatures], pairs: Sequence[tuple[int, int]],
-                     head_chunk: int = 2, as_numpy: bool = True) -> list[PairPrediction]:
+                     head_chunk: Optional[int] = None, as_numpy: bool = True,
+                     desc_at: Optional[DescPixels] = None) -> list[PairPrediction]:
         """Decode ordered pairs (i, j) of encoded images; one prediction per pair, in order.
 
         ``head_chunk``: pairs per head batch (heads dominate memory at full resolution; 2
-        keeps the full-size MASt3R below the official code's peak on a 4-camera set).
-        ``as_numpy``: float32 numpy arrays (True) or tensors on the model's device (False).
+        keeps the full-size MASt3R below the official code's peak on a 4-camera set); None:
+        :attr:`default_head_chunk`.
+        ``as_numpy``: float32 numpy arrays (True; from a GPU all in one transfer at the end)
+        or tensors on the model's device (False).
+        ``desc_at``: None (default) computes descriptors at every pixel of every pair, as the
+        official code does. A mapping ``{pair index: (pixels of view i, pixels of view j)}``
+        (flat indices ``y * W + x``, int arrays) computes them only there, for the pairs it
+        names: those pairs' ``desc_*``/``desc_conf_*`` maps keep their (H, W, D) / (H, W)
+        shapes with NaN at every other pixel, and the other pairs' are None. With MASt3R's
+        MLP descriptor head this skips most of its work (see ``CatMLPDPTHead.local_features_at``).
         """
         results: list[Optional[PairPrediction]] = [None] * len(pairs)
-        for idx, heads, _, _ in self.iter_decoded(feats, pairs, head_chunk):
+        if head_chunk is None:
+            head_chunk = self.default_head_chunk
+        for idx, heads, _, _ in self.iter_decoded(feats, pairs, head_chunk, desc_at=desc_at):
             for b, p in enumerate(idx):
-                results[p] = self._to_prediction(pairs[p], b, heads, as_numpy)
-        return results  # type: ignore[return-value]
+                results[p] = self._to_prediction(pairs[p], b, heads, False, desc_at is None or p in desc_at)
+        # Kept on the device until every pair is decoded, then one transfer (see .transfer).
+        return predictions_to_host(results) if as_numpy else results  # type: ignore[arg-type,return-value]
+
+    @property
+    def default_head_chunk(self) -> int:
+        """Pairs per head batch when ``decode_pairs`` is not told: 2 on a CPU (the full-size
+        heads' activations dominate memory there; batching gains nothing on 2 cores), 8 on a
+        GPU (fewer, larger kernels)."""
+        return 8 if self.device.type == "cuda" else 2
+
+    def _desc_request(self, feats: Sequence[ImageFeatures], pairs: Sequence[tuple[int, int]],
+                      desc_at: DescPixels) -> list[tuple[Optional[torch.Tensor], Optional[torch.Tensor]]]:
+        """``desc_at`` checked and as per-pair index tensors on the model's device."""
+        want: list[tuple[Optional[torch.Tensor], Optional[torch.Tensor]]] = [(None, None)] * len(pairs)
+        for p, views in desc_at.items():
+            if not (isinstance(p, (int, np.integer)) and 0 <= p < len(pairs)):
+                raise ValueError(f"decode_pairs: desc_at key {p!r} is not a pair index in [0, {len(pairs)})")
+            if len(views) != 2:
+                raise ValueError(f"decode_pairs: desc_at[{p}] must be (pixels of view i, pixels of view j)")
+            req = []
+            for v, px in zip(pairs[p], views):
+                h, w = feats[v].image_hw
+                px = torch.as_tensor(np.asarray(px), dtype=torch.int64).reshape(-1)
+                if len(px) and (int(px.min()) < 0 or int(px.max()) >= h * w):
+                    raise ValueError(f"decode_pairs: desc_at[{p}]: pixel indices of view {v} must lie in [0, {h * w})")
+                req.append(px.to(self.device))
+            want[p] = (req[0], req[1])
+        return want
 
     def predict(self, images: Sequence[torch.Tensor], pairs: Sequence[tuple[int, int]], **kw) -> list[PairPrediction]:
         """:meth:`encode` then :meth:`decode_pairs`."""
         return self.decode_pairs(self.encode(images), pairs, **kw)
 
     @staticmethod
-    def _to_prediction(pair, b: int, heads: PairHeadOutputs, as_numpy: bool) -> PairPrediction:
-        """Pair ``b`` of a head batch as a :class:`PairPrediction` (probabilities, not logits)."""
+    def _to_prediction(pair, b: int, heads: PairHeadOutputs, as_numpy: bool, with_desc: bool = True) -> PairPrediction:
+        """Pair ``b`` of a head batch as a :class:`PairPrediction` (probabilities, not logits);
+        descriptors only ``with_desc``."""
         def cv1(t):
             t = t.float()
             return t.cpu().numpy() if as_numpy else t
@@ -231,8 +287,9 @@ class Hamst3rModel(nn.Module):
 
         v1, v2 = heads.views
         kw = dict(i=int(pair[0]), j=int(pair[1]), pts_i=cv(v1.pts3d), pts_j=cv(v2.pts3d),
-                  conf_i=cv(v1.conf), conf_j=cv(v2.conf), desc_i=cv(v1.desc), desc_j=cv(v2.desc),
-                  desc_conf_i=cv(v1.desc_conf), desc_conf_j=cv(v2.desc_conf))
+                  conf_i=cv(v1.conf), conf_j=cv(v2.conf))
+        if with_desc:
+            kw.update(desc_i=cv(v1.desc), desc_j=cv(v2.desc), desc_conf_i=cv(v1.desc_conf), desc_conf_j=cv(v2.desc_conf))
         if heads.has_human:
             # Probabilities at the mask-embedding resolution, upsampled bilinearly to the
             # image (16x fewer sigmoids than upsampling logits first; both are in [0, 1]).

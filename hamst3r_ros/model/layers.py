@@ -44,11 +44,13 @@ class Attention(nn.Module):
 
     def forward(self, x: torch.Tensor, rope: Optional[RopeTable] = None) -> torch.Tensor:
         b, n, c = x.shape
-        qkv = self.qkv(x).reshape(b, n, 3, self.num_heads, c // self.num_heads).permute(2, 0, 3, 1, 4)
-        q, k, v = qkv[0], qkv[1], qkv[2]
+        qkv = self.qkv(x).reshape(b, n, 3, self.num_heads, c // self.num_heads)
+        qk, v = qkv[:, :, :2], qkv[:, :, 2]
         if rope is not None:
-            q, k = apply_rope(q, rope), apply_rope(k, rope)
-        x = F.scaled_dot_product_attention(q, k, v)
+            qk = apply_rope(qk, rope)  # queries and keys in one pass, token-major (see rope.RopeTable)
+        # (B, heads, N, Dh) views of token-major tensors: SDPA then returns token-major output,
+        # so merging the heads below is a view, not a copy.
+        x = F.scaled_dot_product_attention(qk[:, :, 0].transpose(1, 2), qk[:, :, 1].transpose(1, 2), v.transpose(1, 2))
         return self.proj(x.transpose(1, 2).reshape(b, n, c))
 
 
@@ -71,14 +73,15 @@ class CrossAttention(nn.Module):
         b, nq, c = x.shape
         nk = mem.shape[1]
         h = self.num_heads
-        q = self.projq(x).reshape(b, nq, h, c // h).transpose(1, 2)
-        k = self.projk(mem).reshape(b, nk, h, c // h).transpose(1, 2)
-        v = self.projv(mem).reshape(b, nk, h, c // h).transpose(1, 2)
+        q = self.projq(x).reshape(b, nq, h, c // h)
+        k = self.projk(mem).reshape(b, nk, h, c // h)
+        v = self.projv(mem).reshape(b, nk, h, c // h)
         if rope_q is not None:
             q = apply_rope(q, rope_q)
         if rope_k is not None:
             k = apply_rope(k, rope_k)
-        x = F.scaled_dot_product_attention(q, k, v)
+        # token-major in, token-major out (see Attention.forward)
+        x = F.scaled_dot_product_attention(q.transpose(1, 2), k.transpose(1, 2), v.transpose(1, 2))
         return self.proj(x.transpose(1, 2).reshape(b, nq, c))
 
 

@@ -28,7 +28,7 @@ from .config import NetConfig
 from .conv_embed import ConvPatchEmbed
 from .decoder import run_decoder
 from .encoder import DuneViT, PatchEmbed
-from .heads import build_head
+from .heads import DescRequest, build_head
 from .human_heads import HumanHeads
 from .layers import Block, DecoderBlock
 from .outputs import PairHeadOutputs
@@ -48,17 +48,20 @@ def pair_forward(net: "PairHeadsMixin", img1: torch.Tensor, img2: torch.Tensor):
 
 def run_pair_heads(head1: nn.Module, head2: nn.Module, human_heads: Optional[HumanHeads],
                    enc1: torch.Tensor, dec1: list, grid1: Grid, enc2: torch.Tensor, dec2: list, grid2: Grid,
-                   stem1: Optional[tuple] = None, stem2: Optional[tuple] = None) -> PairHeadOutputs:
+                   stem1: Optional[tuple] = None, stem2: Optional[tuple] = None,
+                   desc_at1: DescRequest = None, desc_at2: DescRequest = None) -> PairHeadOutputs:
     """The heads of one pair batch, in float32 (as officially, whatever the decoder ran in).
 
     ``head1``/``head2`` read ``[enc_v] + dec_v`` of their view (blocks the heads do not read
     may be None); ``human_heads`` (None: geometry only) read both views' last decoder blocks
     and, with image refinement, the views' stem features ``stem1``/``stem2``.
+    ``desc_at1``/``desc_at2``: which descriptors each view needs (:data:`.heads.DescRequest`;
+    None: all).
     """
     d1 = [None if t is None else t.float() for t in [enc1] + dec1]
     d2 = [None if t is None else t.float() for t in [enc2] + dec2]
     with torch.autocast(device_type=d1[0].device.type, enabled=False):
-        out = PairHeadOutputs(head1(d1, grid1), head2(d2, grid2))
+        out = PairHeadOutputs(head1(d1, grid1, desc_at=desc_at1), head2(d2, grid2, desc_at=desc_at2))
         if human_heads is not None:
             out.class_logits, h1, h2 = human_heads(d1[-1], grid1, d2[-1], grid2, stem1, stem2)
             out.view1, out.view2 = out.view1.with_human(h1), out.view2.with_human(h2)
@@ -86,13 +89,15 @@ class PairHeadsMixin:
     def run_heads(self, enc1: torch.Tensor, dec1: list[torch.Tensor], grid1: Grid,
                   enc2: torch.Tensor, dec2: list[torch.Tensor], grid2: Grid,
                   human: bool = True, stem1: Optional[tuple] = None,
-                  stem2: Optional[tuple] = None) -> PairHeadOutputs:
+                  stem2: Optional[tuple] = None, desc_at1: DescRequest = None,
+                  desc_at2: DescRequest = None) -> PairHeadOutputs:
         """Heads on ``[enc] + dec`` per view (see :func:`run_pair_heads`); human outputs only
         with ``human`` and human heads. ``stem1``/``stem2``: :meth:`image_features` of each
-        view's image, needed by human heads with ``image_refine`` > 0."""
+        view's image, needed by human heads with ``image_refine`` > 0. ``desc_at1``/``desc_at2``:
+        the descriptors needed (:data:`.heads.DescRequest`; None: all)."""
         head1, head2 = self.geometry_heads()
         hh = self.human_heads if (human and self.has_human_heads) else None
-        return run_pair_heads(head1, head2, hh, enc1, dec1, grid1, enc2, dec2, grid2, stem1, stem2)
+        return run_pair_heads(head1, head2, hh, enc1, dec1, grid1, enc2, dec2, grid2, stem1, stem2, desc_at1, desc_at2)
 
     def forward(self, img1: torch.Tensor, img2: torch.Tensor):
         """Official pair forward: the official (pred1, pred2) dicts of NHWC maps."""
