@@ -36,7 +36,7 @@ import torch
 
 from hamst3r_ros.geometry.distortion import Undistorter
 from hamst3r_ros.geometry.alignment import (
-    AlignmentOptions, AlignmentState, CameraPrior, incremental_alignment,
+    AlignmentOptions, AlignmentState, CameraPrior, alignment_grid, incremental_alignment,
 )
 from hamst3r_ros.geometry.depth_refine import DepthRefineOptions, refine_depth
 from hamst3r_ros.geometry.fusion import FusionOptions, fuse
@@ -283,20 +283,10 @@ class Hamst3rPipeline:
             depth_refine=depth_refine)
 
 
-def alignment_grid(hw: tuple[int, int], n_subsample: int) -> np.ndarray:
-    """Flat indices ``y * W + x`` of the regular pixel grid the alignment samples in an (H, W)
-    view (geometry.alignment, ``AlignmentOptions.n_subsample`` pixels; the same formula, kept
-    equal by tests/test_pipeline.py)."""
-    h, w = hw
-    stride = max(1, int(np.floor(np.sqrt(h * w / max(n_subsample, 1)))))
-    vv, uu = np.mgrid[stride // 2:h:stride, stride // 2:w:stride]
-    return (vv * w + uu).ravel()
-
-
 def descriptor_pixels(pairs: list[tuple[int, int]], sizes: list[tuple[int, int]],
                       n_subsample: int) -> dict[int, tuple[np.ndarray, np.ndarray]]:
     """Which descriptors the alignment reads, as ``Hamst3rModel.decode_pairs``'s ``desc_at``:
-    both views of the first pair of each unordered pair, at :func:`alignment_grid`'s pixels
+    both views of the first pair of each unordered pair, at the alignment's grid pixels (``geometry.alignment.alignment_grid``)
     (``sizes``: (H, W) network input of each view). Why: MASt3R's descriptor head computes 25
     channels at every pixel of both views of every ordered pair; the alignment matches ~2k grid
     pixels once per unordered pair."""

@@ -258,11 +258,10 @@ class _Problem:
         # a fixed regular pixel grid per view, shared by every prediction of that view
         self.idx, self.uv = [], []
         for v in range(n):
-            H, W = self.sizes[v]
-            stride = max(1, int(np.floor(np.sqrt(H * W / max(opts.n_subsample, 1)))))
-            vv, uu = np.mgrid[stride // 2:H:stride, stride // 2:W:stride]
-            self.idx.append((vv * W + uu).ravel())
-            self.uv.append(np.stack([uu.ravel(), vv.ravel()], 1).astype(np.float64))
+            idx = alignment_grid(self.sizes[v], opts.n_subsample)
+            W = self.sizes[v][1]
+            self.idx.append(idx)
+            self.uv.append(np.stack([idx % W, idx // W], 1).astype(np.float64))
         self.Y: list[list[np.ndarray]] = []  # [e][side] (S_v, 3)
         self.C: list[list[np.ndarray]] = []  # [e][side] (S_v,)
         for p in preds:
@@ -315,6 +314,15 @@ def _match_weights(p: PairPrediction, idx: list[np.ndarray], ia: np.ndarray, ib:
         w = np.sqrt(np.maximum(qa, 0) * np.maximum(qb, 0))
         w = w / max(float(np.median(w)), 1e-12)
     return w
+
+
+def alignment_grid(hw: tuple[int, int], n_subsample: int) -> np.ndarray:
+    """Flat indices ``y * W + x`` of the regular grid of about ``n_subsample`` pixels the
+    alignment samples in an (H, W) view (the pipeline asks the network for descriptors there)."""
+    h, w = hw
+    stride = max(1, int(np.floor(np.sqrt(h * w / max(n_subsample, 1)))))
+    vv, uu = np.mgrid[stride // 2:h:stride, stride // 2:w:stride]
+    return (vv * w + uu).ravel()
 
 
 def mutual_nearest_neighbours(da: np.ndarray, db: np.ndarray, min_similarity: float = 0.0) -> tuple[np.ndarray, np.ndarray]:
