@@ -176,12 +176,15 @@ def keep_body_points(ids: CrossViewIdentities, points: Mapping[int, np.ndarray],
         for k, lab in ids.labels.items():
             if k not in points:
                 continue
-            mine = lab == pid
+            rows, cols = np.nonzero(lab == pid)
+            if len(rows) == 0:
+                continue
+            # only this person's pixels are tested (the rest of the image cannot change)
             with np.errstate(invalid="ignore"):
-                inside = rules.inside(np.asarray(points[k], np.float64) - c)
-            lab[mine & ~inside] = 0  # NaN points are not the person either
-            total += int(mine.sum())
-            inside_count += int((mine & inside).sum())
+                inside = rules.inside(np.asarray(points[k])[rows, cols].astype(np.float64) - c)
+            lab[rows[~inside], cols[~inside]] = 0  # NaN points are not the person either
+            total += len(rows)
+            inside_count += int(inside.sum())
         if kept is not None:
             kept[pid] = (inside_count, total)
     return centres
