@@ -41,7 +41,7 @@ from typing import Optional, Sequence
 
 import numpy as np
 
-from hamst3r_ros.geometry.focal import estimate_focal_from_pixels, pinhole, rescale_intrinsics, unscale_intrinsics
+from hamst3r_ros.geometry.focal import estimate_focal_from_pixels, pinhole, pixel_rays, rescale_intrinsics, unscale_intrinsics
 from hamst3r_ros.geometry.pair_graph import maximum_spanning_tree
 from hamst3r_ros.geometry.rig_memory import pose_gap, update_rig
 from hamst3r_ros.geometry.sim3 import Sim3, norm3, robust_umeyama, rotate, rotation_angle_deg, umeyama
@@ -340,11 +340,6 @@ def mutual_nearest_neighbours(da: np.ndarray, db: np.ndarray, min_similarity: fl
     return ia[keep], ib[keep]
 
 
-def _rays(K: np.ndarray, uv: np.ndarray) -> np.ndarray:
-    """(S, 3) camera-frame rays with z = 1 through pixels uv (S, 2)."""
-    return np.stack([(uv[:, 0] - K[0, 2]) / K[0, 0], (uv[:, 1] - K[1, 2]) / K[1, 1], np.ones(len(uv))], 1)
-
-
 class _Solver:
     """Block-coordinate descent state over one _Problem (internal)."""
 
@@ -462,7 +457,7 @@ class _Solver:
             np.add.at(den, ix, ww)
 
     def _on_rays(self, v: int, Xw: np.ndarray) -> np.ndarray:
-        r = _rays(self.K[v], self.p.uv[v])
+        r = pixel_rays(self.K[v], self.p.uv[v])
         pc = rotate(Xw - self.t[v], self.R[v].T)
         d = (pc * r).sum(1) / (r * r).sum(1)
         return rotate(d[:, None] * r, self.R[v]) + self.t[v]
@@ -774,7 +769,7 @@ def _dense_output(sol: _Solver, prob: _Problem) -> tuple[list, list, list]:
         X = (Ys * w[..., None]).sum(0) / np.maximum(w.sum(0), 1e-12)[:, None]
         if sol.K[v] is not None:
             vv, uu = np.mgrid[0:H, 0:W]
-            r = _rays(sol.K[v], np.stack([uu.ravel(), vv.ravel()], 1).astype(np.float64)).astype(np.float32)
+            r = pixel_rays(sol.K[v], np.stack([uu.ravel(), vv.ravel()], 1).astype(np.float64)).astype(np.float32)
             pc = rotate(X - sol.t[v].astype(np.float32), sol.R[v].T)
             d = (pc * r).sum(1) / (r * r).sum(1)
             X = rotate(d[:, None] * r, sol.R[v]) + sol.t[v].astype(np.float32)

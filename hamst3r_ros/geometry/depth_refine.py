@@ -47,6 +47,7 @@ from typing import Optional, Sequence
 import numpy as np
 
 from hamst3r_ros.geometry.alignment import AlignmentResult, PixelMatches
+from hamst3r_ros.geometry.focal import pixel_rays
 
 
 @dataclass
@@ -161,12 +162,6 @@ class DepthRefinement:
 
 # --------------------------------------------------------------------------------------
 # geometry
-
-
-def pixel_rays(K: np.ndarray, uv: np.ndarray) -> np.ndarray:
-    """(M, 3) camera-frame rays with z = 1 through pixels uv (M, 2) of intrinsics K (3, 3)."""
-    uv = np.asarray(uv, dtype=np.float64)
-    return np.stack([(uv[:, 0] - K[0, 2]) / K[0, 0], (uv[:, 1] - K[1, 2]) / K[1, 1], np.ones(len(uv))], 1)
 
 
 def project(T_fixed_cam: np.ndarray, K: np.ndarray, X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -480,4 +475,4 @@ def _gate(inliers: int, touched: int, opts: DepthRefineOptions) -> str:
 
 
 __all__ = ["DepthRefineOptions", "DepthRefinement", "ViewRefinement", "Triangulation", "bilinear_basis",
-           "fit_log_field", "fit_scale_shift", "pixel_rays", "project", "refine_depth", "triangulate"]
+           "fit_log_field", "fit_scale_shift", "project", "refine_depth", "triangulate"]

@@ -53,6 +53,13 @@ def estimate_focal_from_pixels(uv: np.ndarray, pts_cam: np.ndarray, weights: np.
     return f
 
 
+def pixel_rays(K: np.ndarray, uv: np.ndarray) -> np.ndarray:
+    """(M, 3) camera-frame rays with z = 1 through pixels uv (M, 2) of intrinsics K (3, 3)
+    (pixel centres at integer coordinates; no skew)."""
+    uv = np.asarray(uv, dtype=np.float64)
+    return np.stack([(uv[:, 0] - K[0, 2]) / K[0, 0], (uv[:, 1] - K[1, 2]) / K[1, 1], np.ones(len(uv))], 1)
+
+
 def pinhole(f: float, width: int, height: int) -> np.ndarray:
     """(3, 3) intrinsics with fx = fy = f and the principal point at the image centre."""
     return np.array([[f, 0, (width - 1) / 2.0], [0, f, (height - 1) / 2.0], [0, 0, 1.0]])
