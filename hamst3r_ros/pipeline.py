@@ -258,11 +258,15 @@ class Hamst3rPipeline:
         rejected: dict[str, int] = {}
         if self.people is not None:
             t0 = time.perf_counter()
-            up = _up_direction(res, any(p.T_fixed_cam is not None for p in priors))
+            posed = any(p.T_fixed_cam is not None for p in priors)
+            up = _up_direction(res, posed)
+            # known cameras: people are placed where their rays cross (human.ray_triangulation)
+            centres = {v: np.asarray(res.T_fixed_cam[v])[:3, 3] for v in range(len(frames))} if posed else None
             out = self.people.update(
                 preds, points={v: res.points[v] for v in range(len(frames))}, stamp_ns=frameset.stamp_ns,
                 confidence={v: res.confidence[v] for v in range(len(frames))},
-                images={v: pre[v].image_u8 for v in range(len(frames))}, up=up)
+                images={v: pre[v].image_u8 for v in range(len(frames))}, up=up, camera_centres=centres,
+                depth_error={v: float(res.residual[v]) for v in range(len(frames))})
             humans = out.humans
             rejected = out.rejected
             instance_maps = [out.labels.get(v) for v in range(len(frames))]

@@ -3,6 +3,8 @@
 Each 'image' is a 1 x N strip of pixels, each pixel a sampled body-surface point: enough to
 drive ids, DensePose aggregation, tracking and fitting without a renderer.
 """
+from dataclasses import replace
+
 import numpy as np
 import pytest
 
@@ -323,15 +325,32 @@ def test_who_leaves_while_another_enters_nearby_gets_a_new_id(body):
 def test_an_implausible_fit_is_published_without_a_body(body):
     rng = np.random.default_rng(15)
     a = np.array([0.0, 0.0, 1.0])
-    # The toy body's skeleton is ~1.5 m: a range above it makes every fit implausible.
     est = PeopleEstimator(BodyFitter(body, FitConfig(cold_iterations=20, cpu_threads=1)),
-                          config=PeopleConfig(fit_after_sets=0, body_height_range=(1.9, 2.4)))
+                          config=PeopleConfig(fit_after_sets=0))
     pairs, pts, img = _frame(body, rng, {1: a})
     h, = est.update(pairs, pts, 0, images=img).humans
-    assert np.isnan(h.joints).all() and np.isnan(h.joint_rotations).all()
-    assert np.linalg.norm(h.T_fixed_root[:3, 3] - a) < 0.5  # still there, at the centre of its points
-    np.testing.assert_array_equal(h.T_fixed_root[:3, :3], np.eye(3))
-    ok = PeopleEstimator(BodyFitter(body, FitConfig(cold_iterations=20, cpu_threads=1)),
-                         config=PeopleConfig(fit_after_sets=0))
-    h, = ok.update(pairs, pts, 0, images=img).humans
     assert np.isfinite(h.joints).all()
+    # The toy body's skeleton is ~1.5 m: a range above it makes the next fit implausible.
+    est.config = replace(est.config, body_height_range=(1.9, 2.4))
+    pairs, pts, img = _frame(body, rng, {1: a})
+    h2, = est.update(pairs, pts, HALF_S, images=img).humans
+    assert h2.track_id == h.track_id
+    assert np.isnan(h2.joints).all() and np.isnan(h2.joint_rotations).all()
+    assert np.linalg.norm(h2.T_fixed_root[:3, 3] - a) < 0.5  # still there, at the centre of its points
+    np.testing.assert_array_equal(h2.T_fixed_root[:3, :3], np.eye(3))
+
+
+def test_what_never_fitted_a_plausible_body_is_not_published(body):
+    rng = np.random.default_rng(16)
+    a = np.array([0.0, 0.0, 1.0])
+    cfg = PeopleConfig(fit_after_sets=0, body_height_range=(1.9, 2.4))  # every fit implausible
+    est = PeopleEstimator(BodyFitter(body, FitConfig(cold_iterations=20, cpu_threads=1)), config=cfg)
+    for k in range(3):  # the same thing, frame set after frame set
+        pairs, pts, img = _frame(body, rng, {1: a})
+        res = est.update(pairs, pts, k * HALF_S, images=img)
+        assert res.humans == [] and res.rejected == {"no_body": 1}
+        assert all((lab == 0).all() for lab in res.labels.values())  # its pixels are background
+    shown = PeopleEstimator(BodyFitter(body, FitConfig(cold_iterations=20, cpu_threads=1)),
+                            config=replace(cfg, require_body=False))
+    h, = shown.update(pairs, pts, 0, images=img).humans
+    assert np.isnan(h.joints).all()

@@ -31,6 +31,7 @@ from hamst3r_ros.human.body_fit import BodyFit, BodyFitter, FitState
 from hamst3r_ros.human.consistency_3d import BodyRules, implausible_reason, keep_body_points, merge_overlapping
 from hamst3r_ros.human.densepose import DensePoseMap, PersonPoints, aggregate_densepose, person_points
 from hamst3r_ros.human.identities import CrossViewIdentities, unify_instance_ids
+from hamst3r_ros.human.ray_triangulation import RayRules, triangulate_people
 from hamst3r_ros.human.tracking import Detection, PersonTracker, smooth_velocity
 from hamst3r_ros.types import HumanEstimate, PairPrediction, TrackState
 
@@ -76,6 +77,14 @@ class PeopleConfig:
         body_height_range: the same for a fitted skeleton whose height
             (``skeleton.skeleton_height``, metres) falls outside this range: no 0.9 m
             skeletons for adults the network half-segmented.
+        require_body: a track is published (and its pixels labelled) only once one of its
+            fits was a plausible body (``max_fit_residual``, ``body_height_range``); after
+            that it stays published through implausible fits, without joints. What never
+            fitted a body in any frame set (a wall patch or a shelf that the network keeps
+            segmenting, frame set after frame set) is counted as rejected ('no_body').
+        ray_rules: with known cameras (``update``'s ``camera_centres``), person segments are
+            grouped by where their cameras' rays cross and moved there along their rays
+            (``ray_triangulation``). None turns it off.
     """
 
     score_threshold: float = 0.5
@@ -93,6 +102,8 @@ class PeopleConfig:
     body_rules: Optional[BodyRules] = field(default_factory=BodyRules)
     max_fit_residual: float = 0.3
     body_height_range: tuple[float, float] = (1.0, 2.4)
+    require_body: bool = True
+    ray_rules: Optional[RayRules] = field(default_factory=RayRules)
 
 
 @dataclass
@@ -108,7 +119,8 @@ class PeopleResult:
             ``PeopleConfig.fit_every``).
         rejected: reason -> number of frame-set persons rejected as no person ('few_points',
             'pair_agreement', 'not_one_body', 'too_small', 'too_large', 'too_wide', 'flat',
-            'single_view').
+            'single_view'; 'no_body': a track seen now that never fitted a plausible body,
+            ``PeopleConfig.require_body``).
         densepose: image index -> DensePoseMap aggregated over pairs (reused by the fusion).
         timings_s: stage timings, seconds.
     """
@@ -261,6 +273,16 @@ class PeopleEstimator:
         self._motion: dict[int, tuple[np.ndarray, np.ndarray, int]] = {}
         # track id -> whether its last fit is a plausible body (published with joints)
         self._plausible: dict[int, bool] = {}
+        # tracks that have had a plausible fit (PeopleConfig.require_body)
+        self._ever_plausible: set[int] = set()
+
+    def _forget(self, track_id: int) -> None:
+        """Drop a removed track's state."""
+        self._last_fit.pop(track_id, None)
+        self._motion.pop(track_id, None)
+        self._fit_centre.pop(track_id, None)
+        self._plausible.pop(track_id, None)
+        self._ever_plausible.discard(track_id)
 
     def _is_plausible(self, fit: BodyFit) -> bool:
         """Whether a fit is published as a body (``PeopleConfig.max_fit_residual``,
@@ -281,6 +303,8 @@ class PeopleEstimator:
         confidence: Optional[Mapping[int, np.ndarray]] = None,
         images: Optional[Mapping[int, np.ndarray]] = None,
         up: Optional[Sequence[float]] = (0.0, 0.0, 1.0),
+        camera_centres: Optional[Mapping[int, np.ndarray]] = None,
+        depth_error: Optional[Mapping[int, float]] = None,
     ) -> PeopleResult:
         """Estimate the people of one frame set.
 
@@ -294,10 +318,19 @@ class PeopleEstimator:
             up: the fixed frame's up direction (unit), or None when unknown. Sizes are read
                 in the points' units as metres: the network's own scale is metric-trained
                 (MASt3R-style), so the rules hold roughly without extrinsics too.
+            camera_centres: image index -> (3,) camera centre in the fixed frame, metres,
+                when the cameras' poses are known (extrinsics): people are then placed where
+                their rays cross (``PeopleConfig.ray_rules``). Leave None for poses solved
+                from the network.
+            depth_error: image index -> relative depth error of the view (the alignment's
+                residual), how far the rays may correct the network's depth there.
         """
         cfg = self.config
         t0 = time.perf_counter()
         ids = unify_instance_ids(pairs, cfg.score_threshold, cfg.mask_threshold, cfg.iou_threshold)
+        if cfg.ray_rules is not None and camera_centres is not None and up is not None:
+            points = triangulate_people(ids, points, camera_centres, up, [(p.i, p.j) for p in pairs],
+                                        cfg.ray_rules, depth_error).points
         rules = None if cfg.body_rules is None else replace(cfg.body_rules, up=None if up is None else tuple(up))
         kept: dict[int, tuple[int, int]] = {}  # person -> (pixels in their body, pixels)
         if rules is not None:
@@ -370,6 +403,8 @@ class PeopleEstimator:
         for tid, f in fit_by_track.items():
             self._fit_centre[tid] = centre_of[tid]
             self._plausible[tid] = self._is_plausible(f)
+            if self._plausible[tid]:
+                self._ever_plausible.add(tid)
         for tid, f in fit_by_track.items():
             # Velocity of the fitted pelvis: steadier than the tracker's (which follows the
             # centre of the *visible* points, and that moves as the visible side changes).
@@ -386,10 +421,18 @@ class PeopleEstimator:
         t4 = time.perf_counter()
 
         humans = []
+        hidden: set[int] = set()
         for t in tracks:
             fit = self._last_fit.get(t.track_id)
             if fit is None:
                 continue  # seen, but never with enough points to fit: nothing to publish yet
+            if cfg.require_body and t.track_id not in self._ever_plausible:
+                if t.detection_index is not None:
+                    rejected["no_body"] = rejected.get("no_body", 0) + 1
+                hidden.add(t.track_id)
+                if t.state == TrackState.REMOVED:
+                    self._forget(t.track_id)
+                continue
             # Seen but not refitted this set (fit_every): the last body follows its points.
             shift = (centre_of[t.track_id] - self._fit_centre[t.track_id]
                      if t.track_id in centre_of and t.track_id not in fit_by_track else np.zeros(3))
@@ -411,15 +454,12 @@ class PeopleEstimator:
                 num_points=fit.num_points if t.track_id in fit_by_track else 0,
             ))
             if t.state == TrackState.REMOVED:
-                del self._last_fit[t.track_id]
-                self._motion.pop(t.track_id, None)
-                self._fit_centre.pop(t.track_id, None)
-                self._plausible.pop(t.track_id, None)
+                self._forget(t.track_id)
         labels = {}
         lut_size = max(ids.person_ids, default=0) + 1
         lut = np.zeros(lut_size, np.int32)
         for p, tid in person_to_track.items():
-            lut[p] = tid
+            lut[p] = 0 if tid in hidden else tid
         for k, lab in ids.labels.items():
             labels[k] = lut[lab]
         return PeopleResult(humans=humans, labels=labels, identities=ids, person_to_track=person_to_track,
