@@ -256,6 +256,7 @@ class Hamst3rPipeline:
         densepose = None
         humans = []
         rejected: dict[str, int] = {}
+        moved: dict[int, np.ndarray] = {}  # view -> points with people moved onto their rays' crossing
         if self.people is not None:
             t0 = time.perf_counter()
             posed = any(p.T_fixed_cam is not None for p in priors)
@@ -271,13 +272,15 @@ class Hamst3rPipeline:
             rejected = out.rejected
             instance_maps = [out.labels.get(v) for v in range(len(frames))]
             densepose = out.densepose
+            moved = out.moved_points
             t["humans"] = time.perf_counter() - t0
 
         t0 = time.perf_counter()
         body_maps = None
         if self.model.has_human_heads:
             body_maps = body_coord_maps(densepose if densepose is not None else aggregate_densepose(preds), len(frames))
-        cloud = fuse(res, [p.image_u8 for p in pre], instance_maps, body_maps, self.fusion_options)
+        shown = res if not moved else with_points(res, moved)
+        cloud = fuse(shown, [p.image_u8 for p in pre], instance_maps, body_maps, self.fusion_options)
         t["fuse"] = time.perf_counter() - t0
         return SceneResult(
             stamp_ns=frameset.stamp_ns, camera_names=names, T_fixed_cam=res.T_fixed_cam, K=res.K,
@@ -285,6 +288,19 @@ class Hamst3rPipeline:
             instance=cloud.instance, body_coords=cloud.body_coords, humans=humans, timings_s=t,
             rejected_people=rejected, views_agree=cloud.views_agree, rig_state=res.rig_state,
             depth_refine=depth_refine)
+
+
+def with_points(alignment, points: Mapping[int, np.ndarray]):
+    """A copy of an AlignmentResult whose views ``points`` (view -> (H, W, 3), fixed frame) are
+    replaced, their z-depth recomputed from the view's pose (the people stage moves segments
+    along their rays; the cloud and its view agreement should see them there)."""
+    new_points, new_depth = list(alignment.points), list(alignment.depth)
+    for v, p in points.items():
+        T = np.asarray(alignment.T_fixed_cam[v], np.float64)
+        new_points[v] = np.asarray(p, np.float32)
+        z = ((np.asarray(p, np.float64) - T[:3, 3]) @ T[:3, 2]).astype(np.float32)
+        new_depth[v] = np.where(np.isfinite(z), z, alignment.depth[v])
+    return dataclasses.replace(alignment, points=new_points, depth=new_depth)
 
 
 def descriptor_pixels(pairs: list[tuple[int, int]], sizes: list[tuple[int, int]],

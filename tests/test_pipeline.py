@@ -180,3 +180,33 @@ def test_the_depth_refine_stage_corrects_the_cloud_from_true_matches(refine):
         assert "depth_refine" in res.timings_s and dist < 0.04, (dist, res.depth_refine)
     else:
         assert res.depth_refine == "" and "depth_refine" not in res.timings_s and dist > 0.08, dist
+
+
+def test_with_points_replaces_points_and_recomputes_their_depth():
+    from hamst3r_ros.geometry.alignment import AlignmentResult, AlignmentState
+    from hamst3r_ros.geometry.sim3 import rotation_from_axis_angle
+    from hamst3r_ros.pipeline import with_points
+
+    H, W = 6, 8
+    T = np.eye(4)
+    T[:3, :3] = rotation_from_axis_angle(np.array([0.3, -0.2, 0.1]))
+    T[:3, 3] = [1.0, -2.0, 0.5]
+    K = np.array([[10.0, 0, W / 2], [0, 10.0, H / 2], [0, 0, 1]])
+    v, u = np.mgrid[0:H, 0:W]
+    depth = 2.0 + 0.1 * u
+    rays = np.stack([(u - K[0, 2]) / K[0, 0], (v - K[1, 2]) / K[1, 1], np.ones((H, W))], -1)
+    pts = ((rays * depth[..., None]) @ T[:3, :3].T + T[:3, 3]).astype(np.float32)
+    res = AlignmentResult(
+        camera_names=["a"], T_fixed_cam=T[None].copy(), K_net=K[None], K=K[None], depth=[depth.astype(np.float32)],
+        points=[pts], confidence=[np.ones((H, W), np.float32)], view_scale=np.ones(1), pair_scale={},
+        pair_score=np.zeros((1, 1)), metric=True, scale_note="metric", residual=np.zeros(1), mode="global",
+        iterations=0, time_s=0.0, state=AlignmentState())
+    moved = pts.copy()
+    moved[1:3, 2:5] = T[:3, 3] + 1.3 * (pts[1:3, 2:5] - T[:3, 3])  # a segment pushed 30% along its rays
+    moved[0, 0] = np.nan
+    out = with_points(res, {0: moved})
+    np.testing.assert_array_equal(out.points[0][1:3, 2:5], moved[1:3, 2:5])
+    np.testing.assert_allclose(out.depth[0][1:3, 2:5], 1.3 * depth[1:3, 2:5], rtol=1e-5)
+    np.testing.assert_allclose(out.depth[0][3:], depth[3:], rtol=1e-5)
+    assert out.depth[0][0, 0] == res.depth[0][0, 0]  # no point, the depth is kept
+    assert res.points[0] is pts and np.isfinite(pts[0, 0]).all()  # the input is untouched

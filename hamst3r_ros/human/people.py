@@ -123,6 +123,9 @@ class PeopleResult:
             ``PeopleConfig.require_body``).
         densepose: image index -> DensePoseMap aggregated over pairs (reused by the fusion).
         timings_s: stage timings, seconds.
+        moved_points: image index -> (H, W, 3) points of the images whose person segments
+            were moved along their rays (``PeopleConfig.ray_rules``), fixed frame, metres:
+            the cloud should show people where they were placed. Empty when none moved.
     """
 
     humans: list[HumanEstimate]
@@ -133,6 +136,7 @@ class PeopleResult:
     densepose: dict[int, DensePoseMap] = field(default_factory=dict)
     timings_s: dict[str, float] = field(default_factory=dict)
     rejected: dict[str, int] = field(default_factory=dict)
+    moved_points: dict[int, np.ndarray] = field(default_factory=dict)
 
 
 def colour_histogram(pixels: np.ndarray, bins: int = 4) -> np.ndarray:
@@ -328,9 +332,12 @@ class PeopleEstimator:
         cfg = self.config
         t0 = time.perf_counter()
         ids = unify_instance_ids(pairs, cfg.score_threshold, cfg.mask_threshold, cfg.iou_threshold)
+        moved: dict[int, np.ndarray] = {}
         if cfg.ray_rules is not None and camera_centres is not None and up is not None:
+            given = points
             points = triangulate_people(ids, points, camera_centres, up, [(p.i, p.j) for p in pairs],
                                         cfg.ray_rules, depth_error).points
+            moved = {k: v for k, v in points.items() if v is not given.get(k)}
         rules = None if cfg.body_rules is None else replace(cfg.body_rules, up=None if up is None else tuple(up))
         kept: dict[int, tuple[int, int]] = {}  # person -> (pixels in their body, pixels)
         if rules is not None:
@@ -465,4 +472,4 @@ class PeopleEstimator:
         return PeopleResult(humans=humans, labels=labels, identities=ids, person_to_track=person_to_track,
                             fits=fit_by_track, densepose=dp, timings_s={"people_points": t1 - t0, "body_fit": t3 - t2,
                                                           "tracking": (t2 - t1) + (t4 - t3)},
-                            rejected=rejected)
+                            rejected=rejected, moved_points=moved)
