@@ -351,6 +351,22 @@ def test_what_never_fitted_a_plausible_body_is_not_published(body):
         assert res.humans == [] and res.rejected == {"no_body": 1}
         assert all((lab == 0).all() for lab in res.labels.values())  # its pixels are background
     shown = PeopleEstimator(BodyFitter(body, FitConfig(cold_iterations=20, cpu_threads=1)),
-                            config=replace(cfg, require_body=False))
+                            config=replace(cfg, min_plausible_fits=0.0))
     h, = shown.update(pairs, pts, 0, images=img).humans
     assert np.isnan(h.joints).all()
+
+
+def test_a_track_whose_fits_are_mostly_implausible_is_no_longer_published(body):
+    rng = np.random.default_rng(17)
+    a = np.array([0.0, 0.0, 1.0])
+    est = PeopleEstimator(BodyFitter(body, FitConfig(cold_iterations=20, warm_iterations=5, cpu_threads=1)),
+                          config=PeopleConfig(fit_after_sets=0))
+    shown = []
+    for k in range(4):  # one plausible fit, then implausible ones (the wall patch of the note)
+        if k == 1:
+            est.config = replace(est.config, body_height_range=(1.9, 2.4))
+        pairs, pts, img = _frame(body, rng, {1: a})
+        res = est.update(pairs, pts, k * HALF_S, images=img)
+        shown.append(len(res.humans))
+    # 1/1 plausible: shown; 1/2: still shown (half); 1/3, 1/4: hidden
+    assert shown == [1, 1, 0, 0] and res.rejected.get("no_body") == 1

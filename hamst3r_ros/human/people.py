@@ -77,11 +77,13 @@ class PeopleConfig:
         body_height_range: the same for a fitted skeleton whose height
             (``skeleton.skeleton_height``, metres) falls outside this range: no 0.9 m
             skeletons for adults the network half-segmented.
-        require_body: a track is published (and its pixels labelled) only once one of its
-            fits was a plausible body (``max_fit_residual``, ``body_height_range``); after
-            that it stays published through implausible fits, without joints. What never
-            fitted a body in any frame set (a wall patch or a shelf that the network keeps
-            segmenting, frame set after frame set) is counted as rejected ('no_body').
+        min_plausible_fits: a track is published (and its pixels labelled) only while at
+            least this fraction of its body fits, and at least one, were plausible bodies
+            (``max_fit_residual``, ``body_height_range``); through an occasional implausible
+            fit it stays published, without joints. What rarely or never fits a body (a wall
+            patch or a shelf that the network keeps segmenting, frame set after frame set:
+            with the embedded model, posed, one wall patch fitted 1 plausible body in 10) is
+            counted as rejected ('no_body'). 0 publishes every fitted track.
         ray_rules: with known cameras (``update``'s ``camera_centres``), person segments are
             grouped by where their cameras' rays cross and moved there along their rays
             (``ray_triangulation``). None turns it off.
@@ -102,7 +104,7 @@ class PeopleConfig:
     body_rules: Optional[BodyRules] = field(default_factory=BodyRules)
     max_fit_residual: float = 0.3
     body_height_range: tuple[float, float] = (1.0, 2.4)
-    require_body: bool = True
+    min_plausible_fits: float = 0.5
     ray_rules: Optional[RayRules] = field(default_factory=RayRules)
 
 
@@ -119,8 +121,8 @@ class PeopleResult:
             ``PeopleConfig.fit_every``).
         rejected: reason -> number of frame-set persons rejected as no person ('few_points',
             'pair_agreement', 'not_one_body', 'too_small', 'too_large', 'too_wide', 'flat',
-            'single_view'; 'no_body': a track seen now that never fitted a plausible body,
-            ``PeopleConfig.require_body``).
+            'single_view'; 'no_body': a track seen now whose fits were rarely plausible bodies,
+            ``PeopleConfig.min_plausible_fits``).
         densepose: image index -> DensePoseMap aggregated over pairs (reused by the fusion).
         timings_s: stage timings, seconds.
         moved_points: image index -> (H, W, 3) points of the images whose person segments
@@ -277,8 +279,8 @@ class PeopleEstimator:
         self._motion: dict[int, tuple[np.ndarray, np.ndarray, int]] = {}
         # track id -> whether its last fit is a plausible body (published with joints)
         self._plausible: dict[int, bool] = {}
-        # tracks that have had a plausible fit (PeopleConfig.require_body)
-        self._ever_plausible: set[int] = set()
+        # track id -> (plausible fits, fits) (PeopleConfig.min_plausible_fits)
+        self._fit_counts: dict[int, tuple[int, int]] = {}
 
     def _forget(self, track_id: int) -> None:
         """Drop a removed track's state."""
@@ -286,7 +288,7 @@ class PeopleEstimator:
         self._motion.pop(track_id, None)
         self._fit_centre.pop(track_id, None)
         self._plausible.pop(track_id, None)
-        self._ever_plausible.discard(track_id)
+        self._fit_counts.pop(track_id, None)
 
     def _is_plausible(self, fit: BodyFit) -> bool:
         """Whether a fit is published as a body (``PeopleConfig.max_fit_residual``,
@@ -410,8 +412,8 @@ class PeopleEstimator:
         for tid, f in fit_by_track.items():
             self._fit_centre[tid] = centre_of[tid]
             self._plausible[tid] = self._is_plausible(f)
-            if self._plausible[tid]:
-                self._ever_plausible.add(tid)
+            good, total = self._fit_counts.get(tid, (0, 0))
+            self._fit_counts[tid] = (good + int(self._plausible[tid]), total + 1)
         for tid, f in fit_by_track.items():
             # Velocity of the fitted pelvis: steadier than the tracker's (which follows the
             # centre of the *visible* points, and that moves as the visible side changes).
@@ -433,7 +435,8 @@ class PeopleEstimator:
             fit = self._last_fit.get(t.track_id)
             if fit is None:
                 continue  # seen, but never with enough points to fit: nothing to publish yet
-            if cfg.require_body and t.track_id not in self._ever_plausible:
+            good, total = self._fit_counts.get(t.track_id, (0, 0))
+            if cfg.min_plausible_fits > 0 and (good == 0 or good < cfg.min_plausible_fits * total):
                 if t.detection_index is not None:
                     rejected["no_body"] = rejected.get("no_body", 0) + 1
                 hidden.add(t.track_id)
