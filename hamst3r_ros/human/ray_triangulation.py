@@ -207,10 +207,11 @@ def _distance(a: tuple[np.ndarray, np.ndarray], b: tuple[np.ndarray, np.ndarray]
     return float(np.sqrt(d @ np.linalg.solve(cov, d)))
 
 
-def group_segments(segs: Sequence[Segment], rules: RayRules) -> list[list[int]]:
+def group_segments(segs: Sequence[Segment], rules: RayRules) -> list[tuple[list[int], np.ndarray]]:
     """Greedy agglomeration of segment indices: the two groups with the smallest Mahalanobis
     distance between their fused positions join while it is at most ``rules.max_distance``
-    and the joined position lies in front of every segment's camera."""
+    and the joined position lies in front of every segment's camera. Returns (segment
+    indices, fused (2,) position) per group."""
     groups: dict[int, list[int]] = {i: [i] for i in range(len(segs))}
     fused = {i: fuse_positions([s], rules) for i, s in enumerate(segs)}
     dist = {(a, b): _distance(fused[a], fused[b]) for a in groups for b in groups if a < b}
@@ -230,7 +231,7 @@ def group_segments(segs: Sequence[Segment], rules: RayRules) -> list[list[int]]:
         for c in groups:
             if c != a:
                 dist[(min(a, c), max(a, c))] = _distance(fused[a], fused[c])
-    return list(groups.values())
+    return [(groups[g], fused[g][0]) for g in groups]
 
 
 def triangulate_people(ids: CrossViewIdentities, points: Mapping[int, np.ndarray],
@@ -259,7 +260,8 @@ def triangulate_people(ids: CrossViewIdentities, points: Mapping[int, np.ndarray
     out = RayGrouping(points=dict(points))
     if not segs:
         return out
-    groups = group_segments(segs, rules)
+    grouped = group_segments(segs, rules)
+    groups = [members for members, _ in grouped]
 
     # New ids: each group keeps the old id holding most of its pixels when no larger group
     # claimed it first; otherwise a fresh id.
@@ -289,13 +291,13 @@ def triangulate_people(ids: CrossViewIdentities, points: Mapping[int, np.ndarray
 
     old_scores, old_support = dict(ids.scores), dict(ids.support)
     old_labels = dict(ids.labels)
+    present: set[int] = set()  # ids that still label a pixel or a pair node
     for k, lab in ids.labels.items():
-        new_lab = lab.copy()
-        for pid in np.unique(lab):
-            if pid <= 0:
-                continue
-            new_lab[lab == pid] = seg_to_new.get((int(pid), k), follow.get(int(pid), int(pid)))
-        ids.labels[k] = new_lab
+        olds, inverse = np.unique(lab, return_inverse=True)
+        news = np.array([0 if o <= 0 else seg_to_new.get((int(o), k), follow.get(int(o), int(o))) for o in olds],
+                        dtype=lab.dtype)
+        ids.labels[k] = news[inverse.reshape(lab.shape)]
+        present.update(int(n) for n in news if n > 0)
     assignment = {}
     for (p_idx, q), pid in ids.assignment.items():
         i, j = pair_images[p_idx]
@@ -306,7 +308,7 @@ def triangulate_people(ids: CrossViewIdentities, points: Mapping[int, np.ndarray
         members.setdefault(new, set()).add(old)
     for old, new in follow.items():
         members.setdefault(new, set()).add(old)
-    present = {int(p) for lab in ids.labels.values() for p in np.unique(lab) if p > 0} | set(ids.assignment.values())
+    present |= set(ids.assignment.values())
     ids.scores = {p: s for p, s in old_scores.items() if p in present and p not in members}
     ids.support = {p: s for p, s in old_support.items() if p in present and p not in members}
     for new, olds in members.items():
@@ -316,9 +318,8 @@ def triangulate_people(ids: CrossViewIdentities, points: Mapping[int, np.ndarray
 
     # Move each segment of a crossing group along its rays to the group's position.
     moved: dict[int, np.ndarray] = {}
-    for g, members_idx in enumerate(groups):
+    for g, (members_idx, x) in enumerate(grouped):
         gsegs = [segs[i] for i in members_idx]
-        x, _ = fuse_positions(gsegs, rules)
         new = new_of_group[g]
         out.groups[new] = [(s.pid, s.image) for s in gsegs]
         out.positions[new] = basis.T @ x
