@@ -370,3 +370,19 @@ def test_a_track_whose_fits_are_mostly_implausible_is_no_longer_published(body):
         shown.append(len(res.humans))
     # 1/1 .. 1/4 plausible: shown (at least a quarter); 1/5, 1/6: hidden
     assert shown == [1, 1, 1, 1, 0, 0] and res.rejected.get("no_body") == 1
+
+
+def test_a_tentative_person_not_seen_now_is_not_shown_where_they_were(body):
+    rng = np.random.default_rng(18)
+    a = np.array([0.0, 0.0, 1.0])
+    est = PeopleEstimator(BodyFitter(body, FitConfig(cold_iterations=20, warm_iterations=5, cpu_threads=1)),
+                          PersonTracker(TrackerConfig(confirm_hits=3, tentative_timeout_s=1.0)),
+                          PeopleConfig(fit_after_sets=0))
+    shown = []
+    for k, people in enumerate([{1: a}, {}, {1: a + [0.1, 0.0, 0.0]}]):
+        pairs, pts, img = _frame(body, rng, people)
+        res = est.update(pairs, pts, k * HALF_S, images=img)
+        shown.append([(h.track_id, h.state) for h in res.humans])
+    assert shown[0] and shown[0][0][1] == TrackState.TENTATIVE
+    assert shown[1] == []  # kept by the tracker, not shown at its old place
+    assert shown[2] == [(shown[0][0][0], TrackState.TENTATIVE)]  # seen again: the same id

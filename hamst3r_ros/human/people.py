@@ -438,6 +438,11 @@ class PeopleEstimator:
             fit = self._last_fit.get(t.track_id)
             if fit is None:
                 continue  # seen, but never with enough points to fit: nothing to publish yet
+            if t.state == TrackState.TENTATIVE and t.detection_index is None:
+                # Unconfirmed and not seen now: the tracker keeps it to confirm later, but
+                # repeating it where it was is a phantom (eval-system posed: 1 ghost in 4 was
+                # a tentative track shown again at its last position).
+                continue
             good, total = self._fit_counts.get(t.track_id, (0, 0))
             if cfg.min_plausible_fits > 0 and (good == 0 or good < cfg.min_plausible_fits * total):
                 if t.detection_index is not None:
