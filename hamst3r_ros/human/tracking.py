@@ -9,10 +9,12 @@ detections by a Hungarian assignment on a cost that adds
 - ``shape_weight`` x the L2 distance of shape parameters (a body's proportions do not change),
 - ``appearance_weight`` x (1 - cosine similarity) of appearance vectors,
 
-gated by a distance that grows with the time since the track was last seen
-(``gate + max_speed * dt``, so the gate suits any frame-set rate: at 2 Hz a walking person
-moves 0.6-0.7 m between sets): a person who left the view and comes back somewhere else
-within ``lost_timeout_s`` keeps the id. A detection continues a track only when their
+gated by a distance that grows with the time since the track was last seen, so that the gate
+suits any frame-set rate: ``gate + max_speed * dt`` for a track without a velocity yet (at
+2 Hz a walking person moves 0.6-0.7 m between sets), ``gate + max_speed_change * dt`` for one
+with a velocity (its prediction already walks; up to 1 s, then ``max_speed`` again): a person
+who left the view and comes back somewhere else within ``lost_timeout_s`` keeps the id.
+A detection continues a track only when their
 appearances agree (``min_similarity``; stricter, ``reid_min_similarity``, for a track missed
 in the previous set): a newcomer stepping into the place of someone who just left gets a
 new id.
@@ -105,8 +107,14 @@ class TrackerConfig:
     Attributes:
         gate: match distance allowed beyond the motion predicted with the track's velocity
             (detection noise: the centre of the visible points moves with the visible side).
-        max_speed: how fast the gate grows with the time since the track was last seen, m/s
-            (walking ~1.5; covers a change of pace and a track without velocity yet).
+        max_speed: how fast the gate grows with the time since the track was last seen, m/s,
+            for a track without a velocity yet, and beyond the 1 s over which a velocity is
+            extrapolated (walking ~1.5).
+        max_speed_change: how fast it grows for a track with a velocity, within that 1 s
+            (m/s: how much a walker's velocity changes, a turn or a stop). The prediction
+            already carries the walking speed; a gate that grew at walking speed on top of it
+            let a detection misplaced by a weak network's depth (1.2 m off, at 2 Hz) capture
+            a person's track (eval-system posed, seed 3000).
         min_similarity: appearance cosine similarity a detection needs to continue any
             track (when both have appearances): someone else in another's place.
         reid_min_similarity: the same, stricter, for a track that was not seen in the
@@ -121,6 +129,7 @@ class TrackerConfig:
 
     gate: float = 0.4
     max_speed: float = 2.0
+    max_speed_change: float = 1.0
     min_similarity: float = 0.3
     reid_min_similarity: float = 0.6
     shape_weight: float = 0.2
@@ -131,7 +140,8 @@ class TrackerConfig:
     velocity_smoothing: float = 0.5
 
     def __post_init__(self):
-        if self.gate <= 0 or self.max_speed < 0 or self.lost_timeout_s < 0 or self.tentative_timeout_s < 0:
+        if (self.gate <= 0 or self.max_speed < 0 or self.max_speed_change < 0 or self.lost_timeout_s < 0
+                or self.tentative_timeout_s < 0):
             raise ValueError(f"TrackerConfig: gate must be > 0 and speeds/timeouts >= 0, got {self}")
         if self.confirm_hits < 1 or not 0 < self.velocity_smoothing <= 1:
             raise ValueError(f"TrackerConfig: confirm_hits >= 1 and 0 < velocity_smoothing <= 1, got {self}")
@@ -152,7 +162,12 @@ class PersonTracker:
         dist = float(np.linalg.norm(np.asarray(det.position, np.float64) - predicted))
         # Longer since seen (a slower frame-set rate, or missed sets) -> the person may be
         # further from the prediction (changed pace, walked out and back in).
-        if dist > self.config.gate + self.config.max_speed * dt:
+        cfg = self.config
+        if track.hits >= 2:  # a velocity: within its 1 s horizon only a change of velocity
+            grow = cfg.max_speed_change * min(dt, 1.0) + cfg.max_speed * max(dt - 1.0, 0.0)
+        else:
+            grow = cfg.max_speed * dt
+        if dist > cfg.gate + grow:
             return np.inf
         cost = dist
         if track.shape is not None and det.shape is not None:
