@@ -30,6 +30,7 @@ from hamst3r_ros.geometry.sim3 import matrix_to_quaternion
 from hamst3r_ros.human.body_fit import BodyFit, BodyFitter, FitState
 from hamst3r_ros.human.consistency_3d import BodyRules, implausible_reason, keep_body_points, merge_overlapping
 from hamst3r_ros.human.densepose import DensePoseMap, PersonPoints, aggregate_densepose, person_points
+from hamst3r_ros.human.free_space import free_space_votes, view_rays
 from hamst3r_ros.human.identities import CrossViewIdentities, unify_instance_ids
 from hamst3r_ros.human.ray_triangulation import RayRules, triangulate_people
 from hamst3r_ros.human.tracking import Detection, PersonTracker, smooth_velocity
@@ -87,6 +88,9 @@ class PeopleConfig:
             half: a real person walking fast fitted plausibly about every other frame set in
             the demo, and 0.5 hid them half the time (eval-system posed: recall 0.90 at 0.5,
             0.93 at 0.25; ghosts per set 1.08 and 1.14).
+        free_space_ratio: with known cameras, a person is rejected ('free_space') when more
+            cameras see past where they would stand (background at least this many times
+            farther, nobody labelled there) than see them there (``free_space``). 0 = off.
         ray_rules: with known cameras (``update``'s ``camera_centres``), person segments are
             grouped by where their cameras' rays cross and moved there along their rays
             (``ray_triangulation``). None turns it off.
@@ -108,6 +112,7 @@ class PeopleConfig:
     max_fit_residual: float = 0.3
     body_height_range: tuple[float, float] = (1.0, 2.4)
     min_plausible_fits: float = 0.25
+    free_space_ratio: float = 1.3
     ray_rules: Optional[RayRules] = field(default_factory=RayRules)
 
 
@@ -124,7 +129,7 @@ class PeopleResult:
             ``PeopleConfig.fit_every``).
         rejected: reason -> number of frame-set persons rejected as no person ('few_points',
             'pair_agreement', 'not_one_body', 'too_small', 'too_large', 'too_wide', 'flat',
-            'single_view'; 'no_body': a track seen now whose fits were rarely plausible bodies,
+            'single_view', 'free_space'; 'no_body': a track seen now whose fits were rarely plausible bodies,
             ``PeopleConfig.min_plausible_fits``).
         densepose: image index -> DensePoseMap aggregated over pairs (reused by the fusion).
         timings_s: stage timings, seconds.
@@ -362,6 +367,7 @@ class PeopleEstimator:
         agreement = pair_agreement(pairs, ids, images_of)
         rejected: dict[str, int] = {}
         pids = []
+        rays = None  # per image, the directions and distances of its points (free_space)
         for p in ids.person_ids:
             n = len(people[p]) if p in people else 0
             if n < cfg.min_points:
@@ -374,6 +380,14 @@ class PeopleEstimator:
                                             inside / total if total else 0.0)
             else:
                 reason = None
+            if reason is None and cfg.free_space_ratio > 0 and camera_centres is not None:
+                if rays is None:
+                    rays = {k: view_rays(points[k], camera_centres[k]) for k in ids.labels
+                            if k in points and k in camera_centres}
+                seen, free = free_space_votes(np.median(people[p].points, axis=0), p, ids.labels, rays,
+                                              camera_centres, cfg.free_space_ratio)
+                if free >= 2 and free > seen:
+                    reason = "free_space"
             if reason is None:
                 pids.append(p)
             else:
