@@ -88,9 +88,10 @@ class PeopleConfig:
             half: a real person walking fast fitted plausibly about every other frame set in
             the demo, and 0.5 hid them half the time (eval-system posed: recall 0.90 at 0.5,
             0.93 at 0.25; ghosts per set 1.08 and 1.14).
-        free_space_ratio: with known cameras, a person is rejected ('free_space') when more
-            cameras see past where they would stand (background at least this many times
-            farther, nobody labelled there) than see them there (``free_space``). 0 = off.
+        free_space_ratio: with known cameras, a person is rejected ('free_space') when at
+            least two cameras, and more than see them there, see past where they would stand
+            (background at least this many times farther, nobody labelled there;
+            ``free_space``). 0 = off.
         ray_rules: with known cameras (``update``'s ``camera_centres``), person segments are
             grouped by where their cameras' rays cross and moved there along their rays
             (``ray_triangulation``). None turns it off.
