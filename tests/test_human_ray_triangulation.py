@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from hamst3r_ros.human.identities import CrossViewIdentities
-from hamst3r_ros.human.ray_triangulation import RayRules, ground_basis, triangulate_people
+from hamst3r_ros.human.ray_triangulation import RayRules, ground_basis, ground_covariances, triangulate_people
 
 UP = (0.0, 0.0, 1.0)
 W = 60  # pixels per segment block row
@@ -190,3 +190,26 @@ def test_a_larger_depth_error_lets_farther_segments_join():
         ids, points, pairs = _scene(cams, segs, rng)
         out = triangulate_people(ids, points, dict(enumerate(cams)), UP, pairs, range_error={0: err, 1: err})
         assert len(out.groups) == groups
+
+
+def test_ground_covariance_is_long_along_a_lone_camera_ray_and_small_where_two_cross():
+    rng = np.random.default_rng(5)
+    cameras = np.array([[0.0, 0.0, 1.5], [4.0, 4.0, 1.5]])
+    # person 1 seen by camera 0 only (along +x), person 2 by both (rays 90 deg apart)
+    ids, points, _ = _scene(cameras, [(0, 1, (3.0, 0.0), 1.0, 200), (0, 2, (4.0, 0.0), 1.0, 200),
+                                      (1, 2, (4.0, 0.0), 1.0, 200)], rng)
+    rules = RayRules()
+    cov = ground_covariances(ids, points, dict(enumerate(cameras)), UP, rules, {0: 0.3, 1: 0.3})
+    assert set(cov) == {1, 2}
+    for c in cov.values():
+        np.testing.assert_allclose(c[2], 0.0, atol=1e-12)  # nothing said about the height
+        np.testing.assert_allclose(c, c.T, atol=1e-12)
+    w, v = np.linalg.eigh(cov[1][:2, :2])
+    assert abs(v[0, 1]) > 0.99  # the long axis is camera 0's ray (x)
+    r = 3.0 - 0.09  # the visible side's median range
+    assert np.sqrt(w[1]) == pytest.approx(np.hypot(0.3 * r, rules.range_floor), rel=0.05)
+    assert np.sqrt(w[0]) == pytest.approx(rules.lateral_sigma, rel=0.05)
+    # two cameras crossing at right angles: each one's lateral sigma bounds both axes
+    assert np.sqrt(np.linalg.eigvalsh(cov[2][:2, :2])).max() < rules.lateral_sigma
+    # views whose depth is good enough take no part: no covariance from them
+    assert ground_covariances(ids, points, dict(enumerate(cameras)), UP, rules, {0: 0.01, 1: 0.01}) == {}

@@ -32,7 +32,7 @@ from hamst3r_ros.human.consistency_3d import BodyRules, implausible_reason, keep
 from hamst3r_ros.human.densepose import DensePoseMap, PersonPoints, aggregate_densepose, person_points
 from hamst3r_ros.human.free_space import free_space_votes, view_rays
 from hamst3r_ros.human.identities import CrossViewIdentities, unify_instance_ids
-from hamst3r_ros.human.ray_triangulation import RayRules, triangulate_people
+from hamst3r_ros.human.ray_triangulation import RayRules, ground_covariances, triangulate_people
 from hamst3r_ros.human.tracking import Detection, PersonTracker, smooth_velocity
 from hamst3r_ros.types import HumanEstimate, PairPrediction, TrackState
 
@@ -393,6 +393,12 @@ class PeopleEstimator:
                 pids.append(p)
             else:
                 rejected[reason] = rejected.get(reason, 0) + 1
+        covariances: dict[int, np.ndarray] = {}
+        if (cfg.ray_rules is not None and camera_centres is not None and up is not None):
+            # Where the rays pin a person down and where only one camera's depth places them.
+            vertical = self.tracker.config.measurement_sigma**2 * np.outer(up, up) / float(np.dot(up, up))
+            covariances = {p: c + vertical for p, c in ground_covariances(
+                ids, points, camera_centres, up, cfg.ray_rules, depth_error).items()}
         dets = []
         for pid in pids:
             app = None
@@ -402,7 +408,7 @@ class PeopleEstimator:
                 if pix:
                     app = colour_histogram(np.concatenate(pix))
             dets.append(Detection(np.median(people[pid].points, axis=0), appearance=app,
-                                  confidence=ids.scores[pid]))
+                                  confidence=ids.scores[pid], covariance=covariances.get(pid)))
         # Warm starts from the association the tracker would make on position/appearance;
         # the fitted body shapes then join the real association.
         peek = self.tracker.peek(dets, stamp_ns)

@@ -339,3 +339,32 @@ def triangulate_people(ids: CrossViewIdentities, points: Mapping[int, np.ndarray
             out.scales[(s.pid, s.image)] = f
     out.points.update(moved)
     return out
+
+
+def ground_covariances(ids: CrossViewIdentities, points: Mapping[int, np.ndarray],
+                       centres: Mapping[int, np.ndarray], up: Sequence[float], rules: Optional[RayRules] = None,
+                       range_error: Optional[Mapping[int, float]] = None) -> dict[int, np.ndarray]:
+    """How well each person's position is known on the ground plane, from their segments' rays.
+
+    A person seen by one camera is known across its ray (``rules.lateral_sigma``) but only as
+    well along it as that view's depth (``sigma_range``); two cameras far apart pin them down.
+    The tracker weighs their detections by this (``tracking.Detection.covariance``).
+
+    Args: as :func:`triangulate_people` (``ids`` and ``points`` after it; nothing is edited).
+
+    Returns:
+        person id -> (3, 3) covariance of their position in the fixed frame, m^2, zero along
+        ``up`` (add the height's own uncertainty); only for persons with a segment in a view
+        whose depth error reaches ``rules.min_depth_error`` (the others are placed by depth
+        that is good enough for the tracker's default).
+    """
+    rules = rules or RayRules()
+    basis = ground_basis(up)
+    by_person: dict[int, list[Segment]] = {}
+    for s in segments(ids, points, centres, basis, rules, range_error):
+        by_person.setdefault(s.pid, []).append(s)
+    out = {}
+    for pid, segs in by_person.items():
+        J = sum(s.information(rules) for s in segs)
+        out[pid] = basis.T @ np.linalg.inv(J) @ basis
+    return out
