@@ -386,3 +386,22 @@ def test_a_tentative_person_not_seen_now_is_not_shown_where_they_were(body):
     assert shown[0] and shown[0][0][1] == TrackState.TENTATIVE
     assert shown[1] == []  # kept by the tracker, not shown at its old place
     assert shown[2] == [(shown[0][0][0], TrackState.TENTATIVE)]  # seen again: the same id
+
+
+def test_a_detection_taken_for_a_missed_persons_outlier_is_counted_not_published(body):
+    # A confirmed person's detection jumps 0.75 m sideways for one set (a misplaced segment,
+    # beyond the tracker's gate at 10 Hz, within its outlier range): no new person, no crash
+    # on the fitted outlier, counted in 'track_outlier', and the person goes on with their id.
+    rng = np.random.default_rng(4)
+    est = PeopleEstimator(BodyFitter(body, FitConfig(cold_iterations=60, warm_iterations=10, cpu_threads=1)),
+                          PersonTracker(TrackerConfig(confirm_hits=2)), PeopleConfig(fit_after_sets=0))
+    a = np.array([0.0, 0.0, 1.0])
+    for k in range(3):
+        res = est.update(*_frame(body, rng, {1: a})[:2], k * NS)
+    (tid,) = [h.track_id for h in res.humans]
+    res = est.update(*_frame(body, rng, {1: a + [0.0, 0.75, 0.0]})[:2], 3 * NS)
+    assert res.rejected.get("track_outlier") == 1
+    assert [(h.track_id, h.state) for h in res.humans] == [(tid, TrackState.LOST)]
+    assert not res.labels[0].any()  # its pixels are background
+    res = est.update(*_frame(body, rng, {1: a})[:2], 4 * NS)
+    assert [(h.track_id, h.state) for h in res.humans] == [(tid, TrackState.TRACKED)]

@@ -131,7 +131,8 @@ class PeopleResult:
         rejected: reason -> number of frame-set persons rejected as no person ('few_points',
             'pair_agreement', 'not_one_body', 'too_small', 'too_large', 'too_wide', 'flat',
             'single_view', 'free_space'; 'no_body': a track seen now whose fits were rarely plausible bodies,
-            ``PeopleConfig.min_plausible_fits``).
+            ``PeopleConfig.min_plausible_fits``; 'track_outlier': a detection the tracker took for
+            the outlier of a confirmed person it missed, ``TrackerConfig.outlier_sigmas``).
         densepose: image index -> DensePoseMap aggregated over pairs (reused by the fusion).
         timings_s: stage timings, seconds.
         moved_points: image index -> (H, W, 3) points of the images whose person segments
@@ -430,7 +431,10 @@ class PeopleEstimator:
         t3 = time.perf_counter()
         tracks = self.tracker.update(dets, stamp_ns)
         person_to_track = {pids[t.detection_index]: t.track_id for t in tracks if t.detection_index is not None}
-        fit_by_track = {person_to_track[f.person_id]: f for f in fits}
+        outliers = len(pids) - len(person_to_track)  # taken for a missed person's outliers
+        if outliers:
+            rejected["track_outlier"] = rejected.get("track_outlier", 0) + outliers
+        fit_by_track = {person_to_track[f.person_id]: f for f in fits if f.person_id in person_to_track}
         self._last_fit.update(fit_by_track)
         centre_of = {t.track_id: dets[t.detection_index].position for t in tracks if t.detection_index is not None}
         for tid, f in fit_by_track.items():
