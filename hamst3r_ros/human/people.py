@@ -89,9 +89,9 @@ class PeopleConfig:
             the demo, and 0.5 hid them half the time (eval-system posed: recall 0.90 at 0.5,
             0.93 at 0.25; ghosts per set 1.08 and 1.14).
         free_space_ratio: with known cameras, a person is rejected ('free_space') when at
-            least two cameras, and more than see them there, see past where they would stand
-            (background at least this many times farther, nobody labelled there;
-            ``free_space``). 0 = off.
+            least two cameras, and more than see them, see the place where they would stand
+            (or past it) and label no one there (``free_space``: depth there at least the
+            place's distance / this ratio; nearer is an occluder). 0 = off.
         ray_rules: with known cameras (``update``'s ``camera_centres``), person segments are
             grouped by where their cameras' rays cross and moved there along their rays
             (``ray_triangulation``). None turns it off.
@@ -386,9 +386,9 @@ class PeopleEstimator:
                 if rays is None:
                     rays = {k: view_rays(points[k], camera_centres[k]) for k in ids.labels
                             if k in points and k in camera_centres}
-                seen, free = free_space_votes(np.median(people[p].points, axis=0), p, ids.labels, rays,
-                                              camera_centres, cfg.free_space_ratio)
-                if free >= 2 and free > seen:
+                seen, unseen = free_space_votes(np.median(people[p].points, axis=0), p, ids.labels, rays,
+                                                camera_centres, cfg.free_space_ratio)
+                if unseen >= 2 and unseen > seen:
                     reason = "free_space"
             if reason is None:
                 pids.append(p)
