@@ -477,3 +477,15 @@ def test_an_image_outside_sane_bounds_is_bad_input_of_its_camera_only(rig_factor
     assert all(fs.names == ["cam0", "cam1"] for fs in rig.pipeline.seen)
     warnings = [m for lvl, m in rig.logs.lines if "cam2: skipping input (dimensions)" in m]
     assert len(warnings) == 1 and "4000x2" in warnings[0], rig.logs.lines
+
+
+def test_a_node_that_cannot_start_is_destroyed_at_once(ros):
+    # Not left to the garbage collector: destroying its publishers after the context shut down
+    # can deadlock inside Fast DDS (a CI run hung so, in rcl_publisher_fini called by the GC).
+    with pytest.raises(ParameterError) as failed:
+        Hamst3rNode(FakePipeline(), context=ros.context, parameter_overrides=[])
+    nodes = [entry.frame.f_locals["self"] for entry in failed.traceback
+             if entry.name == "__init__" and isinstance(entry.frame.f_locals.get("self"), Hamst3rNode)]
+    assert nodes
+    for node in nodes:
+        assert list(node.publishers) == [] and list(node.services) == []

@@ -180,6 +180,18 @@ class Hamst3rNode(LifecycleNode):
 
     def __init__(self, pipeline=None, node_name: str = NODE_NAME, **node_kwargs):
         super().__init__(node_name, **node_kwargs)
+        try:
+            self._init(pipeline)
+        except BaseException:
+            # A node that cannot start is destroyed now, not by the garbage collector later:
+            # rclpy already made its publishers and services, and destroying them after the
+            # context has shut down can deadlock inside Fast DDS (seen in CI: a test hung in
+            # rcl_publisher_fini, called by the GC, minutes after the failed node's test).
+            self.destroy_node()
+            raise
+
+    def _init(self, pipeline) -> None:
+        """The node's own state and parameters (plain mode: configured and activated too)."""
         self._injected_pipeline = pipeline
         self._plain_start = False
         self._config_error: Optional[BaseException] = None

@@ -65,16 +65,20 @@ class SimCameras(Node):
 
     def __init__(self, recording=None, node_name: str = "sim_cameras", **node_kwargs):
         super().__init__(node_name, **node_kwargs)
-        self.p = declare_sim_params(self)
-        self.recording = recording if recording is not None else open_recording(self.p)
-        self.published = 0  # frame sets (folder, synthetic) or messages (bag)
-        self.done = False
-        self._qos = QoSProfile(depth=10)
-        self._bag = isinstance(self.recording, BagRecording)
-        if self._bag:
-            self._start_bag()
-        else:
-            self._start_frame_sets()
+        try:
+            self.p = declare_sim_params(self)
+            self.recording = recording if recording is not None else open_recording(self.p)
+            self.published = 0  # frame sets (folder, synthetic) or messages (bag)
+            self.done = False
+            self._qos = QoSProfile(depth=10)
+            self._bag = isinstance(self.recording, BagRecording)
+            if self._bag:
+                self._start_bag()
+            else:
+                self._start_frame_sets()
+        except BaseException:
+            self.destroy_node()  # now, not from the garbage collector (see Hamst3rNode.__init__)
+            raise
 
     # -- frame-set recordings (folder, synthetic) -----------------------------------------------
 
