@@ -17,6 +17,7 @@ Helpers for ROS tests (import them: ``from conftest import RosHarness, wait_for,
 """
 from __future__ import annotations
 
+import gc
 import importlib.util
 import itertools
 import os
@@ -163,6 +164,10 @@ class RosHarness:
             n.destroy_node()
         self.nodes.clear()
         self.executor.shutdown(timeout_sec=1.0)
+        # Whatever the test leaked (a node that failed half-way, a publisher) is collected now,
+        # while its context lives: destroyed by the GC after the shutdown, a Fast DDS publisher
+        # can deadlock (rcl_publisher_fini waiting on a timer thread that is gone).
+        gc.collect()
         if self.context.ok():
             self._rclpy.shutdown(context=self.context)
 
