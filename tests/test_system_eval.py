@@ -34,6 +34,22 @@ def test_a_cloud_shifted_by_10_cm_scores_10_cm():
     assert np.isnan(cloud_metrics(np.zeros((0, 3)), true).acc_median)
 
 
+def test_cloud_metrics_from_a_sample_of_queries_estimate_the_exact_ones():
+    from hamst3r_ros.geometry.cloud_metrics import cloud_metrics
+
+    rng = np.random.default_rng(1)
+    true = _wall(400)  # 160k points, 7.5 mm apart
+    shown = true[rng.choice(len(true), 3000, replace=False)] + rng.normal(0, 0.08, (3000, 3))
+    exact = cloud_metrics(shown, true)
+    est = cloud_metrics(shown, true, max_queries=2000, workers=1)
+    assert est.acc_median == pytest.approx(exact.acc_median, rel=0.05)
+    assert est.acc_p90 == pytest.approx(exact.acc_p90, rel=0.05)
+    assert est.completeness == pytest.approx(exact.completeness, abs=0.02)
+    assert 0.2 < exact.completeness < 0.9  # a statistic that a wrong sample would move
+    assert (est.num_points, est.num_true) == (exact.num_points, exact.num_true)
+    assert cloud_metrics(shown, true, max_queries=2000) == est != exact  # deterministic, and sampled
+
+
 def _person(x, y=0.0):
     j = np.zeros((24, 3))
     j[:, 0], j[:, 1] = x, y

@@ -363,7 +363,10 @@ def _watch(args, procs, logs, listener, score):
 def _print_diagnostics(diag) -> None:
     print("[demo] diagnostics:")
     for st in diag.status:
-        vals = ", ".join(f"{kv.key}={kv.value}" for kv in st.values[:8])
+        # cameras: their first values say enough; the pipeline: all (output rate, latency,
+        # time per stage, people rejected by rule)
+        shown = st.values if st.name.endswith(": pipeline") else st.values[:8]
+        vals = ", ".join(f"{kv.key}={kv.value}" for kv in shown)
         print(f"    [{st.level if isinstance(st.level, int) else int.from_bytes(st.level, 'little')}] "
               f"{st.name}: {st.message} {vals}")
 
