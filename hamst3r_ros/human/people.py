@@ -395,7 +395,7 @@ class PeopleEstimator:
             else:
                 rejected[reason] = rejected.get(reason, 0) + 1
         covariances: dict[int, np.ndarray] = {}
-        if (cfg.ray_rules is not None and camera_centres is not None and up is not None):
+        if cfg.ray_rules is not None and camera_centres is not None and up is not None:
             # Where the rays pin a person down and where only one camera's depth places them.
             vertical = self.tracker.config.measurement_sigma**2 * np.outer(up, up) / float(np.dot(up, up))
             covariances = {p: c + vertical for p, c in ground_covariances(
