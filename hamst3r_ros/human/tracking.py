@@ -252,8 +252,10 @@ class PersonTracker:
             return mean, cov
         return predict_state(mean, track.covariance, dt, cfg.accel_sigma, cfg.max_speed, cfg.gate_sigmas)
 
-    def _cost(self, track: Track, det: Detection, stamp_ns: int) -> float:
-        mean, cov = self._predicted(track, stamp_ns)
+    def _cost(self, track: Track, predicted: tuple[np.ndarray, np.ndarray], det: Detection) -> float:
+        """Association cost of a detection for a track whose state at the detection's time is
+        ``predicted`` ((6,) mean, (6, 6) covariance); inf outside the gate."""
+        mean, cov = predicted
         offset = np.asarray(det.position, np.float64) - mean[:3]
         if mahalanobis(offset, cov[:3, :3] + self._measurement_cov(det)) > self.config.gate_sigmas:
             return np.inf
@@ -309,7 +311,8 @@ class PersonTracker:
                       [t for t in live if t.state == TrackState.TENTATIVE]):
             if not group or not remaining:
                 continue
-            cost = np.array([[self._cost(t, detections[d], stamp_ns) for d in remaining] for t in group])
+            predicted = [self._predicted(t, stamp_ns) for t in group]  # once per track, not per pair
+            cost = np.array([[self._cost(t, pr, detections[d]) for d in remaining] for t, pr in zip(group, predicted)])
             finite = np.where(np.isfinite(cost), cost, 1e9)
             rows, cols = linear_sum_assignment(finite)
             used = set()
