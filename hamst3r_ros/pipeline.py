@@ -100,9 +100,13 @@ def resolve_device(name: str) -> torch.device:
     return dev
 
 
-def _build_people(cfg: PipelineConfig, device: torch.device, model_body: Optional[str]):
+def _build_people(cfg: PipelineConfig, device: torch.device, model_body: Optional[str],
+                  fit_pose_prior: Optional[float] = None):
+    """The people stage for a model whose DensePose lives on ``model_body``'s template;
+    ``fit_pose_prior``: the pose-prior weight its heads call for (``HumanHeadsConfig``), None
+    for the fit's default."""
     from hamst3r_ros.body.fit_interface import AnnyFitBody, SmplFitBody
-    from hamst3r_ros.human.body_fit import BodyFitter
+    from hamst3r_ros.human.body_fit import BodyFitter, FitConfig
     from hamst3r_ros.human.people import PeopleConfig, PeopleEstimator
 
     if model_body and model_body != cfg.body_model:
@@ -121,7 +125,13 @@ def _build_people(cfg: PipelineConfig, device: torch.device, model_body: Optiona
         raise ValueError(f"body_model {cfg.body_model!r}: expected 'anny' or 'smpl'")
     if cfg.body_fit_every < 1:
         raise ValueError(f"body_fit_every {cfg.body_fit_every!r}: expected an integer >= 1")
-    return PeopleEstimator(BodyFitter(body), config=PeopleConfig(fit_every=cfg.body_fit_every))
+    # A model whose DensePose calls for a stronger pose prior than the fit's default gets it
+    # on the published pose only (FitConfig.publish_pose_weight): tracking and the body
+    # plausibility rules stay on the data-led fit.
+    default = FitConfig().pose_weight
+    fit = FitConfig(publish_pose_weight=float(fit_pose_prior)
+                    if fit_pose_prior is not None and fit_pose_prior > default else None)
+    return PeopleEstimator(BodyFitter(body, fit), config=PeopleConfig(fit_every=cfg.body_fit_every))
 
 
 class Hamst3rPipeline:
@@ -160,7 +170,7 @@ class Hamst3rPipeline:
                                              autocast_bf16=precision == "bf16")
         people = None
         if config.fit_bodies and model.has_human_heads:
-            people = _build_people(config, device, model.body_model)
+            people = _build_people(config, device, model.body_model, model.cfg.human.fit_pose_prior)
         return cls(model, config, people)
 
     def _scores_for(self, names: list[str]) -> Optional[np.ndarray]:

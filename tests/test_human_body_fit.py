@@ -228,3 +228,28 @@ def test_so3_exp_matches_rodrigues_and_is_smooth_at_zero():
     w = torch.zeros(3, dtype=torch.float64, requires_grad=True)
     (so3_exp(w)[1, 0] - so3_exp(w)[0, 1]).backward()  # d(R10 - R01)/dw_z = 2 at 0
     np.testing.assert_allclose(w.grad.numpy(), [0.0, 0.0, 2.0], atol=1e-12)
+
+
+def test_a_stronger_published_prior_holds_limbs_that_noisy_densepose_would_bend(anny_body):
+    """``publish_pose_weight``: the published joints are re-solved with the stronger prior,
+    while the state (next warm start) and the residual (plausibility) stay the data-led fit's."""
+    body = anny_body
+    rng = np.random.default_rng(7)
+    people = _gt(body, rng, 2, pose_sigma=0.0)  # standing in the rest pose
+    gt = np.stack([j for _, j in people])
+    obs = _observe(body, people, rng, n=800, coord_noise=0.08)  # DensePose far worse than the points
+    free = BodyFitter(body, FitConfig(cpu_threads=1)).fit(obs)
+    held = BodyFitter(body, FitConfig(cpu_threads=1, publish_pose_weight=0.2)).fit(obs)
+    assert [f.person_id for f in held] == [f.person_id for f in free] == [1, 2]
+    for f, h in zip(free, held):
+        np.testing.assert_array_equal(h.state.pose, f.state.pose)
+        np.testing.assert_array_equal(h.state.shape, f.state.shape)
+        assert h.residual == f.residual
+        # where the person is: the data-led fit's pelvis
+        np.testing.assert_array_equal(h.T_fixed_root[:3, 3], f.T_fixed_root[:3, 3])
+        np.testing.assert_allclose(h.joints[0], f.joints[0], atol=1e-9)
+    e_free = pa_mpjpe(np.stack([f.joints for f in free]), gt)
+    e_held = pa_mpjpe(np.stack([f.joints for f in held]), gt)
+    assert e_held < 0.6 * e_free, (e_held, e_free)
+    with pytest.raises(ValueError, match="publish_pose_weight"):
+        BodyFitter(body, FitConfig(publish_pose_weight=-1.0))

@@ -46,6 +46,8 @@ MALFORMED = [
     ({"human": {"num_queries": 8.5}}, "key 'network.human.num_queries': expected an integer in [1, 1024], "
                                       "found 8.5 (float)"),
     ({"human": [1, 2]}, "key 'network.human': expected an object, found [1, 2] (list)"),
+    ({"human": {"fit_pose_prior": -0.1}}, "key 'network.human.fit_pose_prior': expected a number in [0, 1e+06], "
+                                          "found -0.1 (float)"),
     ({"dec_embed_dim": 49}, "key 'network.dec_embed_dim': expected a multiple of dec_num_heads (2), found 49"),
     # Every size within its own bounds, together far too big to allocate.
     ({"enc_embed_dim": 4096, "enc_depth": 64, "enc_num_heads": 64},

@@ -210,3 +210,24 @@ def test_with_points_replaces_points_and_recomputes_their_depth():
     np.testing.assert_allclose(out.depth[0][3:], depth[3:], rtol=1e-5)
     assert out.depth[0][0, 0] == res.depth[0][0, 0]  # no point, the depth is kept
     assert res.points[0] is pts and np.isfinite(pts[0, 0]).all()  # the input is untouched
+
+
+def test_the_body_fit_trusts_densepose_as_much_as_the_model_says(tmp_path):
+    """The pose-prior weight of the fit comes from the checkpoint's human heads: the embedded
+    model's DensePose is too noisy to bend limbs after (its JSON says 0.2), a model that says
+    nothing gets the fit's default."""
+    from hamst3r_ros.human.body_fit import FitConfig
+    from hamst3r_ros.model.checkpoints import save_hamst3r
+
+    embedded = Hamst3rPipeline.from_config(PipelineConfig(device="cpu"))
+    assert embedded.model.cfg.human.fit_pose_prior == 0.2
+    assert embedded.people.fitter.config.publish_pose_weight == 0.2
+    net = build_model("hamst3r_tiny", seed=0).net
+    save_hamst3r(net, tmp_path / "plain")
+    plain = Hamst3rPipeline.from_config(PipelineConfig(device="cpu", checkpoint=str(tmp_path / "plain.safetensors")))
+    assert plain.people.fitter.config.publish_pose_weight is None
+    assert plain.people.fitter.config.pose_weight == FitConfig().pose_weight == 2e-4
+    net.cfg.human.fit_pose_prior = 3.5
+    save_hamst3r(net, tmp_path / "sure")
+    sure = Hamst3rPipeline.from_config(PipelineConfig(device="cpu", checkpoint=str(tmp_path / "sure.safetensors")))
+    assert sure.people.fitter.config.publish_pose_weight == 3.5

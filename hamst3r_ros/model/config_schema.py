@@ -113,6 +113,7 @@ HUMAN_SCHEMA: dict[str, Callable[[Any], Optional[str]]] = {
     "num_queries": _int(1, 1024), "hidden_dim": _int(1, MAX_WIDTH), "num_layers": _int(1, MAX_DEPTH),
     "num_heads": _int(1, MAX_HEADS), "mask_dim": _int(1, MAX_WIDTH), "mask_stride": _int(1, 64),
     "body_model": _choice("anny", "smpl"), "image_refine": _int(0, 1024),
+    "fit_pose_prior": _number(0, 1e6, lo_open=False),
 }
 
 #: Key -> check (returns what was expected, or None when the value is fine).
