@@ -274,7 +274,19 @@ class BodyFitter:
         return idx, ok
 
     def fit(self, people: Sequence[PersonPoints], warm: Optional[Sequence[Optional[FitState]]] = None) -> list[BodyFit]:
-        """See :meth:`_fit` (this wrapper applies ``cpu_threads`` and ``publish_pose_weight``)."""
+        """Fit every person with enough points, all in one batch (``cpu_threads`` applied).
+
+        Args:
+            people: observations per person.
+            warm: per person, the previous solution of the same track, or None (cold).
+
+        Returns:
+            one BodyFit per person that had at least ``min_points`` usable observations, in
+            input order. Warm and cold people are optimised as two batches; with
+            ``publish_pose_weight``, each then takes its published posture from a refit
+            (see :class:`FitConfig`). ``last_timings_s`` holds the time spent and the
+            optimiser steps taken.
+        """
         n = self.config.cpu_threads
         if n is None or self.body.device.type != "cpu":
             return self._fit_and_publish(people, warm)
@@ -286,7 +298,9 @@ class BodyFitter:
             torch.set_num_threads(before)
 
     def _fit_and_publish(self, people, warm) -> list[BodyFit]:
-        fits = self._fit(people, warm)
+        t0 = time.perf_counter()
+        jobs = self._jobs(people, warm)
+        fits = self._fit_jobs(jobs, t0)
         weight = self.config.publish_pose_weight
         if weight is None or not fits:
             return fits
@@ -294,36 +308,31 @@ class BodyFitter:
         if self._publisher is None or self._publisher.config.pose_weight != weight:
             self._publisher = BodyFitter(self.body, replace(self.config, pose_weight=weight,
                                                             publish_pose_weight=None))
-        by_id = {p.person_id: p for p in people}
-        # shape_age 0: the shape is held (a warm fit refines it only when due, warm_shape_every > 1)
-        held = self._publisher._fit([by_id[f.person_id] for f in fits],
-                                    [replace(f.state, shape_age=0) for f in fits])
+        # The same observations, warm from each data-led solution; shape_age 0 holds the
+        # shape (a warm fit refines it only when due, warm_shape_every > 1).
+        state = {f.person_id: f.state for f in fits}
+        held = self._publisher._fit_jobs([(p, replace(state[p.person_id], shape_age=0), *rest)
+                                          for p, _, *rest in jobs if p.person_id in state])
         posed = {f.person_id: f for f in held}
         self.last_timings_s = {**timings, "fit": timings["fit"] + self._publisher.last_timings_s["fit"]}
         return [_posture_of(q, f) if (q := posed.get(f.person_id)) else f for f in fits]
 
-    def _fit(self, people: Sequence[PersonPoints], warm: Optional[Sequence[Optional[FitState]]] = None) -> list[BodyFit]:
-        """Fit every person with enough points, all in one batch.
-
-        Args:
-            people: observations per person.
-            warm: per person, the previous solution of the same track, or None (cold).
-
-        Returns:
-            one BodyFit per person that had at least ``min_points`` usable observations, in
-            input order. Warm and cold people are optimised as two batches.
-            ``last_timings_s`` holds the time spent and the optimiser steps taken.
-        """
-        cfg = self.config
-        t0 = time.perf_counter()
+    def _jobs(self, people: Sequence[PersonPoints], warm: Optional[Sequence[Optional[FitState]]]) -> list[tuple]:
+        """Per person with at least ``min_points`` usable observations: (person, warm start
+        or None, template vertex ids, (M, 3) float64 points, (M,) weights)."""
         warm = list(warm) if warm is not None else [None] * len(people)
         if len(warm) != len(people):
             raise ValueError(f"BodyFitter.fit: {len(people)} people but {len(warm)} warm starts")
         jobs = []
         for person, prev in zip(people, warm):
             idx, ok = self.correspondences(person)
-            if ok.sum() >= cfg.min_points:
+            if ok.sum() >= self.config.min_points:
                 jobs.append((person, prev, idx[ok], person.points[ok].astype(np.float64), person.weights[ok]))
+        return jobs
+
+    def _fit_jobs(self, jobs: list[tuple], t0: Optional[float] = None) -> list[BodyFit]:
+        """The fits of :meth:`_jobs`' output; ``t0``: when the work began (timings)."""
+        t0 = time.perf_counter() if t0 is None else t0
         # Warm and cold people are separate batches: a newcomer's long cold fit must not
         # cost every tracked person the cold iteration count (nor disturb their warm start).
         results: dict[int, BodyFit] = {}
