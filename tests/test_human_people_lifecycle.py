@@ -405,3 +405,31 @@ def test_a_detection_taken_for_a_missed_persons_outlier_is_counted_not_published
     assert not res.labels[0].any()  # its pixels are background
     res = est.update(*_frame(body, rng, {1: a})[:2], 4 * NS)
     assert [(h.track_id, h.state) for h in res.humans] == [(tid, TrackState.TRACKED)]
+
+
+@pytest.mark.parametrize("speed_rule", [0.5, 0.0])
+def test_a_body_facing_away_from_where_its_person_walks_is_turned(body, speed_rule):
+    # The body is fitted facing one way while its points walk the other way (as a weak
+    # network's DensePose gets people front-to-back): published facing the walking direction
+    # once its velocity is known, unless walk_heading_speed is 0.
+    from hamst3r_ros.human.heading import body_facing
+
+    up = np.array([0.0, 0.0, 1.0])
+    rng = np.random.default_rng(21)
+    est = PeopleEstimator(BodyFitter(body, FitConfig(cold_iterations=40, cpu_threads=1)),
+                          config=PeopleConfig(fit_after_sets=0, walk_heading_speed=speed_rule))
+    a = np.array([0.0, 0.0, 1.0])
+    pairs, pts, img = _frame(body, rng, {1: a})
+    h0, = est.update(pairs, pts, 0, images=img).humans
+    face0 = body_facing(h0.joints, up)
+    walk = -face0  # 0.15 m per 0.1 s: 1.5 m/s backwards
+    for k in range(1, 4):
+        pairs, pts, img = _frame(body, rng, {1: a + 0.15 * k * walk})
+        h, = est.update(pairs, pts, k * NS, images=img).humans
+    assert h.track_id == h0.track_id and np.linalg.norm(h.velocity[:2]) > 1.0
+    facing = body_facing(h.joints, up)
+    if speed_rule:
+        assert facing @ walk > 0.9
+        np.testing.assert_allclose(h.T_fixed_root[:3, 3], est._last_fit[h.track_id].T_fixed_root[:3, 3])  # pelvis kept
+    else:
+        assert facing @ face0 > 0.9

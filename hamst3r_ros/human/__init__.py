@@ -9,6 +9,7 @@ Modules (each has one job; import the one you need):
   points (the body models and the interface it sees them through are in
   :mod:`hamst3r_ros.body`: ``body.fit_interface``).
 - ``tracking``: stable ids over time, velocity, track states with timeouts.
+- ``heading``: a body's facing, and turning it to face where its person walks.
 - ``people``: ``PeopleEstimator``, all of the above per frame set -> ``HumanEstimate`` list.
 - ``metrics``: W-/GA-/PA-MPJPE, id switches, fragmentation.
 - ``skeleton``: joint positions -> line segments for visualisation.
