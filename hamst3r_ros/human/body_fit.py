@@ -115,7 +115,7 @@ class FitConfig:
             person as before (recall 0.89, ghosts 0.28, ids 1.17) with PA-MPJPE 105 mm and
             W-MPJPE 395 -> 388 mm (a data-led root turns with the limbs it bends: placing
             the prior-held body at the data-led root frame instead gave W-MPJPE 432 mm).
-            Cost: a warm fit of 2 people at 1 CPU thread 52 -> 96 ms (mostly the LM set-up).
+            Cost: a warm fit of 2 people at 1 CPU thread 49 -> 81 ms.
         warm_lm_max_points: observations per person an LM fit uses (a fixed random subset
             beyond this): an LM step's cost grows with them, and a few hundred points fix 27
             joint rotations well beyond the network's noise.
@@ -313,7 +313,7 @@ class BodyFitter:
         # shape (a warm fit refines it only when due, warm_shape_every > 1).
         state = {f.person_id: f.state for f in fits}
         held = self._publisher._fit_jobs([(p, replace(state[p.person_id], shape_age=0), *rest)
-                                          for p, _, *rest in jobs if p.person_id in state])
+                                          for p, _, *rest in jobs if p.person_id in state], in_place=True)
         posed = {f.person_id: f for f in held}
         self.last_timings_s = {**timings, "fit": timings["fit"] + self._publisher.last_timings_s["fit"]}
         return [_posture_of(q, f) if (q := posed.get(f.person_id)) else f for f in fits]
@@ -331,8 +331,9 @@ class BodyFitter:
                 jobs.append((person, prev, idx[ok], person.points[ok].astype(np.float64), person.weights[ok]))
         return jobs
 
-    def _fit_jobs(self, jobs: list[tuple], t0: Optional[float] = None) -> list[BodyFit]:
-        """The fits of :meth:`_jobs`' output; ``t0``: when the work began (timings)."""
+    def _fit_jobs(self, jobs: list[tuple], t0: Optional[float] = None, in_place: bool = False) -> list[BodyFit]:
+        """The fits of :meth:`_jobs`' output; ``t0``: when the work began (timings);
+        ``in_place``: see :meth:`_fit_batch`."""
         t0 = time.perf_counter() if t0 is None else t0
         # Warm and cold people are separate batches: a newcomer's long cold fit must not
         # cost every tracked person the cold iteration count (nor disturb their warm start).
@@ -342,7 +343,7 @@ class BodyFitter:
             group = [(k, job) for k, job in enumerate(jobs) if (job[1] is not None) == warm_group]
             if not group:
                 continue
-            fits, t = self._fit_batch([job for _, job in group])
+            fits, t = self._fit_batch([job for _, job in group], in_place)
             for (k, _), f in zip(group, fits):
                 results[k] = f
             for key in timings:
@@ -350,8 +351,10 @@ class BodyFitter:
         self.last_timings_s = {"fit": time.perf_counter() - t0, **timings}
         return [results[k] for k in sorted(results)]
 
-    def _fit_batch(self, jobs) -> tuple[list[BodyFit], dict[str, float]]:
-        """One batched optimisation (all warm or all cold)."""
+    def _fit_batch(self, jobs, in_place: bool = False) -> tuple[list[BodyFit], dict[str, float]]:
+        """One batched optimisation (all warm or all cold). ``in_place``: the warm starts are
+        solutions for these very observations (the published-posture refit), so they start
+        where they are, without re-posing them to follow the points."""
         cfg, body = self.config, self.body
         dev = body.device
         t0 = time.perf_counter()
@@ -366,7 +369,7 @@ class BodyFitter:
         t0_ = np.zeros((B, 3), np.float32)
         is_warm = np.zeros(B, bool)
         refine = np.ones(B, bool)  # whose shape this fit optimises
-        placed = self._placed([j[1] for j in jobs], [j[2] for j in jobs])
+        placed = [None] * B if in_place else self._placed([j[1] for j in jobs], [j[2] for j in jobs])
         for b, (person, prev, idx, p, w) in enumerate(jobs):
             n = len(idx)
             vidx[b, :n], pts[b, :n], wts[b, :n] = idx, p, w
@@ -375,7 +378,7 @@ class BodyFitter:
                 refine[b] = prev.shape_age + 1 >= max(cfg.warm_shape_every, 1)
                 shape0[b], pose0[b], R0[b] = prev.shape, prev.pose, prev.root_rotation
                 # Keep the previous body; move it by the shift of the observations' centre.
-                shift = (w[:, None] * p).sum(0) / w.sum() - (w[:, None] * placed[b]).sum(0) / w.sum()
+                shift = 0.0 if in_place else (w[:, None] * p).sum(0) / w.sum() - (w[:, None] * placed[b]).sum(0) / w.sum()
                 t0_[b] = prev.pelvis + shift
             else:
                 R, t = _robust_rigid(self._rest_vertices[idx], p, w, cfg.robust_sigma)
