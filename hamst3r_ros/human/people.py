@@ -496,10 +496,10 @@ class PeopleEstimator:
             rot_m = fit.joint_rotations
             if cfg.walk_heading_speed > 0 and up is not None:
                 # a body facing away from where its person walks is turned to face it
-                turn = heading_turn(joints, self._motion[t.track_id][0], np.asarray(up, np.float64),
-                                    cfg.walk_heading_speed)
+                up_v = np.asarray(up, np.float64)
+                turn = heading_turn(joints, self._motion[t.track_id][0], up_v, cfg.walk_heading_speed)
                 if turn:
-                    joints, T_root, rot_m = turn_body(joints, T_root, rot_m, np.asarray(up, np.float64), turn)
+                    joints, T_root, rot_m = turn_body(joints, T_root, rot_m, up_v, turn)
             rotations = np.stack([matrix_to_quaternion(R) for R in rot_m])
             if not self._plausible.get(t.track_id, True):
                 # No plausible body: the person is published where their points are, without joints.
