@@ -306,9 +306,10 @@ class BodyFitter:
         if weight is None or not fits:
             return fits
         timings = self.last_timings_s
-        if self._publisher is None or self._publisher.config.pose_weight != weight:
-            self._publisher = BodyFitter(self.body, replace(self.config, pose_weight=weight,
-                                                            publish_pose_weight=None))
+        # derived from this fitter's config every time, so a changed config is never stale
+        want = replace(self.config, pose_weight=weight, publish_pose_weight=None)
+        if self._publisher is None or self._publisher.config != want:
+            self._publisher = BodyFitter(self.body, want)
         # The same observations, warm from each data-led solution; shape_age 0 holds the
         # shape (a warm fit refines it only when due, warm_shape_every > 1).
         state = {f.person_id: f.state for f in fits}
